@@ -1,0 +1,74 @@
+/* The IPC layer as the rest of the kernel (VM, EMMI, net) sees it.
+ *
+ * memobj has two name spaces per process: the *task* space, which
+ * mach_task_self() names and every public call works on, and the *kernel*
+ * space, where the memobj kernel (VM layer) holds its own rights: the
+ * receive rights of control ports, its send rights to memory objects.
+ * Rights move between the two only through messages (or the explicit
+ * right copy below), exactly as between a Mach task and the Mach kernel.
+ *
+ * Every public mach_port_* / mach_msg call is a thin wrapper that turns a
+ * task port name into a space and calls the ipc_ twin declared here. */
+#ifndef MEMOBJ_IPC_KERNEL_H
+#define MEMOBJ_IPC_KERNEL_H
+
+#include <mach/mach.h>
+
+typedef struct ipc_space *ipc_space_t;
+
+ipc_space_t ipc_space_task(void);    /* the one mach_task_self() names */
+ipc_space_t ipc_space_kernel(void);  /* the memobj kernel's own rights */
+
+/* mach_msg in `space`; same semantics and return codes as mach_msg. */
+mach_msg_return_t ipc_mach_msg(ipc_space_t space, mach_msg_header_t *msg,
+        mach_msg_option_t option, mach_msg_size_t send_size,
+        mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+        mach_msg_timeout_t timeout, mach_port_name_t notify);
+void ipc_mach_msg_destroy(ipc_space_t space, mach_msg_header_t *msg);
+
+kern_return_t ipc_port_allocate(ipc_space_t space, mach_port_right_t right,
+        mach_port_name_t *name);
+kern_return_t ipc_port_deallocate(ipc_space_t space, mach_port_name_t name);
+kern_return_t ipc_port_destroy(ipc_space_t space, mach_port_name_t name);
+kern_return_t ipc_port_mod_refs(ipc_space_t space, mach_port_name_t name,
+        mach_port_right_t right, mach_port_delta_t delta);
+kern_return_t ipc_port_get_refs(ipc_space_t space, mach_port_name_t name,
+        mach_port_right_t right, mach_port_urefs_t *refs);
+kern_return_t ipc_port_type(ipc_space_t space, mach_port_name_t name,
+        mach_port_type_t *ptype);
+kern_return_t ipc_port_insert_right(ipc_space_t space, mach_port_name_t name,
+        mach_port_t poly, mach_msg_type_name_t poly_poly);
+kern_return_t ipc_port_request_notification(ipc_space_t space,
+        mach_port_name_t name, mach_msg_id_t msgid, mach_port_mscount_t sync,
+        mach_port_t notify, mach_msg_type_name_t notify_poly,
+        mach_port_t *previous);
+
+/* Carries one right from `from` to `to` as a message would: `msgt` is a
+ * disposition (COPY_SEND, MAKE_SEND, MOVE_SEND, MAKE_SEND_ONCE, ...) applied
+ * to `name` in `from`; the resulting right is inserted in `to` and its name
+ * returned in *to_name. A send right for a port already named in `to` gets
+ * that same name (so a name in the kernel space identifies a port).
+ * Errors: KERN_INVALID_NAME, KERN_INVALID_RIGHT, KERN_INVALID_CAPABILITY
+ * (the name is a dead name). */
+kern_return_t ipc_right_transfer(ipc_space_t from, mach_port_name_t name,
+        mach_msg_type_name_t msgt, ipc_space_t to, mach_port_name_t *to_name);
+
+/* True when `a` in space_a and `b` in space_b denote the same live port. */
+boolean_t ipc_port_same(ipc_space_t space_a, mach_port_name_t a,
+        ipc_space_t space_b, mach_port_name_t b);
+
+/* Kernel objects. A receive right held in the kernel space can be given a
+ * handler: a message sent to it is not queued but copied out into the
+ * kernel space and handed to the handler in the sender's thread, with no
+ * IPC lock held. The handler owns the message's rights and out-of-line
+ * memory (it keeps them or calls ipc_mach_msg_destroy); the buffer itself
+ * is freed after it returns. `msg` carries the seqno trailer. When the
+ * receive right leaves the kernel space (e.g. moved in a message) the
+ * handler is dropped and the port becomes an ordinary queue.
+ * Errors: KERN_INVALID_NAME, KERN_INVALID_RIGHT (not a receive right). */
+typedef void (*ipc_kobject_handler_t)(void *context, mach_msg_header_t *msg,
+        mach_msg_size_t size);
+kern_return_t ipc_port_set_kobject(ipc_space_t space, mach_port_name_t name,
+        ipc_kobject_handler_t handler, void *context);
+
+#endif

@@ -1,0 +1,3 @@
+/* Placeholder until the IPC demo lands. */
+#include <stdio.h>
+int main(void) { puts("memobj"); return 0; }
