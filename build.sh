@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One entry point for people and CI: installs what the build needs (Debian),
+# builds memobj, and runs the demo, the tests or the benchmarks.
+#
+#   bash build.sh demo [FILE]   build, then run the embedded demo
+#   bash build.sh test          build, then run every test (ctest)
+#   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
+#   bash build.sh clang         build with clang (warnings are errors)
+#   bash build.sh bench [NAME]  Release build, then the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")"
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages the build needs; installed only when something is missing.
+ensure_tools() {
+	local missing=()
+	command -v cmake >/dev/null || missing+=(cmake)
+	command -v make >/dev/null || missing+=(make)
+	command -v gcc >/dev/null || missing+=(gcc)
+	[ -e /usr/include/linux/userfaultfd.h ] || missing+=(linux-libc-dev)
+	[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+	for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "build.sh: installing ${missing[*]}" >&2
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# build DIR [cmake args...]
+build() {
+	local dir=$1; shift
+	cmake -S . -B "$dir" "$@" >/dev/null
+	cmake --build "$dir" -j"$jobs"
+}
+
+what=${1:-demo}
+[ $# -gt 0 ] && shift
+case "$what" in
+demo)
+	ensure_tools
+	build build
+	exec ./build/tools/memobj-demo "$@"
+	;;
+test)
+	ensure_tools
+	build build
+	ctest --test-dir build --output-on-failure -j"$jobs" "$@"
+	;;
+sanitize)
+	ensure_tools
+	build build-sanitize -DMEMOBJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir build-sanitize --output-on-failure -j"$jobs" "$@"
+	;;
+clang)
+	ensure_tools clang
+	CC=clang build build-clang
+	;;
+bench)
+	ensure_tools
+	exec bash bench/run "$@"
+	;;
+*)
+	sed -n '2,10p' "$0" >&2
+	exit 2
+	;;
+esac
