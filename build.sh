@@ -6,6 +6,7 @@
 #   bash build.sh test          build, then run every test (ctest)
 #   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
 #   bash build.sh clang         build with clang (warnings are errors)
+#   bash build.sh fuzz [SECS]   fuzz the wire-frame decoder (libFuzzer)
 #   bash build.sh bench [NAME]  Release build, then the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,7 +21,12 @@ ensure_tools() {
 	command -v gcc >/dev/null || missing+=(gcc)
 	[ -e /usr/include/linux/userfaultfd.h ] || missing+=(linux-libc-dev)
 	[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
-	for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+	for tool in "$@"; do
+		case "$tool" in
+		*-dev) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
+		*) command -v "$tool" >/dev/null || missing+=("$tool") ;;
+		esac
+	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "build.sh: installing ${missing[*]}" >&2
 	local sudo=""
@@ -59,12 +65,16 @@ clang)
 	ensure_tools clang
 	CC=clang build build-clang
 	;;
+fuzz)
+	ensure_tools clang libclang-rt-14-dev
+	exec bash fuzz/run "${1:-60}"
+	;;
 bench)
 	ensure_tools
 	exec bash bench/run "$@"
 	;;
 *)
-	sed -n '2,10p' "$0" >&2
+	sed -n '2,11p' "$0" >&2
 	exit 2
 	;;
 esac
