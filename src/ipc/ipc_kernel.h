@@ -62,7 +62,11 @@ boolean_t ipc_port_same(ipc_space_t space_a, mach_port_name_t a,
  * kernel space and handed to the handler in the sender's thread, with no
  * IPC lock held. The handler owns the message's rights and out-of-line
  * memory (it keeps them or calls ipc_mach_msg_destroy); the buffer itself
- * is freed after it returns. `msg` carries the seqno trailer. When the
+ * is freed after it returns. `size` is msg->msgh_size; the trailer (the
+ * full mach_msg_max_trailer_t: seqno, sender) follows at round_msg(size).
+ * Each delivery takes the port's next seqno. Handlers of one port may run
+ * concurrently in several senders' threads, and a delivery dispatched
+ * just before the port is destroyed may still reach the handler. When the
  * receive right leaves the kernel space (e.g. moved in a message) the
  * handler is dropped and the port becomes an ordinary queue.
  * Errors: KERN_INVALID_NAME, KERN_INVALID_RIGHT (not a receive right). */

@@ -1,0 +1,167 @@
+/* Message queues: a port's messages, its limit, and the threads waiting
+ * to receive (on the port or its set) or to send (queue full).
+ *
+ * Receiving directly on a port that belongs to a set fails with
+ * MACH_RCV_IN_SET, as in Mach 3 and OSF (XNU later allowed it); a thread
+ * blocked on a port that is then put in a set gets MACH_RCV_PORT_CHANGED,
+ * and one blocked on a port that dies or whose receive right moves away
+ * gets MACH_RCV_PORT_DIED (ipc_mqueue_changed in OSF). */
+#include "ipc_internal.h"
+
+static uint32_t waiting_receivers(ipc_port_t port)
+{
+	return port->rcv_waiters + (port->pset != NULL ? port->pset->waiters : 0);
+}
+
+bool ipc_mqueue_full(ipc_port_t port)
+{
+	/* Below the limit, or a receiver waits for this very message: a
+	 * limit of 0 makes each send a rendezvous. */
+	if (port->msgcount < port->qlimit)
+		return false;
+	return port->msgcount >= waiting_receivers(port);
+}
+
+/* Wake-ups run after the unlock, with these references dropped then. */
+static void release_port(void *port)
+{
+	ipc_port_release(port);
+}
+
+static void release_pset(void *pset)
+{
+	ipc_pset_release(pset);
+}
+
+void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
+{
+	kmsg->next = NULL;
+	if (port->tail != NULL)
+		port->tail->next = kmsg;
+	else
+		port->head = kmsg;
+	port->tail = kmsg;
+	port->msgcount++;
+	if (port->pset != NULL) {
+		ipc_pset_t pset = port->pset;
+		ipc_pset_ready(port);
+		if (pset->waiters) {
+			atomic_fetch_add(&pset->refs, 1);
+			ipc_defer_wakeup(&pset->cond, release_pset, pset);
+		}
+	} else if (port->rcv_waiters) {
+		ipc_port_reference(port);
+		ipc_defer_wakeup(&port->rcv_cond, release_port, port);
+	}
+}
+
+ipc_kmsg_t ipc_mqueue_dequeue(ipc_port_t port)
+{
+	ipc_kmsg_t kmsg = port->head;
+	port->head = kmsg->next;
+	if (port->head == NULL)
+		port->tail = NULL;
+	kmsg->next = NULL;
+	port->msgcount--;
+	kmsg->seqno = port->seqno++;
+	if (port->pset != NULL) {
+		/* To the back of the set's ready list, if still ready. */
+		ipc_pset_unready(port);
+		if (port->head != NULL)
+			ipc_pset_ready(port);
+	}
+	if (port->snd_waiters && !ipc_mqueue_full(port))
+		pthread_cond_signal(&port->snd_cond);
+	return kmsg;
+}
+
+static void wake_set_senders(ipc_pset_t pset)
+{
+	for (ipc_port_t p = pset->members; p != IP_NULL; p = p->pset_next)
+		if (p->snd_waiters)
+			pthread_cond_signal(&p->snd_cond);
+}
+
+static bool is_poll(const struct timespec *deadline)
+{
+	return deadline != NULL && deadline->tv_sec == 0 && deadline->tv_nsec == 0;
+}
+
+mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
+        mach_msg_option_t option, mach_msg_size_t rcv_size,
+        const struct timespec *deadline, ipc_kmsg_t *kmsgp,
+        mach_msg_size_t *needed)
+{
+	*kmsgp = NULL;
+	ipc_entry_t entry = MACH_PORT_VALID(name) ? ipc_entry_lookup(space, name) : NULL;
+	if (entry == NULL)
+		return MACH_RCV_INVALID_NAME;
+	ipc_port_t port = IP_NULL;
+	ipc_pset_t pset = NULL;
+	if (entry->type & MACH_PORT_TYPE_RECEIVE) {
+		port = entry->object;
+		if (port->pset != NULL)
+			return MACH_RCV_IN_SET;
+	} else if (entry->type & MACH_PORT_TYPE_PORT_SET) {
+		pset = entry->object;
+	} else {
+		return MACH_RCV_INVALID_NAME;
+	}
+
+	mach_msg_size_t trailer = REQUESTED_TRAILER_SIZE(option);
+	uint32_t epoch = port != IP_NULL ? port->rcv_epoch : 0;
+	bool timed_out = false;
+	for (;;) {
+		ipc_port_t src = port != IP_NULL ? (port->head ? port : IP_NULL)
+		                                 : pset->ready_head;
+		if (src != IP_NULL) {
+			ipc_kmsg_t kmsg = src->head;
+			mach_msg_size_t need = round_msg(kmsg->size) + trailer;
+			if (need > rcv_size) {
+				if (option & MACH_RCV_LARGE) {
+					*needed = need;
+					return MACH_RCV_TOO_LARGE;
+				}
+				/* Dequeued (its seqno used up) and thrown away. */
+				*kmsgp = ipc_mqueue_dequeue(src);
+				return MACH_RCV_TOO_LARGE;
+			}
+			kmsg = ipc_mqueue_dequeue(src);
+			ipc_kmsg_copyout(space, kmsg);
+			*kmsgp = kmsg;
+			return MACH_MSG_SUCCESS;
+		}
+		if (timed_out || is_poll(deadline))
+			return MACH_RCV_TIMED_OUT;
+
+		bool woke;
+		if (port != IP_NULL) {
+			ipc_port_reference(port);
+			port->rcv_waiters++;
+			if (port->snd_waiters)
+				pthread_cond_signal(&port->snd_cond);
+			woke = ipc_wait(&port->rcv_cond, deadline);
+			port->rcv_waiters--;
+			if (port->rcv_epoch != epoch) {
+				bool changed = port->active && port->receiver == space &&
+				               port->pset != NULL;
+				ipc_port_release(port);
+				return changed ? MACH_RCV_PORT_CHANGED : MACH_RCV_PORT_DIED;
+			}
+			ipc_port_release(port);
+		} else {
+			pset->refs++;
+			pset->waiters++;
+			wake_set_senders(pset);
+			woke = ipc_wait(&pset->cond, deadline);
+			pset->waiters--;
+			bool dead = !pset->active;
+			ipc_pset_release(pset);
+			if (dead)
+				return MACH_RCV_PORT_DIED;
+		}
+		/* After a timeout look once more: a message may have come with
+		 * the wake-up this thread consumed. */
+		timed_out = !woke;
+	}
+}
