@@ -2,6 +2,7 @@
  * ipc_right_transfer and ipc_port_same (src/ipc/ipc_kernel.h). */
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <mach/mach.h>
 #include "../src/ipc/ipc_kernel.h"
 #include "harness.h"
@@ -318,6 +319,87 @@ TEST(kernel_senders_ignore_queue_limit)
 	mach_port_destroy(mach_task_self(), port);
 }
 
+
+/* A handler sees out-of-line data where the sender keeps it (lent, not
+ * copied), and the data stays the sender's unless it asked to deallocate. */
+struct ool_seen {
+	const void *address;
+	mach_msg_size_t size;
+	char first;
+	boolean_t lent;
+};
+
+struct ool_msg {
+	mach_msg_header_t header;
+	mach_msg_body_t body;
+	mach_msg_ool_descriptor_t data;
+};
+
+static void ool_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t size)
+{
+	(void)size;
+	struct ool_seen *seen = context;
+	struct ool_msg *m = (struct ool_msg *)msg;
+	seen->address = m->data.address;
+	seen->size = m->data.size;
+	seen->first = m->data.address ? *(const char *)m->data.address : 0;
+	seen->lent = ipc_msg_ool_lent(msg);
+	ipc_mach_msg_destroy(ipc_space_kernel(), msg);
+}
+
+static mach_msg_return_t send_ool(mach_port_t dest, void *data, mach_msg_size_t size,
+        boolean_t deallocate)
+{
+	struct ool_msg m;
+	memset(&m, 0, sizeof m);
+	m.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
+	m.header.msgh_size = sizeof m;
+	m.header.msgh_remote_port = dest;
+	m.body.msgh_descriptor_count = 1;
+	m.data.address = data;
+	m.data.size = size;
+	m.data.deallocate = deallocate;
+	m.data.copy = MACH_MSG_VIRTUAL_COPY;
+	m.data.type = MACH_MSG_OOL_DESCRIPTOR;
+	return mach_msg(&m.header, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, 0);
+}
+
+TEST(ool_lent_to_handler)
+{
+	struct ool_seen seen = { 0 };
+	mach_port_t kname, tname;
+	REQUIRE(ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE, &kname) == KERN_SUCCESS);
+	REQUIRE(ipc_port_set_kobject(ipc_space_kernel(), kname, ool_handler, &seen) == KERN_SUCCESS);
+	REQUIRE(ipc_right_transfer(ipc_space_kernel(), kname, MACH_MSG_TYPE_MAKE_SEND,
+	        ipc_space_task(), &tname) == KERN_SUCCESS);
+
+	vm_address_t page;
+	REQUIRE(vm_allocate(mach_task_self(), &page, 4096, TRUE) == KERN_SUCCESS);
+	((char *)page)[0] = 'k';
+	/* Kept by the sender: the handler reads it in place, and it survives. */
+	CHECK_EQ(send_ool(tname, (void *)page, 100, FALSE), MACH_MSG_SUCCESS);
+	CHECK(seen.address == (void *)page);
+	CHECK_EQ(seen.size, 100);
+	CHECK_EQ(seen.first, 'k');
+	CHECK(seen.lent);
+	((char *)page)[1] = 'x';          /* still mapped: would fault otherwise */
+	CHECK_EQ(((char *)page)[0], 'k');
+
+	/* Deallocated by the send: read in place, then gone from the task. */
+	CHECK_EQ(send_ool(tname, (void *)page, 4096, TRUE), MACH_MSG_SUCCESS);
+	CHECK(seen.address == (void *)page);
+	CHECK_EQ(seen.first, 'k');
+	CHECK(mincore((void *)page, 4096, &(unsigned char){0}) != 0);
+
+	/* Unmapped data is refused at the send, the handler never runs. */
+	seen.address = NULL;
+	CHECK_EQ(send_ool(tname, (void *)page, 4096, FALSE), MACH_SEND_INVALID_MEMORY);
+	CHECK(seen.address == NULL);
+
+	CHECK_EQ(mach_port_deallocate(mach_task_self(), tname), KERN_SUCCESS);
+	CHECK_EQ(ipc_port_destroy(ipc_space_kernel(), kname), KERN_SUCCESS);
+}
+
 int main(void)
 {
 	RUN(spaces_are_distinct);
@@ -329,5 +411,6 @@ int main(void)
 	RUN(transfer_errors);
 	RUN(set_kobject_errors);
 	RUN(kernel_senders_ignore_queue_limit);
+	RUN(ool_lent_to_handler);
 	return harness_done();
 }

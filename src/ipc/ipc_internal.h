@@ -192,6 +192,7 @@ struct ipc_kmsg {
 	mach_port_seqno_t seqno;       /* given when dequeued */
 	ipc_kobject_handler_t handler; /* set when bound for a kobject */
 	void *context;
+	bool lent;                     /* OOL data is the sender's memory */
 };
 #define ipc_kmsg_hdr(k) ((mach_msg_header_t *)(void *)((k) + 1))
 
@@ -237,8 +238,15 @@ struct ipc_copyin {
 };
 /* Copies the user message into a new kmsg, checks sizes, header bits and
  * descriptors, copies OOL memory. No lock. */
+/* With `lend`, OOL data is not copied: the message points at the
+ * sender's memory, which only a kobject handler, running before the send
+ * returns, may read (see ipc_kernel.h). */
 mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
-        mach_msg_size_t send_size, ipc_kmsg_t *kmsgp, struct ipc_copyin *ci);
+        mach_msg_size_t send_size, bool lend, ipc_kmsg_t *kmsgp,
+        struct ipc_copyin *ci);
+/* The message's header and OOL data, as the handler of a lent delivery
+ * in this thread sees them (NULL outside one). */
+extern _Thread_local const mach_msg_header_t *ipc_lent_delivery;
 /* Under the lock: checks every right (nothing changes in space). */
 mach_msg_return_t ipc_kmsg_copyin_check(ipc_space_t space, struct ipc_copyin *ci);
 /* Under the lock, after a successful check: takes the rights. */

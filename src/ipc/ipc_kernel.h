@@ -60,9 +60,15 @@ boolean_t ipc_port_same(ipc_space_t space_a, mach_port_name_t a,
 /* Kernel objects. A receive right held in the kernel space can be given a
  * handler: a message sent to it is not queued but copied out into the
  * kernel space and handed to the handler in the sender's thread, with no
- * IPC lock held. The handler owns the message's rights and out-of-line
- * memory (it keeps them or calls ipc_mach_msg_destroy); the buffer itself
- * is freed after it returns. `size` is msg->msgh_size; the trailer (the
+ * IPC lock held. The handler owns the message's rights (it keeps them or
+ * calls ipc_mach_msg_destroy); the buffer itself is freed after it returns.
+ * Out-of-line data is usually *lent*: the descriptors point at the
+ * sender's own memory, valid until the handler returns (the sender is
+ * still inside mach_msg), and freed afterwards only if the sender asked
+ * (deallocate) — so a supply costs no copy. ipc_mach_msg_destroy releases
+ * what the handler owns and leaves lent data alone; never vm_deallocate
+ * OOL data yourself, and copy what must outlive the call
+ * (ipc_msg_ool_lent tells whether it was lent). `size` is msg->msgh_size; the trailer (the
  * full mach_msg_max_trailer_t: seqno, sender) follows at round_msg(size).
  * Each delivery takes the port's next seqno. Handlers of one port may run
  * concurrently in several senders' threads, and a delivery dispatched
@@ -74,5 +80,6 @@ typedef void (*ipc_kobject_handler_t)(void *context, mach_msg_header_t *msg,
         mach_msg_size_t size);
 kern_return_t ipc_port_set_kobject(ipc_space_t space, mach_port_name_t name,
         ipc_kobject_handler_t handler, void *context);
+boolean_t ipc_msg_ool_lent(const mach_msg_header_t *msg);
 
 #endif

@@ -14,6 +14,9 @@
 #define DESC_PORT_SIZE ((mach_msg_size_t)sizeof(mach_msg_port_descriptor_t))
 #define DESC_OOL_SIZE  ((mach_msg_size_t)sizeof(mach_msg_ool_descriptor_t))
 
+/* Whose memory an OOL descriptor in kernel form points at (in pad1). */
+enum { OOL_COPY = 0, OOL_HANDED_OVER = 1, OOL_LENT = 2 };
+
 ipc_kmsg_t ipc_kmsg_alloc(mach_msg_size_t size)
 {
 	size_t capacity = ((size_t)size + MAX_TRAILER_SIZE + 7) & ~(size_t)7;
@@ -145,6 +148,7 @@ static mach_msg_return_t parse_body(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
         mach_msg_size_t ndesc, mach_msg_size_t *done)
 {
+	bool lend = kmsg->lent;
 	unsigned char *d = kmsg_bytes(kmsg) + sizeof(mach_msg_base_t);
 	for (*done = 0; *done < ndesc; (*done)++, d += desc_size(desc_type(d))) {
 		mach_msg_descriptor_type_t type = desc_type(d);
@@ -193,6 +197,24 @@ static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 		}
 		mach_msg_ool_descriptor_t od;
 		memcpy(&od, d, sizeof od);
+		if (lend) {
+			/* Lent to a kobject handler: checked, never copied; the
+			 * sender's pages go (with deallocate) once it returns. */
+			if (!ipc_ool_mapped(od.address, od.size))
+				return MACH_SEND_INVALID_MEMORY;
+			if (od.deallocate && od.size != 0) {
+				uintptr_t start = (uintptr_t)od.address & ~(uintptr_t)(ipc_page_size - 1);
+				uintptr_t end = ((uintptr_t)od.address + od.size + ipc_page_size - 1) &
+				                ~(uintptr_t)(ipc_page_size - 1);
+				mach_msg_return_t mr = add_dealloc(ci,
+				        (struct ipc_dealloc_range){ (void *)start, end - start });
+				if (mr != MACH_MSG_SUCCESS)
+					return mr;
+			}
+			od.pad1 = OOL_LENT;
+			memcpy(d, &od, sizeof od);
+			continue;
+		}
 		void *copy;
 		struct ipc_dealloc_range range;
 		mach_msg_return_t mr = ipc_ool_copyin(od.address, od.size, od.deallocate,
@@ -205,7 +227,8 @@ static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 			return mr;
 		}
 		/* pad1 marks the sender's own pages (kernel form only). */
-		od.pad1 = ipc_ool_handed_over(od.address, od.size, od.deallocate) ? 1 : 0;
+		od.pad1 = ipc_ool_handed_over(od.address, od.size, od.deallocate)
+		        ? OOL_HANDED_OVER : OOL_COPY;
 		od.address = copy;
 		memcpy(d, &od, sizeof od);
 	}
@@ -238,7 +261,8 @@ static mach_msg_return_t check_header(const mach_msg_header_t *hdr,
 }
 
 mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
-        mach_msg_size_t send_size, ipc_kmsg_t *kmsgp, struct ipc_copyin *ci)
+        mach_msg_size_t send_size, bool lend, ipc_kmsg_t *kmsgp,
+        struct ipc_copyin *ci)
 {
 	memset(ci, 0, sizeof *ci);
 	ci->rights = ci->inline_rights;
@@ -269,6 +293,7 @@ mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
 	hdr->msgh_voucher_port = MACH_PORT_NULL;
 	kmsg->uid = ipc_sender_uid;
 	kmsg->gid = ipc_sender_gid;
+	kmsg->lent = lend && (bits & MACH_MSGH_BITS_COMPLEX);
 
 	/* Header rights first: rights[0] is the destination, [1] the reply. */
 	add_right(ci, hdr->msgh_remote_port, remote, &kmsg->remote);
@@ -431,8 +456,8 @@ void ipc_kmsg_abort(ipc_kmsg_t kmsg, struct ipc_copyin *ci)
 			} else if (type != MACH_MSG_PORT_DESCRIPTOR) {
 				mach_msg_ool_descriptor_t od;
 				memcpy(&od, d, sizeof od);
-				/* Pages handed over are still the sender's. */
-				if (!od.pad1)
+				/* Pages handed over or lent are still the sender's. */
+				if (od.pad1 == OOL_COPY)
 					ipc_ool_free(od.address, od.size);
 			}
 		}
@@ -477,11 +502,12 @@ void ipc_kmsg_destroy(ipc_kmsg_t kmsg)
 		} else {
 			mach_msg_ool_descriptor_t od;
 			memcpy(&od, d, sizeof od);
-			/* Our copy: unmap. The sender's pages: they may be in
-			 * the VM's map, so vm_deallocate (after the unlock). */
-			if (od.pad1)
+			/* Our copy: unmap. The sender's pages handed over: they
+			 * may be in the VM's map, so vm_deallocate (after the
+			 * unlock). Lent pages stay the sender's. */
+			if (od.pad1 == OOL_HANDED_OVER)
 				ipc_defer_release(od.address, od.size);
-			else
+			else if (od.pad1 == OOL_COPY)
 				ipc_ool_free(od.address, od.size);
 		}
 		d += desc_size(type);
@@ -563,6 +589,37 @@ void ipc_kmsg_write_trailer(ipc_kmsg_t kmsg, mach_msg_size_t trailer_size)
 	memcpy(kmsg_bytes(kmsg) + round_msg(kmsg->size), &trailer, trailer_size);
 }
 
+/* The destination stopped being a kobject between the sender's look and
+ * the send (its receive right left the kernel space): the message will be
+ * queued, so it gets its own copies of the lent data, as a copy send would
+ * have made. A region that can no longer be read arrives empty. */
+static void unlend(ipc_kmsg_t kmsg)
+{
+	unsigned char *base = kmsg_bytes(kmsg);
+	mach_msg_body_t body;
+	memcpy(&body, base + sizeof(mach_msg_header_t), sizeof body);
+	unsigned char *d = base + sizeof(mach_msg_base_t);
+	for (mach_msg_size_t i = 0; i < body.msgh_descriptor_count; i++) {
+		mach_msg_descriptor_type_t type = desc_type(d);
+		if (type != MACH_MSG_PORT_DESCRIPTOR && type != MACH_MSG_OOL_PORTS_DESCRIPTOR) {
+			mach_msg_ool_descriptor_t od;
+			memcpy(&od, d, sizeof od);
+			void *copy = od.size ? ipc_ool_alloc(od.size) : NULL;
+			if (copy != NULL && ipc_ool_read(copy, od.address, od.size) != MACH_MSG_SUCCESS) {
+				ipc_ool_free(copy, od.size);
+				copy = NULL;
+			}
+			od.address = copy;
+			if (copy == NULL)
+				od.size = 0;
+			od.pad1 = OOL_COPY;
+			memcpy(d, &od, sizeof od);
+		}
+		d += desc_size(type);
+	}
+	kmsg->lent = false;
+}
+
 void ipc_kmsg_deliver(ipc_kmsg_t kmsg)
 {
 	ipc_port_t dest = kmsg->remote;
@@ -579,5 +636,7 @@ void ipc_kmsg_deliver(ipc_kmsg_t kmsg)
 		ipc_defer_delivery(kmsg);
 		return;
 	}
+	if (kmsg->lent)
+		unlend(kmsg);
 	ipc_mqueue_enqueue(dest, kmsg);
 }

@@ -38,6 +38,7 @@ struct ipc_deferred {
 	unsigned nwakeups;
 };
 static _Thread_local struct ipc_deferred ipc_deferred;
+_Thread_local const mach_msg_header_t *ipc_lent_delivery;
 
 void ipc_lock(void)
 {
@@ -85,7 +86,10 @@ void ipc_unlock(void)
 	while (deliver != NULL) {
 		ipc_kmsg_t kmsg = deliver;
 		deliver = kmsg->next;
+		const mach_msg_header_t *outer = ipc_lent_delivery;
+		ipc_lent_delivery = kmsg->lent ? ipc_kmsg_hdr(kmsg) : NULL;
 		kmsg->handler(kmsg->context, ipc_kmsg_hdr(kmsg), kmsg->size);
+		ipc_lent_delivery = outer;
 		ipc_kmsg_free(kmsg);
 	}
 }

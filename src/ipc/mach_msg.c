@@ -40,6 +40,24 @@ static bool must_wait(ipc_space_t space, ipc_kmsg_t kmsg, ipc_port_t dest)
 	return ipc_mqueue_full(dest);
 }
 
+/* True when `name` in `space` is a right to a kobject of the kernel space:
+ * its handler runs in this thread before the send returns, so the
+ * message's OOL data can be lent rather than copied. */
+static bool dest_is_kobject(ipc_space_t space, mach_port_name_t name)
+{
+	bool kobject = false;
+	ipc_lock();
+	ipc_entry_t entry = ipc_entry_lookup(space, name);
+	if (entry != NULL && entry->object != NULL &&
+	    (entry->type & MACH_PORT_TYPE_PORT_RIGHTS)) {
+		ipc_port_t port = entry->object;
+		kobject = port->active && port->handler != NULL &&
+		          port->receiver != NULL && port->receiver->is_kernel;
+	}
+	ipc_unlock();
+	return kobject;
+}
+
 static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
         mach_msg_option_t option, mach_msg_size_t send_size,
         mach_msg_timeout_t timeout)
@@ -48,7 +66,10 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 		return MACH_SEND_INVALID_DATA;
 	struct ipc_copyin ci;
 	ipc_kmsg_t kmsg;
-	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, &kmsg, &ci);
+	bool lend = send_size >= sizeof(mach_msg_base_t) &&
+	            (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
+	            dest_is_kobject(space, msg->msgh_remote_port);
+	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
 		return mr;
@@ -197,6 +218,8 @@ void ipc_mach_msg_destroy(ipc_space_t space, mach_msg_header_t *msg)
 	ipc_init();
 	if (msg == NULL || space == NULL)
 		return;
+	/* A kobject handler's message whose OOL data is lent: not ours. */
+	bool lent = msg == ipc_lent_delivery;
 	mach_msg_bits_t bits = msg->msgh_bits;
 	ipc_lock();
 	destroy_name(space, msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(bits));
@@ -241,10 +264,16 @@ void ipc_mach_msg_destroy(ipc_space_t space, mach_msg_header_t *msg)
 		} else {
 			mach_msg_ool_descriptor_t od;
 			memcpy(&od, d, sizeof od);
-			ipc_ool_release(od.address, od.size);
+			if (!lent)
+				ipc_ool_release(od.address, od.size);
 		}
 		off += sizeof(mach_msg_ool_descriptor_t);
 	}
+}
+
+boolean_t ipc_msg_ool_lent(const mach_msg_header_t *msg)
+{
+	return msg != NULL && msg == ipc_lent_delivery;
 }
 
 void mach_msg_destroy(mach_msg_header_t *msg)
