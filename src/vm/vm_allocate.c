@@ -1,58 +1,75 @@
-/* vm_allocate / vm_deallocate for anonymous memory.
- * (Interim: the VM layer's address map takes these over.) */
-#include <sys/mman.h>
-#include <unistd.h>
-#include <errno.h>
+/* vm_allocate (zero-filled memory) and vm_deallocate (any range). */
 #include <mach/mach.h>
 
-static vm_size_t page_mask(void)
-{
-	return (vm_size_t)sysconf(_SC_PAGESIZE) - 1;
-}
+#include <sys/mman.h>
 
-kern_return_t vm_allocate(vm_task_t task, vm_address_t *address,
+#include "vm/vm_kernel.h"
+#include "vm/vm_map_entry.h"
+
+kern_return_t vm_allocate(vm_task_t target_task, vm_address_t *address,
         vm_size_t size, boolean_t anywhere)
 {
-	if (task != mach_task_self())
+	if (target_task != mach_task_self())
 		return KERN_INVALID_TASK;
 	if (address == NULL)
 		return KERN_INVALID_ARGUMENT;
+	struct vm_kernel *k = vm_kernel();
 	if (size == 0) {
 		if (anywhere)
 			*address = 0;
 		return KERN_SUCCESS;
 	}
-	vm_size_t mask = page_mask();
-	if (size > (vm_size_t)-1 - mask)
+	if (vm_round_overflows(k, size))
 		return KERN_INVALID_ARGUMENT;
-	size = (size + mask) & ~mask;
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	void *hint = NULL;
-	if (!anywhere) {
-		if (*address & mask)
-			return KERN_INVALID_ADDRESS;
-		hint = (void *)(uintptr_t)*address;
-		flags |= MAP_FIXED_NOREPLACE;
+	size = vm_round_page(k, size);
+	uintptr_t addr = (uintptr_t)*address;
+	bool fixed = !(anywhere & VM_FLAGS_ANYWHERE);
+	if (fixed && ((addr & k->page_mask) || addr > UINTPTR_MAX - size))
+		return KERN_INVALID_ADDRESS;
+	vm_map_lock_write();
+	kern_return_t kr;
+	if (!fixed && k->page_size == k->system_page_size)
+		/* Any address mmap picks is page aligned: one call does it. */
+		kr = vm_map_enter_anonymous_anywhere(&addr, size, VM_PROT_DEFAULT,
+		                                     VM_PROT_ALL, VM_INHERIT_DEFAULT);
+	else {
+		kr = vm_map_reserve(&addr, size, k->page_size, !fixed);
+		if (kr == KERN_SUCCESS)
+			kr = vm_map_enter_anonymous(addr, size, VM_PROT_DEFAULT,
+			                            VM_PROT_ALL, VM_INHERIT_DEFAULT);
 	}
-	void *p = mmap(hint, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-	if (p == MAP_FAILED)
-		return errno == EEXIST ? KERN_NO_SPACE : KERN_RESOURCE_SHORTAGE;
-	*address = (vm_address_t)(uintptr_t)p;
-	return KERN_SUCCESS;
+	vm_map_unlock();
+	if (kr == KERN_SUCCESS)
+		*address = addr;
+	return kr;
 }
 
-kern_return_t vm_deallocate(vm_task_t task, vm_address_t address, vm_size_t size)
+kern_return_t vm_deallocate(vm_task_t target_task, vm_address_t address,
+        vm_size_t size)
 {
-	if (task != mach_task_self())
+	if (target_task != mach_task_self())
 		return KERN_INVALID_TASK;
 	if (size == 0)
 		return KERN_SUCCESS;
-	vm_size_t mask = page_mask();
-	vm_address_t start = address & ~mask;
-	if (size > (vm_size_t)-1 - mask - (address - start))
+	struct vm_kernel *k = vm_kernel();
+	if (address > (vm_address_t)-1 - size)
 		return KERN_INVALID_ARGUMENT;
-	vm_size_t len = (address - start + size + mask) & ~mask;
-	if (munmap((void *)(uintptr_t)start, len) != 0)
-		return KERN_INVALID_ADDRESS;
+	/* Ranges the map tracks are in kernel pages; other memory (message
+	 * buffers from the IPC layer, say) is in system pages, so that a large
+	 * kernel page never takes a neighbour with it. */
+	vm_size_t sysmask = k->system_page_size - 1;
+	vm_address_t start = address & ~sysmask;
+	vm_address_t end = address + size;
+	if (end > (vm_address_t)-1 - sysmask)
+		return KERN_INVALID_ARGUMENT;
+	end = (end + sysmask) & ~sysmask;
+	vm_map_lock_write();
+	if (vm_map_overlaps(start, end)) {
+		start = vm_trunc_page(k, start);
+		if (!vm_round_overflows(k, end))
+			end = vm_round_page(k, end);
+	}
+	vm_map_remove_range(start, end);
+	vm_map_unlock();
 	return KERN_SUCCESS;
 }

@@ -1,0 +1,195 @@
+/* userfaultfd: open with UFFD_USER_MODE_ONLY (works unprivileged), probe
+ * features, register/wake ranges, read fault events. */
+#include "os/os_uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+
+/* Newer than the Debian 6.1 headers: defined here, probed at run time. */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef UFFD_FEATURE_EXACT_ADDRESS
+#define UFFD_FEATURE_EXACT_ADDRESS (1 << 11)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
+
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_MINOR_SHMEM
+#define UFFD_FEATURE_MINOR_SHMEM (1 << 10)
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_PAGEFAULT_FLAG_MINOR
+#define UFFD_PAGEFAULT_FLAG_MINOR (1 << 2)
+#endif
+#ifndef UFFDIO_REGISTER_MODE_MINOR
+#define UFFDIO_REGISTER_MODE_MINOR ((__u64)1 << 2)
+#endif
+
+static int uffd_create(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd,
+	                      O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* UFFDIO_API may be called once per fd, so the probe uses a throwaway fd. */
+static uint64_t uffd_probe_features(void)
+{
+	int fd = uffd_create();
+	if (fd < 0)
+		return 0;
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	uint64_t features = ioctl(fd, UFFDIO_API, &api) == 0 ? api.features : 0;
+	close(fd);
+	return features;
+}
+
+int os_uffd_open(unsigned *features)
+{
+	uint64_t offered = uffd_probe_features();
+	/* Not WP_ASYNC: its write faults resolve in the kernel with no event,
+	 * and a write lock must hold the writer (docs/architecture.md, Dirty
+	 * tracking). */
+	uint64_t wanted = offered & (UFFD_FEATURE_THREAD_ID |
+	                             UFFD_FEATURE_EXACT_ADDRESS |
+	                             UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+	                             UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
+	                             UFFD_FEATURE_WP_UNPOPULATED |
+	                             UFFD_FEATURE_MINOR_SHMEM);
+	int fd = uffd_create();
+	if (fd < 0)
+		return fd;
+	struct uffdio_api api = { .api = UFFD_API, .features = wanted };
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	unsigned have = 0;
+	if (wanted & UFFD_FEATURE_THREAD_ID)
+		have |= OS_UFFD_HAVE_THREAD_ID;
+	if (wanted & UFFD_FEATURE_EXACT_ADDRESS)
+		have |= OS_UFFD_HAVE_EXACT_ADDRESS;
+	if (offered & UFFD_FEATURE_POISON)
+		have |= OS_UFFD_HAVE_POISON;
+	if (offered & UFFD_FEATURE_MOVE)
+		have |= OS_UFFD_HAVE_MOVE;
+	if (wanted & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+		have |= OS_UFFD_HAVE_WP;
+	if (wanted & UFFD_FEATURE_MINOR_SHMEM)
+		have |= OS_UFFD_HAVE_MINOR;
+
+	if (features)
+		*features = have;
+	return fd;
+}
+
+int os_uffd_register_missing(int uffd, uintptr_t addr, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 ? 0 : -errno;
+}
+
+int os_uffd_register(int uffd, uintptr_t addr, size_t len, unsigned modes)
+{
+	struct uffdio_register reg = {
+		.range = { .start = addr, .len = len },
+		.mode = ((modes & OS_UFFD_MODE_MISSING) ? UFFDIO_REGISTER_MODE_MISSING : 0) |
+		        ((modes & OS_UFFD_MODE_WP) ? UFFDIO_REGISTER_MODE_WP : 0) |
+		        ((modes & OS_UFFD_MODE_MINOR) ? UFFDIO_REGISTER_MODE_MINOR : 0),
+	};
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 ? 0 : -errno;
+}
+
+int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, int protect,
+        int dontwake)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = addr, .len = len },
+		/* Protecting never wakes (and the kernel refuses DONTWAKE with
+		 * it). */
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP
+		                : (dontwake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0),
+	};
+	while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return 0;
+}
+
+int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake)
+{
+	struct uffdio_continue c = {
+		.range = { .start = addr, .len = len },
+		.mode = dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0,
+	};
+	for (;;) {
+		c.mapped = 0;
+		if (ioctl(uffd, UFFDIO_CONTINUE, &c) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+int os_uffd_unregister(int uffd, uintptr_t addr, size_t len)
+{
+	struct uffdio_range range = { .start = addr, .len = len };
+	return ioctl(uffd, UFFDIO_UNREGISTER, &range) == 0 ? 0 : -errno;
+}
+
+int os_uffd_wake(int uffd, uintptr_t addr, size_t len)
+{
+	struct uffdio_range range = { .start = addr, .len = len };
+	return ioctl(uffd, UFFDIO_WAKE, &range) == 0 ? 0 : -errno;
+}
+
+int os_uffd_wait(int uffd)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	return poll(&pfd, 1, -1) < 0 ? -errno : 0;
+}
+
+int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max)
+{
+	struct uffd_msg msgs[32];
+	if (max > 32)
+		max = 32;
+	ssize_t n = read(uffd, msgs, sizeof msgs[0] * (size_t)max);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	int count = 0;
+	for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		faults[count].address = (uintptr_t)msgs[i].arg.pagefault.address;
+		faults[count].tid = (pid_t)msgs[i].arg.pagefault.feat.ptid;
+		uint64_t flags = msgs[i].arg.pagefault.flags;
+		faults[count].write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
+		faults[count].kind = (flags & UFFD_PAGEFAULT_FLAG_WP) ? OS_UFFD_FAULT_WP
+		                   : (flags & UFFD_PAGEFAULT_FLAG_MINOR) ? OS_UFFD_FAULT_MINOR
+		                   : OS_UFFD_FAULT_MISSING;
+		count++;
+	}
+	return count;
+}

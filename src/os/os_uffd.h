@@ -1,0 +1,64 @@
+/* Thin wrappers over Linux userfaultfd: the only place (with os_uffd.c)
+ * that includes <linux/userfaultfd.h>. The VM layer sees fault events as
+ * os_uffd_fault_t and never the kernel's structures. */
+#ifndef MEMOBJ_OS_UFFD_H
+#define MEMOBJ_OS_UFFD_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Features found at run time (UFFDIO_API probe). */
+#define OS_UFFD_HAVE_THREAD_ID     0x1u  /* events carry the faulting tid */
+#define OS_UFFD_HAVE_EXACT_ADDRESS 0x2u  /* events carry the exact address */
+#define OS_UFFD_HAVE_POISON        0x4u
+#define OS_UFFD_HAVE_MOVE          0x8u
+#define OS_UFFD_HAVE_WP            0x10u /* WP mode on shmem (dirty tracking) */
+#define OS_UFFD_HAVE_MINOR         0x20u /* MINOR mode on shmem (read locks) */
+
+/* Registration modes (os_uffd_register). */
+#define OS_UFFD_MODE_MISSING 0x1u
+#define OS_UFFD_MODE_WP      0x2u
+#define OS_UFFD_MODE_MINOR   0x4u
+
+/* What raised a fault event. */
+enum os_uffd_fault_kind {
+	OS_UFFD_FAULT_MISSING = 0,   /* no page in the cache */
+	OS_UFFD_FAULT_WP,            /* write to a write-protected page */
+	OS_UFFD_FAULT_MINOR,         /* page in the cache, not mapped here */
+};
+
+typedef struct os_uffd_fault {
+	uintptr_t address;   /* faulting address (exact when the kernel can) */
+	pid_t     tid;       /* faulting thread, 0 when unknown */
+	int       write;     /* nonzero for a write fault */
+	int       kind;      /* enum os_uffd_fault_kind */
+} os_uffd_fault_t;
+
+/* Opens a user-mode-only userfaultfd (O_CLOEXEC|O_NONBLOCK), negotiates the
+ * API with every useful feature the running kernel offers. Returns the fd or
+ * -errno; *features gets OS_UFFD_HAVE_* bits. */
+int os_uffd_open(unsigned *features);
+/* Registers [addr, addr+len) for MISSING faults. 0 or -errno. */
+int os_uffd_register_missing(int uffd, uintptr_t addr, size_t len);
+/* Registers (or re-registers, same fd) with OS_UFFD_MODE_* modes. */
+int os_uffd_register(int uffd, uintptr_t addr, size_t len, unsigned modes);
+/* Sets (protect) or clears the userfault write protection of the range.
+ * Clearing wakes the threads blocked on it unless dontwake. On shmem,
+ * protecting an unmapped page leaves a marker, so its first write after
+ * it is mapped still faults. 0 or -errno. */
+int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, int protect,
+        int dontwake);
+/* Maps the cache pages of a MINOR-registered range and, unless dontwake,
+ * wakes the waiters. 0, -EEXIST when already mapped, or -errno. */
+int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake);
+int os_uffd_unregister(int uffd, uintptr_t addr, size_t len);
+/* Wakes threads waiting on faults inside [addr, addr+len). 0 or -errno. */
+int os_uffd_wake(int uffd, uintptr_t addr, size_t len);
+/* Blocks until the fd is readable (or a signal interrupts). */
+int os_uffd_wait(int uffd);
+/* Reads up to max pagefault events without blocking; other event kinds
+ * are skipped. Returns the count (0 when none are pending) or -errno. */
+int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max);
+
+#endif

@@ -1,0 +1,160 @@
+/* The fault thread: reads userfaultfd events and turns a fault on an
+ * absent page into memory_object_data_request (or a wait, or a wake). */
+#include "vm/vm_object.h"
+
+#include <stdlib.h>
+
+#include "emmi/object_user.h"
+#include "os/os_signal.h"
+#include "os/os_uffd.h"
+#include "vm/vm_kernel.h"
+#include "vm/vm_map_entry.h"
+
+static bool page_absent(struct vm_object *obj, uint64_t index)
+{
+	return vm_page_lookup(&obj->pages, index) == NULL &&
+	       vm_object_offset_mapped(obj, index << vm_kernel()->page_shift);
+}
+
+/* A write through a copy mapping lands in its private page, not the
+ * cache: it must not make the object page dirty. (obj locked) */
+static bool in_shared_view(struct vm_object *obj, uintptr_t address)
+{
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (address >= obj->maps[i].start &&
+		    address - obj->maps[i].start < obj->maps[i].size)
+			return !obj->maps[i].copy;
+	return false;
+}
+
+static int queue_pending(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t length, vm_prot_t access)
+{
+	if (obj->npending == obj->pending_cap) {
+		size_t cap = obj->pending_cap ? obj->pending_cap * 2 : 8;
+		struct vm_pending_request *p = realloc(obj->pending, cap * sizeof *p);
+		if (p == NULL)
+			return -1;
+		obj->pending = p;
+		obj->pending_cap = cap;
+	}
+	obj->pending[obj->npending++] =
+		(struct vm_pending_request){ offset, length, access };
+	return 0;
+}
+
+void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
+        uintptr_t address, pid_t tid, int write)
+{
+	struct vm_kernel *k = vm_kernel();
+	uintptr_t page_addr = address & ~(uintptr_t)k->page_mask;
+	uint64_t index = offset >> k->page_shift;
+
+	pthread_mutex_lock(&obj->lock);
+	if (obj->dead || obj->terminated) {
+		pthread_mutex_unlock(&obj->lock);
+		if (tid != 0)
+			os_signal_sigbus(tid, address, KERN_MEMORY_ERROR);
+		os_uffd_wake(k->uffd, page_addr, k->page_size);
+		return;
+	}
+	vm_page_t *p = vm_page_lookup(&obj->pages, index);
+	if (p != NULL) {
+		if (p->state == VM_PAGE_RESIDENT) {
+			/* Installed after the fault was raised. */
+			pthread_mutex_unlock(&obj->lock);
+			os_uffd_wake(k->uffd, page_addr, k->page_size);
+		} else {
+			/* Already asked for: wait for the same answer. */
+			vm_page_add_waiter(p, tid, address);
+			p->want_write |= write != 0 && in_shared_view(obj, address);
+			pthread_mutex_unlock(&obj->lock);
+		}
+		return;
+	}
+	/* Absent: ask for the run of absent, mapped pages around it inside
+	 * its cluster. */
+	uint64_t cluster = obj->cluster_size >> k->page_shift;
+	uint64_t base = index - index % cluster;
+	uint64_t lo = index, hi = index + 1;
+	while (lo > base && page_absent(obj, lo - 1))
+		lo--;
+	while (hi < base + cluster && page_absent(obj, hi))
+		hi++;
+	for (uint64_t i = lo; i < hi; i++)
+		if (vm_page_insert(&obj->pages, i, VM_PAGE_REQUESTED) == NULL) {
+			/* Out of memory: ask for what is recorded. */
+			if (i <= index) {
+				pthread_mutex_unlock(&obj->lock);
+				os_uffd_wake(k->uffd, page_addr, k->page_size);
+				return;          /* the thread retries */
+			}
+			hi = i;
+			break;
+		}
+	p = vm_page_lookup(&obj->pages, index);
+	vm_page_add_waiter(p, tid, address);
+	/* Installed for a write, it goes in already dirty: no WP fault. */
+	p->want_write = write != 0 && in_shared_view(obj, address);
+	vm_offset_t req_offset = lo << k->page_shift;
+	vm_size_t req_length = (hi - lo) << k->page_shift;
+	vm_prot_t access = write ? (VM_PROT_READ | VM_PROT_WRITE) : VM_PROT_READ;
+	if (!obj->ready) {
+		/* The manager has not said change_attributes yet. */
+		if (queue_pending(obj, req_offset, req_length, access) != 0) {
+			for (uint64_t i = lo; i < hi; i++)
+				vm_page_remove(&obj->pages, i);
+			pthread_mutex_unlock(&obj->lock);
+			os_uffd_wake(k->uffd, page_addr, k->page_size);
+			return;
+		}
+		pthread_mutex_unlock(&obj->lock);
+		return;
+	}
+	pthread_mutex_lock(&obj->send_lock);
+	pthread_mutex_unlock(&obj->lock);
+	mach_msg_return_t mr = emmi_send_data_request(obj->object_k,
+	        obj->control_k, req_offset, req_length, access);
+	pthread_mutex_unlock(&obj->send_lock);
+	if (mr != MACH_MSG_SUCCESS)
+		vm_object_manager_died(obj);
+}
+
+static void handle_fault(struct vm_kernel *k, const os_uffd_fault_t *f)
+{
+	vm_offset_t offset;
+	struct vm_object *obj = vm_map_lookup_object(f->address, &offset);
+	if (obj == NULL) {
+		/* Unmapped meanwhile: let the thread retry and see. */
+		os_uffd_wake(k->uffd, f->address & ~(uintptr_t)(k->system_page_size - 1),
+		             k->system_page_size);
+		return;
+	}
+	atomic_fetch_add_explicit(&k->faults, 1, memory_order_relaxed);
+	if (f->kind == OS_UFFD_FAULT_WP)
+		vm_object_wp_fault(obj, offset, f->address, f->tid);
+	else if (f->kind == OS_UFFD_FAULT_MINOR)
+		vm_object_minor_fault(obj, offset, f->address, f->tid, f->write);
+	else
+		vm_object_fault(obj, offset, f->address, f->tid, f->write);
+	vm_object_release(obj);
+}
+
+void *vm_fault_thread(void *arg)
+{
+	struct vm_kernel *k = arg;
+	os_signal_block_all();
+	enum { BATCH = 16 };
+	os_uffd_fault_t faults[BATCH];
+	for (;;) {
+		if (os_uffd_wait(k->uffd) != 0)
+			continue;
+		int n;
+		do {
+			n = os_uffd_read_faults(k->uffd, faults, BATCH);
+			for (int i = 0; i < n; i++)
+				handle_fault(k, &faults[i]);
+		} while (n == BATCH);
+	}
+	return NULL;
+}

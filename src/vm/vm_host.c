@@ -1,0 +1,42 @@
+/* Host calls answered by the VM: page size and VM statistics. */
+#include <mach/mach.h>
+
+#include <string.h>
+
+#include "vm/vm_kernel.h"
+
+kern_return_t host_page_size(host_t host, vm_size_t *page_size)
+{
+	if (host != mach_host_self())
+		return KERN_INVALID_HOST;
+	if (page_size == NULL)
+		return KERN_INVALID_ARGUMENT;
+	*page_size = vm_kernel()->page_size;
+	return KERN_SUCCESS;
+}
+
+kern_return_t host_statistics(host_t host, host_flavor_t flavor,
+        host_info_t host_info, mach_msg_type_number_t *host_info_count)
+{
+	if (host != mach_host_self())
+		return KERN_INVALID_HOST;
+	if (host_info == NULL || host_info_count == NULL)
+		return KERN_INVALID_ARGUMENT;
+	if (flavor != HOST_VM_INFO)
+		return KERN_INVALID_ARGUMENT;
+	/* XNU's answer to a short buffer. */
+	if (*host_info_count < HOST_VM_INFO_COUNT)
+		return KERN_FAILURE;
+	struct vm_kernel *k = vm_kernel();
+	vm_statistics_data_t s;
+	memset(&s, 0, sizeof s);
+	s.active_count = atomic_load(&k->active);
+	s.zero_fill_count = atomic_load(&k->zero_fills);
+	s.pageins = atomic_load(&k->pageins);
+	s.faults = atomic_load(&k->faults);
+	s.lookups = atomic_load(&k->lookups);
+	s.hits = atomic_load(&k->hits);
+	memcpy(host_info, &s, sizeof s);
+	*host_info_count = HOST_VM_INFO_COUNT;
+	return KERN_SUCCESS;
+}

@@ -1,0 +1,138 @@
+/* memory_object_lock_request (SPEC 3.6): on the resident pages of a range,
+ * return (dirty / precious / anything), flush, apply a lock; then
+ * lock_completed after every data_return it caused. Runs in the manager's
+ * thread (control port handler). Work goes in chunks so the object lock
+ * is never held across a long range; sends happen under send_lock only,
+ * so they stay ordered with data_requests. */
+#include "vm/vm_object.h"
+
+#include "emmi/object_user.h"
+#include "ipc/ipc_kernel.h"
+#include "vm/vm_kernel.h"
+
+#define LOCK_CHUNK 512u      /* pages per object-lock hold */
+
+static bool page_dirty(const vm_page_t *p)
+{
+	/* Without write-protect tracking every page may have been written. */
+	return p->dirty || !vm_kernel()->wp;
+}
+
+static bool should_return_page(const vm_page_t *p, memory_object_return_t how)
+{
+	switch (how) {
+	case MEMORY_OBJECT_RETURN_DIRTY:
+		return page_dirty(p);
+	case MEMORY_OBJECT_RETURN_ALL:
+		return page_dirty(p) || p->precious;
+	case MEMORY_OBJECT_RETURN_ANYTHING:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Applies lock_value to a resident page (obj locked). */
+static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
+        vm_waiter_list_t *waiters)
+{
+	vm_prot_t old = p->lock_value;
+	lock &= VM_PROT_ALL;
+	if (lock == old)
+		return;
+	p->lock_value = (uint8_t)lock;
+	p->unlock_asked = 0;
+	vm_prot_t added = lock & ~old;
+	if (added & VM_PROT_WRITE)
+		vm_object_protect_pages(obj, p->index, 1, true, true);
+	if (added & (VM_PROT_READ | VM_PROT_EXECUTE)) {
+		/* MINOR first, so the access after the zap cannot map the
+		 * page at kernel speed. */
+		vm_object_need_minor(obj);
+		vm_object_zap_pages(obj, p->index, 1);
+	}
+	/* Whoever waited retries and meets the new lock. */
+	if (old & ~lock)
+		vm_page_take_waiters(p, waiters);
+}
+
+void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
+        memory_object_return_t should_return, bool flush, vm_prot_t lock_value)
+{
+	struct vm_kernel *k = vm_kernel();
+	pthread_mutex_lock(&obj->lock);
+	if (obj->terminated || size == 0 || offset >= obj->memfd_size) {
+		pthread_mutex_unlock(&obj->lock);
+		return;
+	}
+	vm_offset_t end = size > obj->memfd_size - offset ? obj->memfd_size
+	                                                  : offset + size;
+	uint64_t first = offset >> k->page_shift;
+	uint64_t last = (vm_round_overflows(k, end) ? end : vm_round_page(k, end))
+	                >> k->page_shift;
+	for (uint64_t chunk = first; chunk < last; chunk += LOCK_CHUNK) {
+		uint64_t n = last - chunk < LOCK_CHUNK ? last - chunk : LOCK_CHUNK;
+		struct vm_return_batch batch = { 0 };
+		vm_waiter_list_t waiters = { 0 };
+		if (obj->terminated)
+			break;
+		/* Runs of pages returned alike: protect first (so a write after
+		 * the copy faults and re-dirties), then copy. */
+		uint64_t run = 0;
+		bool run_dirty = false;
+		for (uint64_t i = 0; i <= n; i++) {
+			vm_page_t *p = i < n ? vm_page_lookup(&obj->pages, chunk + i) : NULL;
+			bool ret = p != NULL && p->state == VM_PAGE_RESIDENT &&
+			           should_return_page(p, should_return);
+			bool dirty = ret && page_dirty(p);
+			if (run > 0 && (!ret || dirty != run_dirty)) {
+				uint64_t start = chunk + i - run;
+				vm_object_protect_pages(obj, start, run, true, true);
+				vm_return_collect(obj, start, run, run_dirty, &batch);
+				for (uint64_t j = 0; j < run && !flush && !batch.failed; j++)
+					vm_page_lookup(&obj->pages, start + j)->dirty = 0;
+				run = 0;
+			}
+			if (ret) {
+				run_dirty = dirty;
+				run++;
+			}
+		}
+		if (flush) {
+			vm_object_page_drop(obj, chunk, n, &waiters);
+		} else if (lock_value != VM_PROT_NO_CHANGE) {
+			for (uint64_t i = 0; i < n; i++) {
+				vm_page_t *p = vm_page_lookup(&obj->pages, chunk + i);
+				if (p != NULL && p->state == VM_PAGE_RESIDENT)
+					apply_lock(obj, p, lock_value, &waiters);
+			}
+		}
+		pthread_mutex_lock(&obj->send_lock);
+		pthread_mutex_unlock(&obj->lock);
+		vm_return_send(obj, &batch, !flush);
+		pthread_mutex_unlock(&obj->send_lock);
+		vm_object_release_waiters(&waiters, KERN_SUCCESS);
+		vm_waiter_list_free(&waiters);
+		pthread_mutex_lock(&obj->lock);
+	}
+	pthread_mutex_unlock(&obj->lock);
+}
+
+void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, memory_object_return_t should_return,
+        boolean_t should_flush, vm_prot_t lock_value,
+        mach_port_name_t reply_k, mach_msg_type_name_t reply_type)
+{
+	struct vm_kernel *k = vm_kernel();
+	if (!(offset & k->page_mask) && offset <= (vm_offset_t)-1 - size &&
+	    should_return >= MEMORY_OBJECT_RETURN_NONE &&
+	    should_return <= MEMORY_OBJECT_RETURN_ANYTHING &&
+	    (lock_value == VM_PROT_NO_CHANGE || !(lock_value & ~VM_PROT_ALL)))
+		vm_object_clean(obj, offset, size, should_return,
+		                should_flush != FALSE, lock_value);
+	/* Every data_return above is queued already: the completion follows
+	 * them. */
+	if (MACH_PORT_VALID(reply_k))
+		emmi_send_lock_completed(reply_k, reply_type, obj->control_k,
+		                         offset, size);
+}

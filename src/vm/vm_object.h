@@ -1,0 +1,199 @@
+/* Memory objects as this kernel caches them: one vm_object per memory
+ * object port mapped here, with its control port, its memfd page cache and
+ * its page states. */
+#ifndef MEMOBJ_VM_OBJECT_H
+#define MEMOBJ_VM_OBJECT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <mach/mach.h>
+
+#include "vm/vm_page.h"
+
+/* One range of the object some map entry shows (entries mirror these). */
+struct vm_object_mapping {
+	uintptr_t start;
+	vm_offset_t offset;
+	vm_size_t size;
+	bool copy;                      /* MAP_PRIVATE: not tracked, not locked */
+};
+
+/* A vm_msync waiting for memory_object_synchronize_completed. */
+struct vm_sync_waiter {
+	vm_offset_t offset;
+	vm_size_t length;
+	bool done;
+	kern_return_t result;
+	pthread_cond_t cond;
+	struct vm_sync_waiter *next;
+};
+
+/* Pages read out of the cache for data_return (see vm_return.c). */
+struct vm_return_run {
+	vm_offset_t offset;
+	void *data;
+	vm_size_t length;
+	bool dirty;
+};
+struct vm_return_batch {
+	struct vm_return_run *runs;
+	size_t count, cap;
+	bool failed;                    /* out of memory: some pages were kept */
+};
+
+/* A data_request held back until the object is ready. */
+struct vm_pending_request {
+	vm_offset_t offset;
+	vm_size_t length;
+	vm_prot_t access;
+};
+
+struct vm_object {
+	uint64_t id;                    /* the control port's kobject context */
+	atomic_uint refs;
+	pthread_mutex_t lock;           /* everything below but the ports */
+	pthread_mutex_t send_lock;      /* keeps messages to the object in order */
+	mach_port_name_t object_k;      /* kernel space: send right to the object */
+	mach_port_name_t control_k;     /* kernel space: control receive right */
+	int memfd;
+	vm_size_t memfd_size;           /* largest mapped end offset so far */
+
+	struct vm_object_mapping *maps;
+	size_t nmaps, maps_cap;
+
+	vm_page_table_t pages;
+	unsigned resident;              /* pages in VM_PAGE_RESIDENT */
+
+	bool ready;                     /* first change_attributes arrived */
+	bool dead;                      /* the object port died */
+	bool terminated;                /* left the object table */
+	bool destroyed;                 /* memory_object_destroy: return nothing */
+	bool minor;                     /* mappings registered MINOR (read locks) */
+	struct vm_sync_waiter *sync_waiters;
+	vm_size_t cluster_size;
+	bool may_cache, temporary, invalidate;
+	memory_object_copy_strategy_t copy_strategy;
+
+	struct vm_pending_request *pending;
+	size_t npending, pending_cap;
+
+	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
+};
+
+/* Enters a mapping of the memory object the task names `object` at
+ * [start, start+size) showing [offset, offset+size): the first one creates
+ * the vm_object and sends memory_object_init. Returns the object with a
+ * reference for the caller, or NULL with *kr set (KERN_INVALID_OBJECT,
+ * KERN_RESOURCE_SHORTAGE). */
+struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
+        uintptr_t start, vm_offset_t offset, vm_size_t size, bool copy,
+        kern_return_t *kr);
+/* Mapping records follow the map entries (splits, partial unmaps). */
+int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
+        vm_offset_t offset, vm_size_t size, bool copy);
+/* Removes the record starting at `start`; when it was the last one and
+ * the object may not be cached, terminates the object. */
+void vm_object_mapping_remove(struct vm_object *obj, uintptr_t start);
+
+void vm_object_ref(struct vm_object *obj);
+void vm_object_release(struct vm_object *obj);
+
+/* Reference to the object whose control port has kobject context `id`,
+ * or to the (live) object the kernel-space name `object_k` sends to. */
+struct vm_object *vm_object_lookup_id(uint64_t id);
+struct vm_object *vm_object_lookup_name(mach_port_name_t object_k);
+/* Reference to the live object whose control port is control_k. */
+struct vm_object *vm_object_lookup_control(mach_port_name_t control_k);
+
+/* Control calls, from the control port's kobject handler (vm_pagein.c).
+ * data_supply answers KERN_INVALID_ADDRESS when `data` is unreadable
+ * (nothing is installed then). */
+kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
+        const void *data, vm_size_t length, vm_prot_t lock_value,
+        boolean_t precious, vm_offset_t *error_offset);
+void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size);
+void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, kern_return_t reason);
+kern_return_t vm_object_change_attributes(struct vm_object *obj,
+        memory_object_flavor_t flavor, const integer_t *info,
+        mach_msg_type_number_t count);
+kern_return_t vm_object_get_attributes(struct vm_object *obj,
+        memory_object_flavor_t flavor, integer_t *info,
+        mach_msg_type_number_t *count);
+/* lock_request (vm_lock.c): returns, flushes and locks the resident pages
+ * of the range, then sends lock_completed to reply_k (consumed) if valid. */
+void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, memory_object_return_t should_return,
+        boolean_t should_flush, vm_prot_t lock_value,
+        mach_port_name_t reply_k, mach_msg_type_name_t reply_type);
+/* The body of lock_request and vm_msync (no lock held). */
+void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
+        memory_object_return_t should_return, bool flush, vm_prot_t lock_value);
+/* vm_msync of [offset, offset+size) of obj (vm_msync.c): returns dirty
+ * pages, sends synchronize and, unless asynchronous, waits for
+ * synchronize_completed. No lock held by the caller. */
+kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, vm_sync_t flags);
+void vm_object_synchronize_completed(struct vm_object *obj,
+        vm_offset_t offset, vm_size_t length);
+/* memory_object_destroy: drop every page unreturned, then terminate. */
+void vm_object_destroy(struct vm_object *obj, kern_return_t reason);
+
+/* Dirty tracking and locks on mapped pages (vm_dirty.c); obj locked. */
+/* Sets or clears write protection of pages [first, first+count) in every
+ * shared mapping; clearing wakes blocked writers unless dontwake. */
+void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count, bool protect, bool dontwake);
+/* Unmaps pages from every shared mapping (the cache keeps them). */
+void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count);
+/* Registers every shared mapping for MINOR faults (once per object), so
+ * that a read lock can catch the next access. */
+void vm_object_need_minor(struct vm_object *obj);
+/* Write-protect / minor fault events (fault thread, no lock held). */
+void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
+        uintptr_t address, pid_t tid);
+void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
+        uintptr_t address, pid_t tid, int write);
+
+/* Write-back (vm_return.c). Reads pages [first, first+count) (resident,
+ * obj locked) into a new run of the batch. */
+void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
+        bool dirty, struct vm_return_batch *batch);
+/* Sends the batch's data_returns in order (obj->send_lock held), handing
+ * the memory to the manager, and empties it. */
+void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
+        bool kernel_copy);
+/* Drops a page from the cache and the table (obj locked): punches the
+ * memfd, wakes its waiters (they fault again) and updates the counts. */
+void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
+        vm_waiter_list_t *waiters);
+
+/* Pageout (vm_pageout.c). */
+/* Records a newly resident page (obj locked). */
+void vm_pageout_enqueue(struct vm_object *obj, vm_page_t *p);
+/* Evicts pages until the kernel is within MEMOBJ_RESIDENT_MAX. Call with
+ * no lock held (it sends data_return). */
+void vm_pageout_balance(void);
+/* Terminates obj if it is unmapped and (may_cache off or dead). */
+void vm_object_maybe_terminate(struct vm_object *obj);
+/* Terminates obj if it is unmapped and holds no page (a cached object
+ * whose pages were all evicted). */
+void vm_object_cache_trim(struct vm_object *obj);
+
+/* The object port died: fail every waiter and every later fault. */
+void vm_object_manager_died(struct vm_object *obj);
+
+/* A fault event at `address` in a mapping of obj (vm_fault.c). */
+void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
+        uintptr_t address, pid_t tid, int write);
+
+/* Helpers for vm_pagein.c and vm_fault.c (obj->lock held). */
+bool vm_object_offset_mapped(struct vm_object *obj, vm_offset_t offset);
+/* Wakes (and, when reason != KERN_SUCCESS, first signals SIGBUS to) every
+ * waiter of the list; no lock held. */
+void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason);
+
+#endif

@@ -1,0 +1,400 @@
+/* The page cache side of the control calls: installing supplied and
+ * zero-filled pages, failing pages, attributes and readiness, a dead
+ * manager. Runs in the manager's thread (kobject handler). */
+#include "vm/vm_object.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emmi/object_user.h"
+#include "os/os_memfd.h"
+#include "os/os_signal.h"
+#include "os/os_uffd.h"
+#include "vm/vm_kernel.h"
+
+void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
+{
+	struct vm_kernel *k = vm_kernel();
+	for (size_t i = 0; i < waiters->count; i++) {
+		vm_waiter_t *w = &waiters->items[i];
+		uintptr_t page = w->address & ~(uintptr_t)k->page_mask;
+		if (reason != KERN_SUCCESS && w->tid != 0)
+			os_signal_sigbus(w->tid, w->address, reason);
+		/* One wake per page and mapping is enough. */
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = (waiters->items[j].address & ~(uintptr_t)k->page_mask)
+			       == page;
+		if (!seen)
+			os_uffd_wake(k->uffd, page, k->page_size);
+	}
+}
+
+/* Marks page `index` resident (obj locked), collecting its waiters. */
+static void page_make_resident(struct vm_object *obj, uint64_t index,
+        vm_prot_t lock_value, boolean_t precious, vm_waiter_list_t *waiters)
+{
+	vm_page_t *p = vm_page_lookup(&obj->pages, index);
+	if (p == NULL)
+		p = vm_page_insert(&obj->pages, index, VM_PAGE_RESIDENT);
+	if (p == NULL)
+		return;      /* out of memory: the page is in the memfd anyway */
+	if (vm_page_take_waiters(p, waiters) != 0) {
+		/* No room to remember them: wake the page where it is mapped. */
+		for (size_t m = 0; m < obj->nmaps; m++) {
+			vm_offset_t off = index << vm_kernel()->page_shift;
+			if (off >= obj->maps[m].offset &&
+			    off - obj->maps[m].offset < obj->maps[m].size)
+				os_uffd_wake(vm_kernel()->uffd,
+				             obj->maps[m].start + off - obj->maps[m].offset,
+				             vm_kernel()->page_size);
+		}
+		p->nwaiters = 0;
+	}
+	p->state = VM_PAGE_RESIDENT;
+	p->lock_value = (uint8_t)(lock_value & VM_PROT_ALL);
+	p->precious = precious != FALSE;
+	p->unlock_asked = 0;
+	/* Asked for by a write the lock allows: install it dirty and
+	 * writable, sparing the writer a WP fault. */
+	p->dirty = p->want_write && !(lock_value & VM_PROT_WRITE);
+	p->want_write = 0;
+	vm_pageout_enqueue(obj, p);
+	obj->resident++;
+	atomic_fetch_add_explicit(&vm_kernel()->active, 1, memory_order_relaxed);
+}
+
+/* New pages map write-protected (clean) unless installed dirty. The
+ * mappings' WP markers usually survive, but not where a page was mapped
+ * writable when it left; so protect anew. (obj locked) */
+static void install_protection(struct vm_object *obj, uint64_t first,
+        uint64_t count)
+{
+	if (count == 0 || !vm_kernel()->wp)
+		return;
+	vm_object_protect_pages(obj, first, count, true, true);
+	for (uint64_t i = 0; i < count; i++) {
+		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
+			vm_object_protect_pages(obj, first + i, 1, false, true);
+	}
+}
+
+kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
+        const void *data, vm_size_t length, vm_prot_t lock_value,
+        boolean_t precious, vm_offset_t *error_offset)
+{
+	struct vm_kernel *k = vm_kernel();
+	*error_offset = 0;
+	if (offset & k->page_mask) {
+		*error_offset = offset;
+		return KERN_INVALID_ARGUMENT;
+	}
+	uint64_t first = offset >> k->page_shift;
+	uint64_t npages = length >> k->page_shift;   /* partial page dropped */
+	vm_waiter_list_t waiters = { 0 };
+	kern_return_t kr = KERN_SUCCESS;
+
+	pthread_mutex_lock(&obj->lock);
+	if (obj->terminated) {
+		pthread_mutex_unlock(&obj->lock);
+		return KERN_SUCCESS;
+	}
+	/* A read lock is enforced by minor faults: register before the page
+	 * lands in the cache, where it would map at kernel speed. */
+	if (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE))
+		vm_object_need_minor(obj);
+	/* Install up to the first page already resident (or past the
+	 * object's extent); refuse that page and the rest. */
+	uint64_t n = 0;
+	for (; n < npages; n++) {
+		vm_offset_t off = offset + (n << k->page_shift);
+		if (off < offset || off >= obj->memfd_size ||
+		    obj->memfd_size - off < k->page_size) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		vm_page_t *p = vm_page_lookup(&obj->pages, first + n);
+		if (p != NULL && p->state == VM_PAGE_RESIDENT) {
+			kr = KERN_MEMORY_PRESENT;
+			break;
+		}
+	}
+	if (kr != KERN_SUCCESS)
+		*error_offset = offset + (n << k->page_shift);
+	/* A memfd cannot take pages by reference: the data is copied in (one
+	 * pwrite); the manager's copy goes away with the message. */
+	if (n > 0) {
+		int err = os_memfd_write(obj->memfd, offset, data, n << k->page_shift);
+		if (err != 0) {
+			/* Drop what a partial write left: those pages were not
+			 * resident, and must fault again. */
+			os_memfd_punch(obj->memfd, offset, n << k->page_shift);
+			kr = err == -EFAULT ? KERN_INVALID_ADDRESS
+			                    : KERN_RESOURCE_SHORTAGE;
+			*error_offset = offset;
+			n = 0;
+		}
+	}
+	for (uint64_t i = 0; i < n; i++)
+		page_make_resident(obj, first + i, lock_value, precious, &waiters);
+	install_protection(obj, first, n);
+	pthread_mutex_unlock(&obj->lock);
+	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+
+	vm_object_release_waiters(&waiters, KERN_SUCCESS);
+	vm_waiter_list_free(&waiters);
+	vm_pageout_balance();
+	return kr;
+}
+
+/* Clips [offset, offset+size) to whole pages inside the object's extent;
+ * false when nothing is left. (obj locked) */
+static bool clip_range(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, uint64_t *first, uint64_t *count)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_offset_t start = vm_trunc_page(k, offset);
+	if (offset > (vm_offset_t)-1 - size || start >= obj->memfd_size)
+		return false;
+	vm_offset_t end = offset + size;
+	if (end > obj->memfd_size)
+		end = obj->memfd_size;
+	if (vm_round_overflows(k, end))
+		return false;
+	end = vm_round_page(k, end);
+	*first = start >> k->page_shift;
+	*count = (end - start) >> k->page_shift;
+	return *count > 0;
+}
+
+void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_waiter_list_t waiters = { 0 };
+	uint64_t first, count, filled = 0;
+	pthread_mutex_lock(&obj->lock);
+	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
+		for (uint64_t i = 0; i < count; i++) {
+			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+			if (p != NULL && p->state == VM_PAGE_RESIDENT)
+				continue;
+			if (os_memfd_zero(obj->memfd, (first + i) << k->page_shift,
+			                  k->page_size) != 0)
+				continue;
+			page_make_resident(obj, first + i, VM_PROT_NONE, FALSE,
+			                   &waiters);
+			install_protection(obj, first + i, 1);
+			filled++;
+		}
+	}
+	pthread_mutex_unlock(&obj->lock);
+	atomic_fetch_add_explicit(&k->zero_fills, (unsigned)filled,
+	                          memory_order_relaxed);
+	vm_object_release_waiters(&waiters, KERN_SUCCESS);
+	vm_waiter_list_free(&waiters);
+	vm_pageout_balance();
+}
+
+void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size, kern_return_t reason)
+{
+	vm_waiter_list_t waiters = { 0 };
+	uint64_t first, count;
+	pthread_mutex_lock(&obj->lock);
+	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
+		for (uint64_t i = 0; i < count; i++) {
+			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+			if (p == NULL || p->state != VM_PAGE_REQUESTED)
+				continue;
+			vm_page_take_waiters(p, &waiters);
+			/* Absent again: a retried access asks the manager anew. */
+			vm_page_remove(&obj->pages, first + i);
+		}
+	}
+	pthread_mutex_unlock(&obj->lock);
+	if (reason == KERN_SUCCESS)
+		reason = KERN_MEMORY_ERROR;
+	vm_object_release_waiters(&waiters, reason);
+	vm_waiter_list_free(&waiters);
+}
+
+struct collect_requested {
+	vm_waiter_list_t *waiters;
+	uint64_t *indices;
+	size_t count, cap;
+};
+
+static void collect_requested(vm_page_t *p, void *arg)
+{
+	struct collect_requested *c = arg;
+	if (p->state != VM_PAGE_REQUESTED)
+		return;
+	vm_page_take_waiters(p, c->waiters);
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		uint64_t *idx = realloc(c->indices, cap * sizeof *idx);
+		if (idx == NULL)
+			return;
+		c->indices = idx;
+		c->cap = cap;
+	}
+	c->indices[c->count++] = p->index;
+}
+
+void vm_object_manager_died(struct vm_object *obj)
+{
+	vm_waiter_list_t waiters = { 0 };
+	struct collect_requested c = { .waiters = &waiters };
+	pthread_mutex_lock(&obj->lock);
+	obj->dead = true;
+	obj->npending = 0;
+	for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
+		w->done = true;
+		w->result = KERN_MEMORY_ERROR;
+		pthread_cond_broadcast(&w->cond);
+	}
+	obj->sync_waiters = NULL;
+	vm_page_foreach(&obj->pages, collect_requested, &c);
+	for (size_t i = 0; i < c.count; i++)
+		vm_page_remove(&obj->pages, c.indices[i]);
+	pthread_mutex_unlock(&obj->lock);
+	free(c.indices);
+	vm_object_release_waiters(&waiters, KERN_MEMORY_ERROR);
+	vm_waiter_list_free(&waiters);
+}
+
+kern_return_t vm_object_change_attributes(struct vm_object *obj,
+        memory_object_flavor_t flavor, const integer_t *info,
+        mach_msg_type_number_t count)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_size_t cluster;
+	pthread_mutex_lock(&obj->lock);
+	switch (flavor) {
+	case MEMORY_OBJECT_PERFORMANCE_INFO: {
+		if (count != MEMORY_OBJECT_PERF_INFO_COUNT)
+			goto invalid;
+		memory_object_perf_info_data_t perf;
+		memcpy(&perf, info, sizeof perf);
+		cluster = perf.cluster_size;
+		obj->may_cache = perf.may_cache != FALSE;
+		break;
+	}
+	case MEMORY_OBJECT_ATTRIBUTE_INFO: {
+		if (count != MEMORY_OBJECT_ATTR_INFO_COUNT)
+			goto invalid;
+		memory_object_attr_info_data_t attr;
+		memcpy(&attr, info, sizeof attr);
+		cluster = attr.cluster_size;
+		obj->copy_strategy = attr.copy_strategy;
+		obj->may_cache = attr.may_cache != FALSE;
+		obj->temporary = attr.temporary != FALSE;
+		break;
+	}
+	case MEMORY_OBJECT_BEHAVIOR_INFO: {
+		if (count != MEMORY_OBJECT_BEHAVE_INFO_COUNT)
+			goto invalid;
+		memory_object_behave_info_data_t behave;
+		memcpy(&behave, info, sizeof behave);
+		cluster = obj->cluster_size;
+		obj->copy_strategy = behave.copy_strategy;
+		obj->temporary = behave.temporary != FALSE;
+		obj->invalidate = behave.invalidate != FALSE;
+		break;
+	}
+	default:
+		goto invalid;
+	}
+	/* Whole kernel pages, at least one. */
+	cluster &= ~k->page_mask;
+	obj->cluster_size = cluster ? cluster : k->page_size;
+
+	bool first_ready = !obj->ready;
+	obj->ready = true;
+	struct vm_pending_request *pending = NULL;
+	size_t npending = 0;
+	if (first_ready && obj->npending > 0) {
+		pending = obj->pending;
+		npending = obj->npending;
+		obj->pending = NULL;
+		obj->npending = obj->pending_cap = 0;
+	}
+	/* Taking send_lock before dropping the object lock keeps the queued
+	 * requests ahead of any a new fault sends. */
+	pthread_mutex_lock(&obj->send_lock);
+	pthread_mutex_unlock(&obj->lock);
+	bool failed = false;
+	for (size_t i = 0; i < npending && !failed; i++)
+		failed = emmi_send_data_request(obj->object_k, obj->control_k,
+		                                pending[i].offset, pending[i].length,
+		                                pending[i].access) != MACH_MSG_SUCCESS;
+	pthread_mutex_unlock(&obj->send_lock);
+	free(pending);
+	if (failed)
+		vm_object_manager_died(obj);
+	/* may_cache turned off on an object nobody maps: it goes now. */
+	vm_object_maybe_terminate(obj);
+	return KERN_SUCCESS;
+invalid:
+	pthread_mutex_unlock(&obj->lock);
+	return KERN_INVALID_ARGUMENT;
+}
+
+kern_return_t vm_object_get_attributes(struct vm_object *obj,
+        memory_object_flavor_t flavor, integer_t *info,
+        mach_msg_type_number_t *count)
+{
+	kern_return_t kr = KERN_SUCCESS;
+	pthread_mutex_lock(&obj->lock);
+	switch (flavor) {
+	case MEMORY_OBJECT_PERFORMANCE_INFO: {
+		if (*count < MEMORY_OBJECT_PERF_INFO_COUNT) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		memory_object_perf_info_data_t perf = {
+			.cluster_size = (memory_object_cluster_size_t)obj->cluster_size,
+			.may_cache = obj->may_cache,
+		};
+		memcpy(info, &perf, sizeof perf);
+		*count = MEMORY_OBJECT_PERF_INFO_COUNT;
+		break;
+	}
+	case MEMORY_OBJECT_ATTRIBUTE_INFO: {
+		if (*count < MEMORY_OBJECT_ATTR_INFO_COUNT) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		memory_object_attr_info_data_t attr = {
+			.copy_strategy = obj->copy_strategy,
+			.cluster_size = (memory_object_cluster_size_t)obj->cluster_size,
+			.may_cache = obj->may_cache,
+			.temporary = obj->temporary,
+		};
+		memcpy(info, &attr, sizeof attr);
+		*count = MEMORY_OBJECT_ATTR_INFO_COUNT;
+		break;
+	}
+	case MEMORY_OBJECT_BEHAVIOR_INFO: {
+		if (*count < MEMORY_OBJECT_BEHAVE_INFO_COUNT) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		memory_object_behave_info_data_t behave = {
+			.copy_strategy = obj->copy_strategy,
+			.temporary = obj->temporary,
+			.invalidate = obj->invalidate,
+		};
+		memcpy(info, &behave, sizeof behave);
+		*count = MEMORY_OBJECT_BEHAVE_INFO_COUNT;
+		break;
+	}
+	default:
+		kr = KERN_INVALID_ARGUMENT;
+	}
+	pthread_mutex_unlock(&obj->lock);
+	return kr;
+}

@@ -1,0 +1,187 @@
+/* Pageout: keeps the object pages this kernel holds within
+ * MEMOBJ_RESIDENT_MAX. Pages are queued in install order; eviction takes
+ * the oldest, giving a second chance to a page that faulted again since
+ * it was installed or last passed over (a write to a clean page, an
+ * unlock, a minor fault): FIFO with second chance, an approximation of
+ * LRU (userfaultfd sees no plain accesses to mapped pages). Dirty and
+ * precious pages go back with data_return(dirty, kernel_copy=FALSE);
+ * clean ones are dropped.
+ *
+ * It runs in the thread that made pages resident (a manager's, in
+ * data_supply or data_unavailable), after it released every lock: it only
+ * sends (never waits for a manager), and holds one object lock at a time. */
+#include "vm/vm_object.h"
+
+#include <stdlib.h>
+
+#include "vm/vm_kernel.h"
+
+struct queue_entry {
+	uint64_t id;          /* object id */
+	uint64_t index;       /* page index */
+	uint32_t stamp;       /* the page's stamp when queued */
+};
+
+/* A ring of entries. Lock order: object lock, then queue_lock. */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct queue_entry *ring;
+static size_t ring_head, ring_len, ring_cap;
+static uint32_t next_stamp;
+/* One evictor at a time; taken with no other lock held. */
+static pthread_mutex_t balance_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int ring_push(struct queue_entry e)
+{
+	if (ring_len == ring_cap) {
+		size_t cap = ring_cap ? ring_cap * 2 : 1024;
+		struct queue_entry *r = malloc(cap * sizeof *r);
+		if (r == NULL)
+			return -1;
+		for (size_t i = 0; i < ring_len; i++)
+			r[i] = ring[(ring_head + i) % ring_cap];
+		free(ring);
+		ring = r;
+		ring_cap = cap;
+		ring_head = 0;
+	}
+	ring[(ring_head + ring_len++) % ring_cap] = e;
+	return 0;
+}
+
+static bool ring_pop(struct queue_entry *e)
+{
+	pthread_mutex_lock(&queue_lock);
+	bool ok = ring_len > 0;
+	if (ok) {
+		*e = ring[ring_head];
+		ring_head = (ring_head + 1) % ring_cap;
+		ring_len--;
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return ok;
+}
+
+void vm_pageout_enqueue(struct vm_object *obj, vm_page_t *p)
+{
+	pthread_mutex_lock(&queue_lock);
+	p->stamp = ++next_stamp;
+	p->referenced = 0;
+	/* Out of memory: the page is simply never chosen for eviction. */
+	(void)ring_push((struct queue_entry){ obj->id, p->index, p->stamp });
+	pthread_mutex_unlock(&queue_lock);
+}
+
+/* Tries to evict the page of entry e. Returns true when a page left. */
+static bool evict(const struct queue_entry *e)
+{
+	struct vm_kernel *k = vm_kernel();
+	struct vm_object *obj = vm_object_lookup_id(e->id);
+	if (obj == NULL)
+		return false;                    /* terminated: entry is stale */
+	pthread_mutex_lock(&obj->lock);
+	vm_page_t *p = vm_page_lookup(&obj->pages, e->index);
+	if (p == NULL || p->state != VM_PAGE_RESIDENT || p->stamp != e->stamp ||
+	    obj->terminated) {
+		pthread_mutex_unlock(&obj->lock);
+		vm_object_release(obj);
+		return false;
+	}
+	if (p->referenced) {
+		/* Second chance: back to the tail. */
+		p->referenced = 0;
+		pthread_mutex_lock(&queue_lock);
+		(void)ring_push(*e);
+		pthread_mutex_unlock(&queue_lock);
+		pthread_mutex_unlock(&obj->lock);
+		vm_object_release(obj);
+		return false;
+	}
+	struct vm_return_batch batch = { 0 };
+	vm_waiter_list_t waiters = { 0 };
+	bool dirty = p->dirty || !k->wp;
+	if ((dirty || p->precious) && !obj->destroyed) {
+		/* Writers now fault (and wait on the lock) until the punch. */
+		vm_object_protect_pages(obj, e->index, 1, true, true);
+		vm_return_collect(obj, e->index, 1, dirty, &batch);
+		if (batch.failed) {
+			/* Could not copy it out: keep it rather than lose it. */
+			pthread_mutex_lock(&queue_lock);
+			(void)ring_push(*e);
+			pthread_mutex_unlock(&queue_lock);
+			pthread_mutex_unlock(&obj->lock);
+			vm_object_release(obj);
+			return false;
+		}
+	}
+	vm_object_page_drop(obj, e->index, 1, &waiters);
+	bool emptied = obj->nmaps == 0 && obj->resident == 0;
+	/* send_lock before the object lock goes: a data_request for this
+	 * page cannot overtake its data_return. */
+	pthread_mutex_lock(&obj->send_lock);
+	pthread_mutex_unlock(&obj->lock);
+	vm_return_send(obj, &batch, false);
+	pthread_mutex_unlock(&obj->send_lock);
+	vm_object_release_waiters(&waiters, KERN_SUCCESS);
+	vm_waiter_list_free(&waiters);
+	/* A cached object nobody maps lives until its last page goes. */
+	if (emptied)
+		vm_object_cache_trim(obj);
+	vm_object_release(obj);
+	return true;
+}
+
+/* Entries go stale when their page leaves other than by eviction (flush,
+ * terminate). Without memory pressure nothing pops them, so now and then
+ * the ring is filtered. (balance_lock held) */
+static void compact(void)
+{
+	pthread_mutex_lock(&queue_lock);
+	size_t n = ring_len;
+	pthread_mutex_unlock(&queue_lock);
+	struct queue_entry e;
+	for (size_t i = 0; i < n && ring_pop(&e); i++) {
+		struct vm_object *obj = vm_object_lookup_id(e.id);
+		if (obj == NULL)
+			continue;
+		pthread_mutex_lock(&obj->lock);
+		vm_page_t *p = vm_page_lookup(&obj->pages, e.index);
+		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->stamp == e.stamp) {
+			pthread_mutex_lock(&queue_lock);
+			(void)ring_push(e);
+			pthread_mutex_unlock(&queue_lock);
+		}
+		pthread_mutex_unlock(&obj->lock);
+		vm_object_release(obj);
+	}
+}
+
+void vm_pageout_balance(void)
+{
+	struct vm_kernel *k = vm_kernel();
+	size_t active = atomic_load_explicit(&k->active, memory_order_relaxed);
+	pthread_mutex_lock(&queue_lock);
+	bool stale = ring_len > 2 * active + 4096;
+	pthread_mutex_unlock(&queue_lock);
+	if (stale) {
+		pthread_mutex_lock(&balance_lock);
+		compact();
+		pthread_mutex_unlock(&balance_lock);
+	}
+	if (active <= k->resident_max)
+		return;
+	pthread_mutex_lock(&balance_lock);
+	/* A little below the limit, so eviction runs in batches. */
+	vm_size_t slack = k->resident_max / 64;
+	if (slack > 256)
+		slack = 256;
+	vm_size_t target = k->resident_max - slack;
+	/* Bounded: each entry is looked at about twice at most per call. */
+	pthread_mutex_lock(&queue_lock);
+	size_t budget = 2 * ring_len + 2;
+	pthread_mutex_unlock(&queue_lock);
+	struct queue_entry e;
+	while (atomic_load_explicit(&k->active, memory_order_relaxed) > target &&
+	       budget-- > 0 && ring_pop(&e))
+		evict(&e);
+	pthread_mutex_unlock(&balance_lock);
+}

@@ -1,0 +1,92 @@
+/* Write-back plumbing shared by lock_request, vm_msync, pageout and
+ * terminate: reading pages out of the cache into memory handed to the
+ * manager with data_return, and dropping pages from the cache. */
+#include "vm/vm_object.h"
+
+#include <stdlib.h>
+
+#include "emmi/object_user.h"
+#include "os/os_memfd.h"
+#include "vm/vm_kernel.h"
+
+void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
+        bool dirty, struct vm_return_batch *batch)
+{
+	struct vm_kernel *k = vm_kernel();
+	if (count == 0)
+		return;
+	if (batch->count == batch->cap) {
+		size_t cap = batch->cap ? batch->cap * 2 : 8;
+		struct vm_return_run *r = realloc(batch->runs, cap * sizeof *r);
+		if (r == NULL) {
+			batch->failed = true;
+			return;
+		}
+		batch->runs = r;
+		batch->cap = cap;
+	}
+	vm_size_t len = count << k->page_shift;
+	/* Fresh pages, so the message hands them over without a copy. */
+	void *buf = os_pages_alloc(len);
+	if (buf == NULL) {
+		batch->failed = true;
+		return;
+	}
+	if (os_memfd_read(obj->memfd, first << k->page_shift, buf, len) != 0) {
+		os_pages_free(buf, len);
+		batch->failed = true;
+		return;
+	}
+	batch->runs[batch->count++] = (struct vm_return_run){
+		.offset = first << k->page_shift, .data = buf, .length = len,
+		.dirty = dirty,
+	};
+}
+
+void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
+        bool kernel_copy)
+{
+	bool failed = false;
+	for (size_t i = 0; i < batch->count; i++) {
+		struct vm_return_run *r = &batch->runs[i];
+		if (!failed && !obj->dead &&
+		    emmi_send_data_return(obj->object_k, obj->control_k, r->offset,
+		                          r->data, r->length, r->dirty, kernel_copy)
+		    == MACH_MSG_SUCCESS)
+			continue;
+		/* Not sent: the pages are still ours. */
+		failed = true;
+		os_pages_free(r->data, r->length);
+	}
+	free(batch->runs);
+	batch->runs = NULL;
+	batch->count = batch->cap = 0;
+}
+
+void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
+        vm_waiter_list_t *waiters)
+{
+	struct vm_kernel *k = vm_kernel();
+	uint64_t run = 0, dropped = 0;
+	for (uint64_t i = 0; i <= count; i++) {
+		vm_page_t *p = i < count ? vm_page_lookup(&obj->pages, first + i) : NULL;
+		if (p != NULL && p->state == VM_PAGE_RESIDENT) {
+			vm_page_take_waiters(p, waiters);
+			vm_page_remove(&obj->pages, first + i);
+			run++;
+			continue;
+		}
+		if (run == 0)
+			continue;
+		/* The hole punch unmaps the pages from every view; protecting
+		 * afterwards leaves a WP marker where a dirty page was mapped
+		 * writable, so the next copy of it is tracked again. */
+		uint64_t start = first + i - run;
+		os_memfd_punch(obj->memfd, start << k->page_shift, run << k->page_shift);
+		vm_object_protect_pages(obj, start, run, true, true);
+		dropped += run;
+		run = 0;
+	}
+	obj->resident -= (unsigned)dropped;
+	atomic_fetch_sub_explicit(&k->active, (unsigned)dropped, memory_order_relaxed);
+}

@@ -1,0 +1,186 @@
+/* Control calls with bad input: unaligned offsets and sizes, supply past
+ * the object, partial pages, bad flavors and counts, dead and wrong-kind
+ * control ports; get_attributes. */
+#include <unistd.h>
+#include <mach/mach.h>
+
+#include "harness.h"
+#include "emmi_manager.h"
+
+static vm_size_t ps;
+
+TEST(attributes)
+{
+	struct mgr *m = mgr_start(0, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, 8 * ps, 0, TRUE, m->object, 0, FALSE,
+	               VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_SHARE) == KERN_SUCCESS);
+	struct mgr_event init;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	mach_port_t c = init.control;
+	memory_object_attr_info_data_t attr = {
+		.copy_strategy = MEMORY_OBJECT_COPY_DELAY,
+		.cluster_size = (memory_object_cluster_size_t)(2 * ps),
+		.may_cache = FALSE, .temporary = TRUE,
+	};
+	CHECK_EQ(memory_object_change_attributes(c, 99, (memory_object_info_t)&attr,
+	         MEMORY_OBJECT_ATTR_INFO_COUNT, MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_change_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	         (memory_object_info_t)&attr, 1, MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_change_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	         NULL, MEMORY_OBJECT_ATTR_INFO_COUNT, MACH_PORT_NULL),
+	         KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_change_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	         (memory_object_info_t)&attr, MEMORY_OBJECT_ATTR_INFO_COUNT,
+	         m->object), KERN_SUCCESS);
+	struct mgr_event done;
+	CHECK(mgr_wait(m, EV_CHANGE_COMPLETED, 1, &done));
+	CHECK_EQ(done.flavor, MEMORY_OBJECT_ATTRIBUTE_INFO);
+
+	memory_object_perf_info_data_t perf;
+	mach_msg_type_number_t count = MEMORY_OBJECT_PERF_INFO_COUNT;
+	CHECK_EQ(memory_object_get_attributes(c, MEMORY_OBJECT_PERFORMANCE_INFO,
+	         (memory_object_info_t)&perf, &count), KERN_SUCCESS);
+	CHECK_EQ(count, MEMORY_OBJECT_PERF_INFO_COUNT);
+	CHECK_EQ(perf.cluster_size, 2 * ps);
+	CHECK_EQ(perf.may_cache, FALSE);
+	memory_object_attr_info_data_t back;
+	count = MEMORY_OBJECT_ATTR_INFO_COUNT;
+	CHECK_EQ(memory_object_get_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	         (memory_object_info_t)&back, &count), KERN_SUCCESS);
+	CHECK_EQ(back.temporary, TRUE);
+	CHECK_EQ(back.copy_strategy, MEMORY_OBJECT_COPY_DELAY);
+	count = 1;
+	CHECK_EQ(memory_object_get_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	         (memory_object_info_t)&back, &count), KERN_INVALID_ARGUMENT);
+	count = MEMORY_OBJECT_ATTR_INFO_COUNT;
+	CHECK_EQ(memory_object_get_attributes(c, 1234,
+	         (memory_object_info_t)&back, &count), KERN_INVALID_ARGUMENT);
+
+	/* The cluster applies: a fault on page 3 asks for [2, 4). */
+	CHECK_EQ(((volatile uint8_t *)a)[3 * ps], pattern_byte(3 * ps));
+	struct mgr_event req;
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 1, &req));
+	CHECK_EQ(req.offset, 2 * ps);
+	CHECK_EQ(req.length, 2 * ps);
+	vm_deallocate(mach_task_self(), a, 8 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
+TEST(supply_bad_input)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, 4 * ps, 0, TRUE, m->object, 0, FALSE,
+	               VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_SHARE) == KERN_SUCCESS);
+	struct mgr_event init, done;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	mach_port_t c = init.control;
+	static uint8_t buf[3 * 65536];
+	pointer_t data = (pointer_t)(uintptr_t)buf;
+	/* Unaligned offset: refused at once. */
+	CHECK_EQ(memory_object_data_supply(c, 100, data, (mach_msg_type_number_t)ps,
+	         FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_data_supply(c, 0, 0, (mach_msg_type_number_t)ps,
+	         FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_data_unavailable(c, 1, ps), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_data_error(c, 1, ps, KERN_FAILURE),
+	         KERN_INVALID_ARGUMENT);
+	/* A page and a half: the partial page is discarded. */
+	memset(buf, 0xAB, sizeof buf);
+	CHECK_EQ(memory_object_data_supply(c, 0, data,
+	         (mach_msg_type_number_t)(ps + ps / 2), FALSE, VM_PROT_NONE, FALSE,
+	         m->object), KERN_SUCCESS);
+	CHECK(mgr_wait(m, EV_SUPPLY_COMPLETED, 1, &done));
+	CHECK_EQ(done.result, KERN_SUCCESS);
+	CHECK_EQ(done.length, ps);
+	CHECK_EQ(((volatile uint8_t *)a)[5], 0xAB);
+	CHECK_EQ(((volatile uint8_t *)a)[ps + 5], pattern_byte(ps + 5));
+	/* Past the object's end: the pages inside go in, the rest refused. */
+	CHECK_EQ(memory_object_data_supply(c, 3 * ps, data,
+	         (mach_msg_type_number_t)(2 * ps), FALSE, VM_PROT_NONE, FALSE,
+	         m->object), KERN_SUCCESS);
+	CHECK(mgr_wait(m, EV_SUPPLY_COMPLETED, 2, &done));
+	CHECK_EQ(done.result, KERN_INVALID_ARGUMENT);
+	CHECK_EQ(done.error_offset, 4 * ps);
+	CHECK_EQ(done.length, ps);
+	CHECK_EQ(((volatile uint8_t *)a)[3 * ps + 1], 0xAB);
+	CHECK_EQ(memory_object_data_supply(c, 64 * ps, data,
+	         (mach_msg_type_number_t)ps, FALSE, VM_PROT_NONE, FALSE,
+	         m->object), KERN_SUCCESS);
+	CHECK(mgr_wait(m, EV_SUPPLY_COMPLETED, 3, &done));
+	CHECK_EQ(done.result, KERN_INVALID_ARGUMENT);
+	CHECK_EQ(done.error_offset, 64 * ps);
+	/* A reply port we hold no right to. */
+	CHECK_EQ(memory_object_data_supply(c, 2 * ps, data, (mach_msg_type_number_t)ps,
+	         FALSE, VM_PROT_NONE, FALSE, 0x5555), MACH_SEND_INVALID_REPLY);
+
+	/* Wrong kind: the object port is no control port. */
+	CHECK_EQ(memory_object_data_supply(m->object, 0, data,
+	         (mach_msg_type_number_t)ps, FALSE, VM_PROT_NONE, FALSE,
+	         MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(memory_object_data_unavailable(m->object, 0, ps),
+	         KERN_INVALID_ARGUMENT);
+	memory_object_perf_info_data_t perf = { .cluster_size = 0 };
+	mach_msg_type_number_t count = MEMORY_OBJECT_PERF_INFO_COUNT;
+	CHECK_EQ(memory_object_get_attributes(m->object,
+	         MEMORY_OBJECT_PERFORMANCE_INFO, (memory_object_info_t)&perf,
+	         &count), KERN_INVALID_ARGUMENT);
+	/* Not a right at all. */
+	CHECK_EQ(memory_object_data_supply(MACH_PORT_NULL, 0, data,
+	         (mach_msg_type_number_t)ps, FALSE, VM_PROT_NONE, FALSE,
+	         MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
+	CHECK_EQ(memory_object_data_error(0x6666, 0, ps, KERN_FAILURE),
+	         MACH_SEND_INVALID_DEST);
+
+	vm_deallocate(mach_task_self(), a, 4 * ps);
+	struct mgr_event term;
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, &term));
+	/* After terminate the manager destroyed the control port: our old
+	 * name for it is gone (or dead). */
+	CHECK_EQ(memory_object_data_supply(c, 0, data, (mach_msg_type_number_t)ps,
+	         FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
+	mgr_stop(m);
+}
+
+TEST(control_port_dead_name)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, ps, 0, TRUE, m->object, 0, FALSE,
+	               VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_SHARE) == KERN_SUCCESS);
+	struct mgr_event init;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	/* Keep a send right under another name past terminate ... */
+	mach_port_t copy = MACH_PORT_NULL;
+	mach_msg_type_name_t type;
+	CHECK_EQ(mach_port_extract_right(mach_task_self(), init.control,
+	         MACH_MSG_TYPE_COPY_SEND, &copy, &type), KERN_SUCCESS);
+	vm_deallocate(mach_task_self(), a, ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	/* ... the manager destroyed the receive right: it is a dead name. */
+	mach_port_type_t pt = 0;
+	if (copy != init.control) {
+		CHECK_EQ(mach_port_type(mach_task_self(), copy, &pt), KERN_SUCCESS);
+		CHECK(pt & MACH_PORT_TYPE_DEAD_NAME);
+		CHECK_EQ(memory_object_data_unavailable(copy, 0, ps),
+		         MACH_SEND_INVALID_DEST);
+		mach_port_deallocate(mach_task_self(), copy);
+	}
+	mgr_stop(m);
+}
+
+int main(void)
+{
+	alarm(120);
+	ps = kernel_page_size();
+	REQUIRE(ps >= 4096 && ps <= 65536);
+	RUN(attributes);
+	RUN(supply_bad_input);
+	RUN(control_port_dead_name);
+	return harness_done();
+}
