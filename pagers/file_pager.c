@@ -1,0 +1,486 @@
+/* file_pager: serves a regular file read-only as a memory object.
+ * See file_pager.h for the protocol it speaks. */
+#include "file_pager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A private message id that tells the server loop to stop; no MIG
+ * interface uses it. */
+#define FILE_PAGER_QUIT_ID 0x66696c65
+
+/* The most one data_supply carries: bounds the memory a request pins. */
+#define FILE_PAGER_MAX_SUPPLY ((vm_size_t)16 << 20)
+
+/* One kernel that has mapped the object: its control port names it. */
+typedef struct kernel_entry {
+	memory_object_control_t control;
+	vm_size_t page_size;
+} kernel_entry_t;
+
+struct file_pager {
+	int fd;
+	uint64_t file_size;
+	vm_size_t cluster_size;       /* as asked at create; 0 for the default */
+	memory_object_t object;       /* receive right, plus the send right we hand out */
+	pthread_t server_thread;
+	/* Touched by the server thread only: */
+	bool quit;
+	vm_address_t buffer;          /* file data on its way to a kernel */
+	vm_size_t buffer_size;
+
+	pthread_mutex_t lock;         /* guards everything below */
+	pthread_cond_t detached_cond; /* signalled when kernel_count drops to 0 */
+	kernel_entry_t *kernels;
+	size_t kernel_count, kernel_capacity;
+	file_pager_stats_t stats;
+};
+
+/* Each server thread serves exactly one pager; the routines find it here,
+ * because mach_msg_server's demux takes no context argument. */
+static _Thread_local file_pager_t *served_pager;
+
+static vm_size_t round_up(vm_size_t value, vm_size_t page_size)
+{
+	return (value + page_size - 1) & ~(page_size - 1);
+}
+
+/* Adds `delta` to one counter under the lock. */
+#define COUNT(pager, field, delta) do { \
+	pthread_mutex_lock(&(pager)->lock); \
+	(pager)->stats.field += (delta); \
+	pthread_mutex_unlock(&(pager)->lock); \
+} while (0)
+
+/* ---- the kernels that map us -------------------------------------------- */
+
+static kernel_entry_t *find_kernel_locked(file_pager_t *pager,
+        memory_object_control_t control)
+{
+	for (size_t i = 0; i < pager->kernel_count; i++)
+		if (pager->kernels[i].control == control)
+			return &pager->kernels[i];
+	return NULL;
+}
+
+static bool add_kernel(file_pager_t *pager, memory_object_control_t control,
+        vm_size_t page_size)
+{
+	bool ok = true;
+	pthread_mutex_lock(&pager->lock);
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	if (entry == NULL && pager->kernel_count == pager->kernel_capacity) {
+		size_t capacity = pager->kernel_capacity ? 2 * pager->kernel_capacity : 4;
+		kernel_entry_t *grown = realloc(pager->kernels, capacity * sizeof *grown);
+		if (grown) {
+			pager->kernels = grown;
+			pager->kernel_capacity = capacity;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok) {
+		if (entry == NULL)
+			entry = &pager->kernels[pager->kernel_count++];
+		*entry = (kernel_entry_t){ control, page_size };
+		pager->stats.inits++;
+	}
+	pthread_mutex_unlock(&pager->lock);
+	return ok;
+}
+
+/* The page size of the kernel behind `control`, 0 if we do not know it. */
+static vm_size_t kernel_page_size(file_pager_t *pager, memory_object_control_t control)
+{
+	pthread_mutex_lock(&pager->lock);
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	vm_size_t page_size = entry ? entry->page_size : 0;
+	pthread_mutex_unlock(&pager->lock);
+	return page_size;
+}
+
+static void remove_kernel(file_pager_t *pager, memory_object_control_t control)
+{
+	pthread_mutex_lock(&pager->lock);
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	if (entry)
+		*entry = pager->kernels[--pager->kernel_count];
+	pager->stats.terminates++;
+	if (pager->kernel_count == 0)
+		pthread_cond_broadcast(&pager->detached_cond);
+	pthread_mutex_unlock(&pager->lock);
+}
+
+/* ---- reading the file ---------------------------------------------------- */
+
+/* Reads up to `length` bytes at `offset`; a short count means end of file.
+ * Returns the bytes read, or -1 with errno set. */
+static ssize_t read_fully(int fd, void *buffer, size_t length, uint64_t offset)
+{
+	size_t done = 0;
+	while (done < length) {
+		ssize_t n = pread(fd, (char *)buffer + done, length - done,
+		                  (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static void count_send(file_pager_t *pager, kern_return_t kr)
+{
+	if (kr != KERN_SUCCESS)
+		COUNT(pager, send_failures, 1);
+}
+
+/* A buffer of at least `size` bytes, kept from one request to the next.
+ *
+ * Why not a fresh vm_allocate per request, supplied with deallocate=TRUE?
+ * The kernel copies supplied data into its page cache (a memfd, which
+ * cannot adopt our pages) either way, so handing the pages over saves no
+ * copy; it only adds an mmap, a fault per fresh page and a munmap per
+ * request: about a quarter of the paging time, measured. */
+static void *reusable_buffer(file_pager_t *pager, vm_size_t size)
+{
+	if (pager->buffer_size < size) {
+		if (pager->buffer_size)
+			vm_deallocate(mach_task_self(), pager->buffer, pager->buffer_size);
+		pager->buffer_size = 0;
+		if (vm_allocate(mach_task_self(), &pager->buffer, size, TRUE) != KERN_SUCCESS)
+			return NULL;
+		pager->buffer_size = size;
+	}
+	return (void *)(uintptr_t)pager->buffer;
+}
+
+/* Answers [offset, offset + length) for one kernel: file data in pages,
+ * zero in the rest of the last page, data_unavailable past it. */
+static void serve_range(file_pager_t *pager, memory_object_control_t control,
+        vm_size_t page_size, vm_offset_t offset, vm_size_t length)
+{
+	vm_offset_t end = offset + length;
+	/* End of the last page that holds any of the file. */
+	vm_offset_t data_end = round_up(pager->file_size, page_size);
+
+	for (vm_offset_t pos = offset; pos < end && pos < data_end;) {
+		vm_size_t chunk = end < data_end ? end - pos : data_end - pos;
+		if (chunk > FILE_PAGER_MAX_SUPPLY)
+			chunk = FILE_PAGER_MAX_SUPPLY;
+
+		char *buffer = reusable_buffer(pager, chunk);
+		ssize_t got = -1;
+		size_t want = pager->file_size - pos < chunk
+		        ? (size_t)(pager->file_size - pos) : (size_t)chunk;
+		if (buffer != NULL)
+			got = read_fully(pager->fd, buffer, want, pos);
+		if (got < 0) {
+			/* The faulting threads get a memory error (SIGBUS). */
+			COUNT(pager, data_errors, 1);
+			count_send(pager, memory_object_data_error(control, pos, end - pos,
+			        KERN_MEMORY_ERROR));
+			return;
+		}
+		/* Past the end of the file (or of a file that shrank): zero. */
+		memset(buffer + got, 0, chunk - (size_t)got);
+
+		/* Counted before sending: once the faulting thread sees the
+		 * page, the counters already show it. */
+		pthread_mutex_lock(&pager->lock);
+		pager->stats.data_supplies++;
+		pager->stats.pages_in += chunk / page_size;
+		pager->stats.bytes_read += (uint64_t)got;
+		pthread_mutex_unlock(&pager->lock);
+		/* deallocate=FALSE: the kernel copies, the buffer stays ours. */
+		count_send(pager, memory_object_data_supply(control, pos,
+		        (pointer_t)(uintptr_t)buffer, (mach_msg_type_number_t)chunk,
+		        FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL));
+		pos += chunk;
+	}
+	if (end > data_end) {
+		vm_offset_t start = offset > data_end ? offset : data_end;
+		COUNT(pager, data_unavailables, 1);
+		count_send(pager, memory_object_data_unavailable(control, start, end - start));
+	}
+}
+
+/* ---- the server interface (memory_object_routines_t) ---------------------- */
+
+static kern_return_t file_pager_init(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_size_t page_size)
+{
+	(void)object; (void)seqno;
+	file_pager_t *pager = served_pager;
+	if (page_size == 0 || (page_size & (page_size - 1)) != 0)
+		return KERN_INVALID_ARGUMENT;    /* releases the control right */
+	if (!add_kernel(pager, control, page_size))
+		return KERN_RESOURCE_SHORTAGE;
+
+	/* The ready handshake (SPEC 3.1): until this arrives, faults wait. */
+	vm_size_t cluster = round_up(pager->cluster_size ? pager->cluster_size
+	                             : FILE_PAGER_DEFAULT_CLUSTER, page_size);
+	memory_object_perf_info_data_t perf = {
+		.cluster_size = (memory_object_cluster_size_t)cluster,
+		.may_cache = FALSE,   /* let go of the object when the last map goes */
+	};
+	COUNT(pager, change_attributes, 1);
+	count_send(pager, memory_object_change_attributes(control,
+	        MEMORY_OBJECT_PERFORMANCE_INFO, (memory_object_info_t)&perf,
+	        MEMORY_OBJECT_PERF_INFO_COUNT, MACH_PORT_NULL));
+	/* KERN_SUCCESS: we keep the send right to the control port. */
+	return KERN_SUCCESS;
+}
+
+static kern_return_t file_pager_data_request(memory_object_t object,
+        mach_port_seqno_t seqno, memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length, vm_prot_t desired_access)
+{
+	(void)object; (void)seqno; (void)desired_access;
+	file_pager_t *pager = served_pager;
+	COUNT(pager, data_requests, 1);
+	vm_size_t page_size = kernel_page_size(pager, control);
+	if (page_size == 0) {
+		/* No init from this kernel: not ours to answer. */
+	} else if ((offset | length) & (page_size - 1)) {
+		COUNT(pager, data_errors, 1);
+		count_send(pager, memory_object_data_error(control, offset, length,
+		        KERN_INVALID_ARGUMENT));
+	} else if (length != 0) {
+		serve_range(pager, control, page_size, offset, length);
+	}
+	/* Each message that carries the control port adds a reference to our
+	 * send right (SPEC 3.11); init's is the one we keep. */
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* Only a write to the mapping asks this; a read-only pager refuses. */
+static kern_return_t file_pager_data_unlock(memory_object_t object,
+        mach_port_seqno_t seqno, memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length, vm_prot_t desired_access)
+{
+	(void)object; (void)seqno; (void)desired_access;
+	file_pager_t *pager = served_pager;
+	COUNT(pager, data_unlocks, 1);
+	COUNT(pager, data_errors, 1);
+	count_send(pager, memory_object_data_error(control, offset, length,
+	        KERN_PROTECTION_FAILURE));
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* Write-back comes later (it will pwrite here); for now the pages are
+ * dropped. A read-only mapping never dirties a page, so nothing is lost. */
+static kern_return_t file_pager_data_return(memory_object_t object,
+        mach_port_seqno_t seqno, memory_object_control_t control,
+        vm_offset_t offset, pointer_t data, mach_msg_type_number_t data_count,
+        boolean_t dirty, boolean_t kernel_copy)
+{
+	(void)object; (void)seqno; (void)offset; (void)dirty; (void)kernel_copy;
+	COUNT(served_pager, data_returns, 1);
+	vm_deallocate(mach_task_self(), data, data_count);
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* Nothing of ours is waiting to reach the file: done at once. */
+static kern_return_t file_pager_synchronize(memory_object_t object,
+        mach_port_seqno_t seqno, memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length, vm_sync_t sync_flags)
+{
+	(void)object; (void)seqno; (void)sync_flags;
+	COUNT(served_pager, synchronizes, 1);
+	count_send(served_pager,
+	        memory_object_synchronize_completed(control, offset, length));
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* The kernel let go: the message moved the control port's receive right to
+ * us; destroying the name drops it and every send right we held. */
+static kern_return_t file_pager_terminate(memory_object_t object,
+        mach_port_seqno_t seqno, memory_object_control_t control)
+{
+	(void)object; (void)seqno;
+	remove_kernel(served_pager, control);
+	mach_port_destroy(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static const memory_object_routines_t file_pager_routines = {
+	.init = file_pager_init,
+	.terminate = file_pager_terminate,
+	.data_request = file_pager_data_request,
+	.data_unlock = file_pager_data_unlock,
+	.data_return = file_pager_data_return,
+	.synchronize = file_pager_synchronize,
+};
+
+/* ---- the server thread --------------------------------------------------- */
+
+static boolean_t file_pager_demux(mach_msg_header_t *in, mach_msg_header_t *out)
+{
+	if (in->msgh_id == FILE_PAGER_QUIT_ID) {
+		served_pager->quit = true;
+		/* A one-way message: fill the reply as MIG would, send nothing. */
+		mig_reply_error_t *reply = (mig_reply_error_t *)out;
+		*reply = (mig_reply_error_t){ .Head = { .msgh_size = sizeof *reply,
+		        .msgh_id = in->msgh_id + MIG_REPLY_ID_OFFSET },
+		        .NDR = NDR_record, .RetCode = MIG_NO_REPLY };
+		return TRUE;
+	}
+	if (memory_object_server_routines(&file_pager_routines, in, out))
+		return TRUE;
+	COUNT(served_pager, unknown_messages, 1);
+	return FALSE;
+}
+
+static void *file_pager_server_main(void *arg)
+{
+	served_pager = arg;
+	while (!served_pager->quit) {
+		mach_msg_return_t mr = mach_msg_server_once(file_pager_demux,
+		        MEMORY_OBJECT_MSG_SIZE_MAX, served_pager->object,
+		        MACH_MSG_OPTION_NONE);
+		/* Our port is gone (destroy could not send the quit message). */
+		if (mr == MACH_RCV_INVALID_NAME || mr == MACH_RCV_PORT_DIED)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- public calls ---------------------------------------------------------- */
+
+file_pager_t *file_pager_create(const char *path, vm_size_t cluster_size,
+        memory_object_t *object_out)
+{
+	if (path == NULL || object_out == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	int saved = 0;
+	if (fstat(fd, &st) != 0)
+		saved = errno;
+	else if (!S_ISREG(st.st_mode))
+		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+	if (saved != 0) {
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	file_pager_t *pager = calloc(1, sizeof *pager);
+	if (pager == NULL) {
+		close(fd);
+		return NULL;
+	}
+	pager->fd = fd;
+	pager->file_size = (uint64_t)st.st_size;
+	pager->cluster_size = cluster_size > ((vm_size_t)1 << 30)
+	        ? (vm_size_t)1 << 30 : cluster_size;
+	pthread_mutex_init(&pager->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&pager->detached_cond, &attr);
+	pthread_condattr_destroy(&attr);
+
+	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+	                       &pager->object) != KERN_SUCCESS)
+		goto fail;
+	if (mach_port_insert_right(mach_task_self(), pager->object, pager->object,
+	                           MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS) {
+		mach_port_destroy(mach_task_self(), pager->object);
+		goto fail;
+	}
+	if (pthread_create(&pager->server_thread, NULL, file_pager_server_main,
+	                   pager) != 0) {
+		mach_port_destroy(mach_task_self(), pager->object);
+		goto fail;
+	}
+	*object_out = pager->object;
+	return pager;
+
+fail:
+	pthread_cond_destroy(&pager->detached_cond);
+	pthread_mutex_destroy(&pager->lock);
+	close(fd);
+	free(pager);
+	errno = EAGAIN;
+	return NULL;
+}
+
+kern_return_t file_pager_wait_detached(file_pager_t *pager, unsigned timeout_ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pager->lock);
+	int err = 0;
+	while (pager->kernel_count > 0 && err == 0)
+		err = pthread_cond_timedwait(&pager->detached_cond, &pager->lock, &deadline);
+	bool detached = pager->kernel_count == 0;
+	pthread_mutex_unlock(&pager->lock);
+	return detached ? KERN_SUCCESS : KERN_OPERATION_TIMED_OUT;
+}
+
+void file_pager_destroy(file_pager_t *pager)
+{
+	if (pager == NULL)
+		return;
+	/* Queued behind every message already sent to us, so a terminate
+	 * that is on its way is still handled. */
+	mach_msg_header_t quit = {
+		.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+		.msgh_size = sizeof quit,
+		.msgh_remote_port = pager->object,
+		.msgh_id = FILE_PAGER_QUIT_ID,
+	};
+	if (mach_msg(&quit, MACH_SEND_MSG, sizeof quit, 0, MACH_PORT_NULL,
+	             MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+		mach_port_destroy(mach_task_self(), pager->object);
+	pthread_join(pager->server_thread, NULL);
+
+	mach_port_destroy(mach_task_self(), pager->object);
+	for (size_t i = 0; i < pager->kernel_count; i++)
+		mach_port_deallocate(mach_task_self(), pager->kernels[i].control);
+	if (pager->buffer_size)
+		vm_deallocate(mach_task_self(), pager->buffer, pager->buffer_size);
+	free(pager->kernels);
+	pthread_cond_destroy(&pager->detached_cond);
+	pthread_mutex_destroy(&pager->lock);
+	close(pager->fd);
+	free(pager);
+}
+
+void file_pager_get_stats(file_pager_t *pager, file_pager_stats_t *stats)
+{
+	pthread_mutex_lock(&pager->lock);
+	*stats = pager->stats;
+	stats->kernels_attached = pager->kernel_count;
+	pthread_mutex_unlock(&pager->lock);
+}
+
+uint64_t file_pager_file_size(const file_pager_t *pager)
+{
+	return pager->file_size;
+}
