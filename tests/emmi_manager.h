@@ -127,10 +127,11 @@ static __attribute__((unused)) kern_return_t mgr_terminate(memory_object_t objec
 		return KERN_FAILURE;
 	mach_port_type_t type = 0;
 	mach_port_type(mach_task_self(), control, &type);
+	/* The receive right (and our send rights under that name) go, before
+	 * the test hears of the terminate and looks at the name. */
+	mach_port_destroy(mach_task_self(), control);
 	mgr_record(m, (struct mgr_event){ .kind = EV_TERMINATE, .seqno = seqno,
 	           .control = control, .access = (vm_prot_t)type });
-	/* The receive right (and our send rights under that name) go. */
-	mach_port_destroy(mach_task_self(), control);
 	return KERN_SUCCESS;
 }
 
