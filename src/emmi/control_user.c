@@ -255,8 +255,9 @@ kern_return_t memory_object_get_attributes(memory_object_control_t memory_contro
 	return KERN_SUCCESS;
 }
 
-/* The kernel side of the three calls below comes with lock management and
- * write-back (next issue); until then the kernel accepts and drops them. */
+/* lock_request, synchronize_completed and destroy run in the kernel's
+ * control handler, in this thread (src/vm/vm_lock.c, vm_msync.c,
+ * vm_object.c). lock_value is VM_PROT_NO_CHANGE or bits of VM_PROT_ALL. */
 kern_return_t memory_object_lock_request(memory_object_control_t memory_control,
         vm_offset_t offset, vm_size_t size, memory_object_return_t should_return,
         boolean_t should_flush, vm_prot_t lock_value, mach_port_t reply_port)

@@ -143,9 +143,11 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	pthread_mutex_unlock(&obj->lock);
 	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
 
+	/* Evict before waking: a woken thread finds the kernel within its
+	 * bound. The new pages are the queue's youngest. */
+	vm_pageout_balance();
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);
-	vm_pageout_balance();
 	return kr;
 }
 
@@ -193,9 +195,9 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 	pthread_mutex_unlock(&obj->lock);
 	atomic_fetch_add_explicit(&k->zero_fills, (unsigned)filled,
 	                          memory_order_relaxed);
+	vm_pageout_balance();
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);
-	vm_pageout_balance();
 }
 
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,

@@ -1,0 +1,124 @@
+/* vm_msync on object memory (SPEC 3.8): dirty pages returned, then
+ * memory_object_synchronize; the caller returns after
+ * synchronize_completed; VM_SYNC_INVALIDATE flushes; ASYNCHRONOUS does
+ * not wait. */
+#include <stdint.h>
+#include <unistd.h>
+#include <mach/mach.h>
+
+#include "harness.h"
+#include "cache_manager.h"
+
+static vm_size_t ps;
+
+static void finish(struct cm *m, vm_address_t a)
+{
+	vm_deallocate(mach_task_self(), a, m->size);
+	CHECK(cm_wait(m, CM_TERMINATE, 1, NULL) >= 0);
+	cm_stop(m);
+}
+
+/* The manager marks that it answered, from its own thread. */
+static void mark_synced(struct cm *m, const struct cm_event *e)
+{
+	(void)e;
+	m->flag = 1;
+}
+
+TEST(msync_returns_then_synchronizes)
+{
+	struct cm *m = cm_start(8 * ps);
+	REQUIRE(m != NULL);
+	m->on_sync = mark_synced;
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	volatile uint8_t *p = (volatile uint8_t *)a;
+	p[2 * ps] = 0x12;
+	p[5 * ps + 1] = 0x15;
+	(void)p[6 * ps];
+	CHECK_EQ(vm_msync(mach_task_self(), a + ps, 6 * ps, VM_SYNC_SYNCHRONOUS),
+	         KERN_SUCCESS);
+	CHECK_EQ(m->flag, 1);                    /* waited for the answer */
+	struct cm_event e;
+	int sync = cm_wait(m, CM_SYNCHRONIZE, 1, &e);
+	CHECK(sync >= 0);
+	CHECK_EQ(e.offset, ps);
+	CHECK_EQ(e.length, 6 * ps);
+	CHECK_EQ(e.access, VM_SYNC_SYNCHRONOUS);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 2);
+	CHECK(cm_wait(m, CM_DATA_RETURN, 2, &e) < sync);
+	CHECK(e.kernel_copy);
+	pthread_mutex_lock(&m->lock);
+	CHECK_EQ(m->store[2 * ps], 0x12);
+	CHECK_EQ(m->store[5 * ps + 1], 0x15);
+	pthread_mutex_unlock(&m->lock);
+	/* Nothing dirty any more. */
+	CHECK_EQ(vm_msync(mach_task_self(), a, 8 * ps, 0), KERN_SUCCESS);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 2);
+	CHECK_EQ(cm_count(m, CM_SYNCHRONIZE), 2);
+	finish(m, a);
+}
+
+TEST(msync_invalidate_flushes)
+{
+	struct cm *m = cm_start(4 * ps);
+	REQUIRE(m != NULL);
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	volatile uint8_t *p = (volatile uint8_t *)a;
+	p[0] = 0x99;
+	(void)p[ps];
+	CHECK_EQ(cm_count(m, CM_DATA_REQUEST), 2);
+	CHECK_EQ(vm_msync(mach_task_self(), a, 4 * ps,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	struct cm_event e;
+	CHECK(cm_wait(m, CM_DATA_RETURN, 1, &e) >= 0);
+	CHECK(!e.kernel_copy);
+	CHECK_EQ(p[0], 0x99);                    /* back from the manager */
+	CHECK_EQ(p[ps], cm_pattern(ps));
+	CHECK_EQ(cm_count(m, CM_DATA_REQUEST), 4);
+	finish(m, a);
+}
+
+TEST(msync_asynchronous_does_not_wait)
+{
+	struct cm *m = cm_start(2 * ps);
+	REQUIRE(m != NULL);
+	m->auto_sync = 0;                        /* never answers */
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	((volatile uint8_t *)a)[1] = 1;
+	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS),
+	         KERN_SUCCESS);
+	struct cm_event e;
+	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, &e) >= 0);
+	CHECK_EQ(e.access, VM_SYNC_ASYNCHRONOUS);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 1);
+	finish(m, a);
+}
+
+TEST(msync_bad_input)
+{
+	CHECK_EQ(vm_msync(mach_task_self(), 0, ps, 0x80), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(vm_msync(mach_task_self(), 0, ps,
+	         VM_SYNC_ASYNCHRONOUS | VM_SYNC_SYNCHRONOUS), KERN_INVALID_ARGUMENT);
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)-ps, 2 * ps, 0),
+	         KERN_INVALID_ARGUMENT);
+	CHECK_EQ(vm_msync(MACH_PORT_NULL, 0, ps, 0), KERN_INVALID_TASK);
+	vm_address_t a = 0;
+	REQUIRE(vm_allocate(mach_task_self(), &a, ps, TRUE) == KERN_SUCCESS);
+	CHECK_EQ(vm_msync(mach_task_self(), a, ps, 0), KERN_SUCCESS);
+	vm_deallocate(mach_task_self(), a, ps);
+	CHECK_EQ(vm_msync(mach_task_self(), a, ps, 0), KERN_INVALID_ADDRESS);
+}
+
+int main(void)
+{
+	alarm(120);
+	ps = cm_kernel_page_size();
+	RUN(msync_returns_then_synchronizes);
+	RUN(msync_invalidate_flushes);
+	RUN(msync_asynchronous_does_not_wait);
+	RUN(msync_bad_input);
+	return harness_done();
+}
