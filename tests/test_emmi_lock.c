@@ -265,11 +265,14 @@ TEST(read_lock_withholds_reads)
 	pthread_join(r.thread, NULL);
 	CHECK_EQ(r.flag_seen, 1);
 	CHECK_EQ(r.got, cm_pattern(10));
-	/* A lock_request withholds read on a page already mapped. */
-	m->flag = 0;
-	m->on_unlock = lift_lock;
+	/* A lock_request withholds read on a page already mapped. The hook
+	 * goes in only after lock_completed: the manager handles messages in
+	 * order, so by then it has left the first data_unlock's handler
+	 * (which would otherwise run the new hook and lift this lock). */
 	m->supply_lock = VM_PROT_NONE;
 	lock_req(m, 0, ps, MEMORY_OBJECT_RETURN_NONE, FALSE, VM_PROT_READ);
+	m->flag = 0;
+	m->on_unlock = lift_lock;
 	writer_start(&r, m, a + 11, 0, 1);
 	pthread_join(r.thread, NULL);
 	CHECK_EQ(r.flag_seen, 1);
