@@ -1,16 +1,14 @@
-/* bench_writeback [FILE_MiB] [WRITES]: random 4 KiB writes over a file
- * twice MEMOBJ_RESIDENT_MAX (default 256 MiB file, 128 MiB limit), then a
- * synchronous flush, through memobj and a file-backed manager
- * (data_request -> pread + data_supply, data_return -> pwrite,
- * synchronize -> fdatasync + synchronize_completed), beside plain mmap +
- * msync(MS_SYNC) of the same file. The file's page cache is dropped
- * (POSIX_FADV_DONTNEED) before each run; both runs see the same offsets.
- *
- * The manager here is the bench's own: the shipped pagers/file_pager.c
- * belongs to another issue. */
+/* bench_writeback [FILE_MiB] [WRITES] [CLUSTER_KiB ...]: random 4 KiB
+ * writes over a file twice MEMOBJ_RESIDENT_MAX (default 256 MiB file,
+ * 128 MiB limit), then a synchronous flush (vm_msync) and the unmap,
+ * through memobj and the shipped file pager (pagers/file_pager.c,
+ * writable), beside plain mmap + msync(MS_SYNC) + munmap of the same file.
+ * The memobj run is repeated for each cluster size given (default 4 and
+ * 64 KiB). The file's page cache is dropped (POSIX_FADV_DONTNEED) before
+ * each run (unless BENCH_WARM is set); every run sees the same offsets and writes its own byte, and
+ * every block is checked in the file afterwards. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +17,9 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <mach/mach.h>
+#include "file_pager.h"
 
 static int fd;
-static mach_port_t object;
-static vm_size_t ps;
-static volatile unsigned long requests, returns;
 
 static double now(void)
 {
@@ -32,76 +28,13 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-kern_return_t memory_object_init(memory_object_t o, memory_object_control_t c,
-        vm_size_t page_size)
-{
-	(void)o; (void)page_size;
-	memory_object_attr_info_data_t attr = {
-		.copy_strategy = MEMORY_OBJECT_COPY_DELAY,
-		.cluster_size = (memory_object_cluster_size_t)ps,
-		.may_cache = FALSE, .temporary = FALSE };
-	return memory_object_change_attributes(c, MEMORY_OBJECT_ATTRIBUTE_INFO,
-	        (memory_object_info_t)&attr, MEMORY_OBJECT_ATTR_INFO_COUNT,
-	        MACH_PORT_NULL);
-}
-
-kern_return_t memory_object_terminate(memory_object_t o, memory_object_control_t c)
-{
-	(void)o;
-	mach_port_destroy(mach_task_self(), c);
-	return KERN_SUCCESS;
-}
-
-kern_return_t memory_object_data_request(memory_object_t o,
-        memory_object_control_t c, vm_offset_t off, vm_size_t len, vm_prot_t a)
-{
-	(void)o; (void)a;
-	requests++;
-	vm_address_t buf = 0;
-	vm_allocate(mach_task_self(), &buf, len, TRUE);
-	if (pread(fd, (void *)buf, len, (off_t)off) < 0)
-		memory_object_data_error(c, off, len, KERN_MEMORY_ERROR);
-	else
-		memory_object_data_supply(c, off, buf, (mach_msg_type_number_t)len,
-		        TRUE, VM_PROT_NONE, FALSE, MACH_PORT_NULL);
-	mach_port_deallocate(mach_task_self(), c);
-	return KERN_SUCCESS;
-}
-
-kern_return_t memory_object_data_return(memory_object_t o,
-        memory_object_control_t c, vm_offset_t off, pointer_t data,
-        mach_msg_type_number_t count, boolean_t dirty, boolean_t kernel_copy)
-{
-	(void)o; (void)kernel_copy;
-	returns++;
-	if (dirty && pwrite(fd, (void *)data, count, (off_t)off) != (ssize_t)count)
-		fprintf(stderr, "pwrite: %s\n", strerror(errno));
-	vm_deallocate(mach_task_self(), data, count);
-	mach_port_deallocate(mach_task_self(), c);
-	return KERN_SUCCESS;
-}
-
-kern_return_t memory_object_synchronize(memory_object_t o,
-        memory_object_control_t c, vm_offset_t off, vm_size_t len, vm_sync_t f)
-{
-	(void)o; (void)f;
-	fdatasync(fd);
-	memory_object_synchronize_completed(c, off, len);
-	mach_port_deallocate(mach_task_self(), c);
-	return KERN_SUCCESS;
-}
-
-static void *server(void *arg)
-{
-	(void)arg;
-	mach_msg_server(memory_object_server, MEMORY_OBJECT_MSG_SIZE_MAX, object, 0);
-	return NULL;
-}
-
+/* BENCH_WARM=1 keeps the file in the page cache: what is left is the
+ * cost of paging through memobj, without the disk. */
 static void drop_cache(void)
 {
 	fdatasync(fd);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (getenv("BENCH_WARM") == NULL)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
 static void write_pages(volatile uint8_t *base, const size_t *offs, size_t n,
@@ -109,6 +42,63 @@ static void write_pages(volatile uint8_t *base, const size_t *offs, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		memcpy((void *)(base + offs[i]), block, 4096);
+}
+
+/* Blocks of the file that do not hold `value` at the written offsets. */
+static size_t blocks_not_in_file(const size_t *offs, size_t n, uint8_t value)
+{
+	uint8_t want[4096], got[4096];
+	memset(want, value, sizeof want);
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pread(fd, got, 4096, (off_t)offs[i]) != 4096 ||
+		    memcmp(got, want, 4096) != 0)
+			bad++;
+	return bad;
+}
+
+/* One memobj run with the file pager at `cluster` bytes; seconds. */
+static double run_memobj(const char *path, size_t size, vm_size_t cluster,
+        const size_t *offs, size_t nwrites, uint8_t value, int *failed)
+{
+	drop_cache();
+	memory_object_t object;
+	file_pager_t *pager = file_pager_create_writable(path, cluster, &object);
+	if (pager == NULL) {
+		perror("file_pager_create_writable");
+		exit(1);
+	}
+	uint8_t block[4096];
+	memset(block, value, sizeof block);
+	double t0 = now();
+	vm_address_t a = 0;
+	if (vm_map(mach_task_self(), &a, size, 0, TRUE, object, 0, FALSE,
+	           VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_NONE) != KERN_SUCCESS)
+		exit(1);
+	write_pages((volatile uint8_t *)a, offs, nwrites, block);
+	double t_write = now() - t0;
+	kern_return_t kr = vm_msync(mach_task_self(), a, size, VM_SYNC_SYNCHRONOUS);
+	double t_sync = now() - t0;
+	vm_deallocate(mach_task_self(), a, size);
+	kern_return_t detached = file_pager_wait_detached(pager, 60000);
+	double t = now() - t0;
+	file_pager_stats_t st;
+	file_pager_get_stats(pager, &st);
+	file_pager_destroy(pager);
+	size_t bad = blocks_not_in_file(offs, nwrites, value);
+	printf("memobj cluster %4zu KiB %8.3f s  %7.2f us/write (writes %7.2f, "
+	       "+msync %7.2f, +unmap %7.2f us)\n"
+	       "    data_request %llu, pages in %llu, data_return %llu, "
+	       "MiB written %.1f, write errors %llu, msync %d, detached %d, "
+	       "blocks not in file %zu\n",
+	       (size_t)(cluster >> 10), t, t / (double)nwrites * 1e6,
+	       t_write / (double)nwrites * 1e6, (t_sync - t_write) / (double)nwrites * 1e6,
+	       (t - t_sync) / (double)nwrites * 1e6,
+	       (unsigned long long)st.data_requests, (unsigned long long)st.pages_in,
+	       (unsigned long long)st.data_returns, (double)st.bytes_written / 1048576.0,
+	       (unsigned long long)st.write_errors, kr, detached, bad);
+	*failed |= bad != 0 || kr != KERN_SUCCESS || st.write_errors != 0;
+	return t;
 }
 
 int main(int argc, char **argv)
@@ -119,6 +109,7 @@ int main(int argc, char **argv)
 	char lim[32];
 	snprintf(lim, sizeof lim, "%zum", mib / 2);
 	setenv("MEMOBJ_RESIDENT_MAX", lim, 0);
+	vm_size_t ps;
 	host_page_size(mach_host_self(), &ps);
 	char path[] = "/tmp/bench_writeback.XXXXXX";
 	fd = mkstemp(path);
@@ -126,7 +117,6 @@ int main(int argc, char **argv)
 		perror("file");
 		return 1;
 	}
-	unlink(path);
 	/* A real file: blocks allocated, so neither side pays for holes. */
 	uint8_t *zero = calloc(1, 1 << 20);
 	for (size_t off = 0; off < size; off += 1 << 20)
@@ -145,7 +135,7 @@ int main(int argc, char **argv)
 	       "kernel page %llu\n", mib, getenv("MEMOBJ_RESIDENT_MAX"), nwrites,
 	       (unsigned long long)ps);
 
-	/* Plain mmap + msync. */
+	/* Plain mmap + msync + munmap. */
 	drop_cache();
 	double t0 = now();
 	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -156,43 +146,21 @@ int main(int argc, char **argv)
 	msync(m, size, MS_SYNC);
 	munmap(m, size);
 	double t_mmap = now() - t0;
-
-	/* memobj. */
-	drop_cache();
-	mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &object);
-	mach_port_insert_right(mach_task_self(), object, object, MACH_MSG_TYPE_MAKE_SEND);
-	pthread_t t;
-	pthread_create(&t, NULL, server, NULL);
-	memset(block, 0xa5, sizeof block);
-	t0 = now();
-	vm_address_t a = 0;
-	if (vm_map(mach_task_self(), &a, size, 0, TRUE, object, 0, FALSE,
-	           VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_NONE) != KERN_SUCCESS)
-		return 1;
-	write_pages((volatile uint8_t *)a, offs, nwrites, block);
-	double t_write_memobj = now() - t0;
-	kern_return_t kr = vm_msync(mach_task_self(), a, size, VM_SYNC_SYNCHRONOUS);
-	vm_deallocate(mach_task_self(), a, size);
-	double t_memobj = now() - t0;
-
-	/* Check: every written block reached the file. */
-	size_t bad = 0;
-	uint8_t got[4096];
-	for (size_t i = 0; i < nwrites; i++)
-		if (pread(fd, got, 4096, (off_t)offs[i]) != 4096 ||
-		    memcmp(got, block, 4096) != 0)
-			bad++;
-
-	printf("%-22s %9.3f s  %7.2f us/write (writes alone %7.2f us)\n",
-	       "mmap + msync", t_mmap, t_mmap / (double)nwrites * 1e6,
+	printf("mmap + msync           %8.3f s  %7.2f us/write (writes %7.2f us)\n",
+	       t_mmap, t_mmap / (double)nwrites * 1e6,
 	       t_write_mmap / (double)nwrites * 1e6);
-	printf("%-22s %9.3f s  %7.2f us/write (writes alone %7.2f us)\n",
-	       "memobj + vm_msync", t_memobj, t_memobj / (double)nwrites * 1e6,
-	       t_write_memobj / (double)nwrites * 1e6);
-	printf("ratio memobj / mmap: %.2fx  (data_request %lu, data_return %lu, "
-	       "msync %d, blocks not in file %zu)\n", t_memobj / t_mmap, requests,
-	       returns, kr, bad);
+	int failed = blocks_not_in_file(offs, nwrites, 0x5a) != 0;
+
+	size_t default_clusters[] = { 4, 64 };
+	int nclusters = argc > 3 ? argc - 3 : 2;
+	for (int c = 0; c < nclusters; c++) {
+		size_t kib = argc > 3 ? strtoull(argv[3 + c], NULL, 0) : default_clusters[c];
+		double t = run_memobj(path, size, (vm_size_t)kib << 10, offs, nwrites,
+		                      (uint8_t)(0xa0 + c), &failed);
+		printf("    ratio memobj / mmap: %.2fx\n", t / t_mmap);
+	}
+	unlink(path);
 	free(offs);
 	close(fd);
-	return bad != 0;
+	return failed;
 }

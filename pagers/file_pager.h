@@ -1,8 +1,9 @@
-/* file_pager: a memory manager that serves a regular file, read-only.
+/* file_pager: a memory manager that serves a regular file, read-only or
+ * read-write.
  *
- * file_pager_create opens the file, makes a memory object port (the pager
- * holds its receive right) and starts one server thread that answers the
- * kernel's messages for it:
+ * file_pager_create (read-only) or file_pager_create_writable opens the
+ * file, makes a memory object port (the pager holds its receive right) and
+ * starts one server thread that answers the kernel's messages for it:
  *
  *   memory_object_init          remember the kernel (its control port and
  *                               page size), reply change_attributes: ready
@@ -12,17 +13,37 @@
  *                               data_unavailable (zero), the tail of the
  *                               last page is zero; a read error is
  *                               data_error(KERN_MEMORY_ERROR)
+ *   memory_object_data_return   writable: pwrite the pages into the file;
+ *                               read-only: drop them (counted, and said
+ *                               once on stderr). Then vm_deallocate them.
+ *   memory_object_synchronize   writable: fdatasync, then
+ *                               synchronize_completed(offset, length) as
+ *                               received; read-only: completed at once
  *   memory_object_terminate     forget that kernel, destroy its control port
  *
- * Any task maps the object with vm_map(..., object, ...). The file's size is
- * taken once, at create. Several kernels may map one pager; each gets its
- * own entry. One server thread handles every message in arrival order, so
- * each object's requests stay in order (SPEC section 6).
+ * Any task maps the object with vm_map(..., object, ...). Several kernels
+ * may map one pager; each gets its own entry.
  *
- * Write-back is for a later issue: data_return would pwrite the pages (the
- * file would then be opened O_RDWR). Map the object read-only until then:
- * a write through a writable mapping would reach the kernel's cache and be
- * dropped when the page comes back.
+ * Size. The object's size is the file's size, taken once at create; the
+ * pager never changes the file's size. A mapping past the end reads zeros;
+ * writes there are dropped when the pages come back (counted in
+ * bytes_past_eof). A dirty page that straddles the end is written only up
+ * to the end.
+ *
+ * Order. One server thread handles every message in arrival order, so each
+ * object's requests stay in order (SPEC section 6), and a data_return's
+ * pwrite has completed before a data_request that follows it (a refault
+ * right after a pageout) reads the file: the refault sees the written data.
+ *
+ * Write errors. A pwrite that fails (EIO, ENOSPC, ...) is logged on stderr
+ * and counted (write_errors); the pages are not dropped: the pager keeps
+ * them in memory (held_bytes), serves later data_requests from them, and
+ * tries again, oldest first, before each later write-back and at each
+ * synchronize and at destroy. While any are held, newer returns are held
+ * behind them, so the file is never written out of order. A synchronize
+ * reports completion even while pages are held (the interface has no error
+ * code): check held_bytes / write_errors, or sync_errors for a failed
+ * fdatasync. Pages still held at destroy are reported lost on stderr.
  *
  * Several pagers may live in one process: each has its own port and thread,
  * and dispatches with memory_object_server_routines, so no pager claims the
@@ -36,7 +57,9 @@
 typedef struct file_pager file_pager_t;
 
 /* Cluster size used when the caller passes 0: bytes the kernel asks for at
- * once (a whole number of the kernel's pages). */
+ * once (a whole number of the kernel's pages). Good for reading; for
+ * random writes one page is best (extra pages arrive clean, and a later
+ * write to one costs a write-protect fault; see bench_writeback). */
 #define FILE_PAGER_DEFAULT_CLUSTER (64 * 1024)
 
 /* What the pager has done so far. Messages are counted as they arrive,
@@ -47,9 +70,9 @@ typedef struct file_pager_stats {
 	uint64_t inits;
 	uint64_t data_requests;
 	uint64_t terminates;
-	uint64_t data_unlocks;       /* refused: the pager is read-only */
-	uint64_t data_returns;       /* dropped until write-back exists */
-	uint64_t synchronizes;       /* completed at once */
+	uint64_t data_unlocks;       /* read-only: refused; writable: lifted */
+	uint64_t data_returns;
+	uint64_t synchronizes;
 	uint64_t unknown_messages;   /* ids no memory object routine knows */
 	/* messages sent to kernels */
 	uint64_t change_attributes;  /* the "ready" reply to each init */
@@ -61,6 +84,13 @@ typedef struct file_pager_stats {
 	uint64_t pages_in;           /* pages supplied, in the kernels' page sizes */
 	uint64_t bytes_read;         /* bytes read from the file */
 	uint64_t kernels_attached;   /* inits not yet terminated */
+	/* write-back */
+	uint64_t bytes_written;      /* bytes pwritten into the file */
+	uint64_t bytes_dropped;      /* returned to a read-only pager */
+	uint64_t bytes_past_eof;     /* returned beyond the file's end: dropped */
+	uint64_t write_errors;       /* failed pwrite attempts (data held) */
+	uint64_t held_bytes;         /* returned, not yet in the file */
+	uint64_t sync_errors;        /* failed fdatasync calls */
 } file_pager_stats_t;
 
 /* Opens `path` read-only and starts serving it. `cluster_size` (bytes, 0 for
@@ -68,9 +98,15 @@ typedef struct file_pager_stats {
  * ready reply; it is rounded up to that kernel's page size. On success returns the pager and
  * stores the object's port name in *object_out: a send right the pager
  * keeps; use it with vm_map, do not deallocate it. On failure returns NULL
- * with errno set. */
+ * with errno set. Map the object read-only: writes through a writable
+ * mapping are dropped when the pages come back (bytes_dropped). */
 file_pager_t *file_pager_create(const char *path, vm_size_t cluster_size,
         memory_object_t *object_out);
+
+/* The same, but opens `path` O_RDWR and writes returned pages back into
+ * it (see Write errors above); vm_msync makes a range durable. */
+file_pager_t *file_pager_create_writable(const char *path,
+        vm_size_t cluster_size, memory_object_t *object_out);
 
 /* Waits until every kernel that called init has sent terminate (that is,
  * every mapping is gone, the kernel let go of the object), at most

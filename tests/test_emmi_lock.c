@@ -246,6 +246,56 @@ TEST(lock_request_adds_write_lock)
 	finish(m, a);
 }
 
+/* A read-only mapping is not write-tracked until vm_protect grants write;
+ * then tracking starts exact: only the page written comes back. A second
+ * mapping, writable from the start, shares the pages. */
+TEST(protect_to_writable_tracks_exactly)
+{
+	struct cm *m = cm_start(8 * ps);
+	REQUIRE(m != NULL);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, m->size, 0, TRUE, m->object, 0,
+	               FALSE, VM_PROT_READ, VM_PROT_ALL, VM_INHERIT_NONE)
+	        == KERN_SUCCESS);
+	volatile uint8_t *p = (volatile uint8_t *)a;
+	for (vm_size_t i = 0; i < 8; i++)
+		CHECK_EQ(p[i * ps + 3], cm_pattern(i * ps + 3));
+	/* Only the middle of the mapping becomes writable: a clipped entry. */
+	CHECK_EQ(vm_protect(mach_task_self(), a + 2 * ps, 4 * ps, FALSE,
+	                    VM_PROT_READ | VM_PROT_WRITE), KERN_SUCCESS);
+	p[4 * ps + 9] = 0xe4;
+	lock_req(m, 0, 8 * ps, MEMORY_OBJECT_RETURN_DIRTY, FALSE, VM_PROT_NO_CHANGE);
+	struct cm_event e;
+	CHECK(cm_wait(m, CM_DATA_RETURN, 1, &e) >= 0);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 1);
+	CHECK_EQ(e.offset, 4 * ps);
+	CHECK_EQ(e.length, ps);
+	pthread_mutex_lock(&m->lock);
+	CHECK_EQ(m->store[4 * ps + 9], 0xe4);
+	pthread_mutex_unlock(&m->lock);
+	/* Cleaned: the next write faults again and is caught. */
+	p[4 * ps + 10] = 0xe5;
+	p[5 * ps] = 0xe6;
+	lock_req(m, 0, 8 * ps, MEMORY_OBJECT_RETURN_DIRTY, FALSE, VM_PROT_NO_CHANGE);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 2);     /* one run: pages 4 and 5 */
+	CHECK(cm_wait(m, CM_DATA_RETURN, 2, &e) >= 0);
+	CHECK_EQ(e.offset, 4 * ps);
+	CHECK_EQ(e.length, 2 * ps);
+	/* Back to read-only and up again: still exact. */
+	CHECK_EQ(vm_protect(mach_task_self(), a, m->size, FALSE, VM_PROT_READ),
+	         KERN_SUCCESS);
+	CHECK_EQ(vm_protect(mach_task_self(), a, m->size, FALSE, VM_PROT_DEFAULT),
+	         KERN_SUCCESS);
+	p[7 * ps + 1] = 0xe7;
+	lock_req(m, 0, 8 * ps, MEMORY_OBJECT_RETURN_DIRTY, FALSE, VM_PROT_NO_CHANGE);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 3);
+	CHECK(cm_wait(m, CM_DATA_RETURN, 3, &e) >= 0);
+	CHECK_EQ(e.offset, 7 * ps);
+	CHECK_EQ(e.length, ps);
+	CHECK_EQ(cm_count(m, CM_DATA_REQUEST), 8);    /* nothing refetched */
+	finish(m, a);
+}
+
 TEST(read_lock_withholds_reads)
 {
 	struct cm *m = cm_start(2 * ps);
@@ -315,6 +365,7 @@ int main(void)
 	RUN(flush_returns_without_copy_and_refaults);
 	RUN(write_lock_waits_for_unlock);
 	RUN(lock_request_adds_write_lock);
+	RUN(protect_to_writable_tracks_exactly);
 	RUN(read_lock_withholds_reads);
 	RUN(lock_request_bad_input);
 	return harness_done();

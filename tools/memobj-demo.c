@@ -292,6 +292,8 @@ int main(int argc, char **argv)
 		path = temp_path;
 	}
 
+	/* Read-only on purpose: the demo only reads, and a read-only mapping
+	 * is served without dirty tracking (see docs/architecture.md). */
 	memory_object_t object;
 	file_pager_t *pager = file_pager_create(path, cluster, &object);
 	if (pager == NULL) {

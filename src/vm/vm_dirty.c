@@ -1,9 +1,12 @@
 /* Dirty tracking and access locks on mapped object pages.
  *
- * Every shared mapping is registered MISSING|WP and write-protected when it
- * is made, so the first write to a clean page raises a synchronous WP fault
+ * Every writable shared mapping is registered MISSING|WP and
+ * write-protected when it is made (or when vm_protect first grants it
+ * write), so the first write to a clean page raises a synchronous WP fault
  * here: the page becomes dirty and is unprotected, or, when its lock
  * withholds write, the writer waits and the manager gets data_unlock.
+ * Mappings never writable are not registered WP (it would cost the kernel's
+ * fault-around), and cannot dirty a page, so tracking stays exact.
  * Read locks have no userfaultfd primitive: the page is unmapped from
  * every view (it stays in the memfd) and the object's mappings are
  * registered MINOR, so the next access is a minor fault caught here.
@@ -16,16 +19,17 @@
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
 
-/* Calls fn on the part of every shared mapping that shows object pages
- * [first, first+count). */
+/* Calls fn on the part of every shared mapping (every tracked one, when
+ * tracked_only) that shows object pages [first, first+count). */
 static void for_each_view(struct vm_object *obj, uint64_t first,
-        uint64_t count, void (*fn)(uintptr_t, size_t, void *), void *arg)
+        uint64_t count, bool tracked_only,
+        void (*fn)(uintptr_t, size_t, void *), void *arg)
 {
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
 	for (size_t i = 0; i < obj->nmaps; i++) {
 		struct vm_object_mapping *m = &obj->maps[i];
-		if (m->copy)
+		if (m->copy || (tracked_only && !m->wp))
 			continue;
 		vm_offset_t a = lo > m->offset ? lo : m->offset;
 		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
@@ -48,7 +52,7 @@ void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
 	if (!vm_kernel()->wp)
 		return;
 	struct protect_arg a = { protect, dontwake };
-	for_each_view(obj, first, count, protect_view, &a);
+	for_each_view(obj, first, count, true, protect_view, &a);
 }
 
 static void zap_view(uintptr_t addr, size_t len, void *arg)
@@ -59,7 +63,7 @@ static void zap_view(uintptr_t addr, size_t len, void *arg)
 
 void vm_object_zap_pages(struct vm_object *obj, uint64_t first, uint64_t count)
 {
-	for_each_view(obj, first, count, zap_view, NULL);
+	for_each_view(obj, first, count, false, zap_view, NULL);
 }
 
 void vm_object_need_minor(struct vm_object *obj)
@@ -67,14 +71,43 @@ void vm_object_need_minor(struct vm_object *obj)
 	struct vm_kernel *k = vm_kernel();
 	if (obj->minor || !(k->uffd_features & OS_UFFD_HAVE_MINOR))
 		return;
-	unsigned modes = OS_UFFD_MODE_MISSING | OS_UFFD_MODE_MINOR |
-	                 (k->wp ? OS_UFFD_MODE_WP : 0);
 	/* Same userfaultfd: re-registering only adds the mode. */
 	for (size_t i = 0; i < obj->nmaps; i++)
 		if (!obj->maps[i].copy)
-			os_uffd_register(k->uffd, obj->maps[i].start,
-			                 obj->maps[i].size, modes);
+			os_uffd_register(k->uffd, obj->maps[i].start, obj->maps[i].size,
+			        OS_UFFD_MODE_MISSING | OS_UFFD_MODE_MINOR |
+			        (obj->maps[i].wp ? OS_UFFD_MODE_WP : 0));
 	obj->minor = true;
+}
+
+int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
+        vm_size_t size)
+{
+	struct vm_kernel *k = vm_kernel();
+	if (!k->wp)
+		return 0;
+	int err = 0;
+	/* Under the object lock: a supply or a clean protecting pages now
+	 * sees the mapping either untracked (and the whole-range protect
+	 * below covers it) or tracked. */
+	pthread_mutex_lock(&obj->lock);
+	for (size_t i = 0; i < obj->nmaps && err == 0; i++) {
+		struct vm_object_mapping *m = &obj->maps[i];
+		if (m->copy || m->wp || m->start < start ||
+		    m->start - start >= size)
+			continue;
+		unsigned modes = OS_UFFD_MODE_MISSING | OS_UFFD_MODE_WP |
+		                 (obj->minor ? OS_UFFD_MODE_MINOR : 0);
+		err = os_uffd_register(k->uffd, m->start, m->size, modes);
+		/* Clean and dirty pages alike: a dirty one pays one WP fault
+		 * on its first write here, which finds it dirty already. */
+		if (err == 0)
+			err = os_uffd_writeprotect(k->uffd, m->start, m->size, 1, 1);
+		if (err == 0)
+			m->wp = true;
+	}
+	pthread_mutex_unlock(&obj->lock);
+	return err;
 }
 
 /* Takes a page-state lock failure path shared by both fault kinds: the

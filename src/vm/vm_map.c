@@ -63,22 +63,25 @@ kern_return_t vm_map_enter_anonymous_anywhere(uintptr_t *addr, vm_size_t size,
 	return KERN_SUCCESS;
 }
 
-/* A shared mapping is registered MISSING|WP (and MINOR once the object
- * has read locks) and write-protected whole: on shmem that leaves markers,
- * so the first write to each page, once mapped, faults (dirty tracking).
+/* A shared mapping is registered MISSING (and MINOR once the object has
+ * read locks). Only a writable one is also registered WP and
+ * write-protected whole, so that the first write to each page faults
+ * (dirty tracking): WP registration turns off the kernel's fault-around,
+ * so a read-only mapping would pay one minor fault per page of a supplied
+ * cluster for nothing. vm_protect adds WP when it grants write.
  * A copy mapping only needs its missing pages. */
 static int register_mapping(struct vm_object *obj, uintptr_t addr,
-        vm_size_t size, boolean_t copy)
+        vm_size_t size, boolean_t copy, vm_prot_t cur)
 {
 	struct vm_kernel *k = vm_kernel();
-	if (copy || !k->wp)
+	if (copy)
 		return os_uffd_register_missing(k->uffd, addr, size);
+	if (k->wp && (cur & VM_PROT_WRITE))
+		return vm_object_track_writes(obj, addr, size);
 	pthread_mutex_lock(&obj->lock);
-	unsigned modes = OS_UFFD_MODE_MISSING | OS_UFFD_MODE_WP |
+	unsigned modes = OS_UFFD_MODE_MISSING |
 	                 (obj->minor ? OS_UFFD_MODE_MINOR : 0);
 	int err = os_uffd_register(k->uffd, addr, size, modes);
-	if (err == 0)
-		err = os_uffd_writeprotect(k->uffd, addr, size, 1, 1);
 	pthread_mutex_unlock(&obj->lock);
 	return err;
 }
@@ -101,7 +104,7 @@ static kern_return_t enter_object(uintptr_t addr, vm_size_t size,
 	}
 	if (os_memfd_map_fixed(obj->memfd, addr, size, offset,
 	                       vm_prot_to_mmap(cur), copy) != 0 ||
-	    register_mapping(obj, addr, size, copy) != 0) {
+	    register_mapping(obj, addr, size, copy, cur) != 0) {
 		munmap((void *)addr, size);
 		vm_object_mapping_remove(obj, addr);
 		vm_object_release(obj);

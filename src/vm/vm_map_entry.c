@@ -98,11 +98,18 @@ int vm_map_clip(uintptr_t at)
 		 * a last unmap for a moment. */
 		struct vm_object *obj = right.object;
 		pthread_mutex_lock(&obj->lock);
+		bool wp = false;
 		for (size_t m = 0; m < obj->nmaps; m++)
 			if (obj->maps[m].start == entries[i].start) {
 				obj->maps[m].size = at - entries[i].start;
+				wp = obj->maps[m].wp;
 				break;
 			}
+		/* The right part is registered as the left was; set in the
+		 * same critical section, so no protect misses it. */
+		for (size_t m = 0; m < obj->nmaps; m++)
+			if (obj->maps[m].start == at)
+				obj->maps[m].wp = wp;
 		pthread_mutex_unlock(&obj->lock);
 	}
 	entries[i].end = at;

@@ -187,7 +187,7 @@ int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
 		obj->maps_cap = cap;
 	}
 	obj->maps[obj->nmaps++] =
-		(struct vm_object_mapping){ start, offset, size, copy };
+		(struct vm_object_mapping){ start, offset, size, copy, false };
 	pthread_mutex_unlock(&obj->lock);
 	return 0;
 }

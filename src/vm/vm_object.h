@@ -17,6 +17,8 @@ struct vm_object_mapping {
 	vm_offset_t offset;
 	vm_size_t size;
 	bool copy;                      /* MAP_PRIVATE: not tracked, not locked */
+	bool wp;                        /* registered WP: writes tracked (it is,
+	                                 * or was, writable); see vm_dirty.c */
 };
 
 /* A vm_msync waiting for memory_object_synchronize_completed. */
@@ -152,6 +154,12 @@ void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
 /* Registers every shared mapping for MINOR faults (once per object), so
  * that a read lock can catch the next access. */
 void vm_object_need_minor(struct vm_object *obj);
+/* Starts dirty tracking on the shared mapping records inside
+ * [start, start+size) that lack it (the mapping is, or is about to be,
+ * writable): registers WP and write-protects them whole. Takes obj->lock;
+ * call before the range is made writable. 0 or -errno. */
+int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
+        vm_size_t size);
 /* Write-protect / minor fault events (fault thread, no lock held). */
 void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid);

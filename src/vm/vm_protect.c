@@ -5,6 +5,7 @@
 
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
+#include "vm/vm_object.h"
 
 kern_return_t vm_protect(vm_task_t target_task, vm_address_t address,
         vm_size_t size, boolean_t set_maximum, vm_prot_t new_protection)
@@ -44,11 +45,22 @@ kern_return_t vm_protect(vm_task_t target_task, vm_address_t address,
 	for (i = vm_map_first_after(start);
 	     i < vm_map_entry_count() && vm_map_entry_at(i)->start < end; i++) {
 		struct vm_map_entry *e = vm_map_entry_at(i);
+		vm_prot_t was = e->protection;
 		if (set_maximum) {
 			e->max_protection = new_protection;
 			e->protection &= new_protection;
 		} else {
 			e->protection = new_protection;
+		}
+		/* Tracking starts before the first write can land. */
+		if (e->object != NULL && !e->copy &&
+		    (e->protection & VM_PROT_WRITE) &&
+		    vm_object_track_writes(e->object, e->start, e->end - e->start) != 0) {
+			e->protection = was & ~VM_PROT_WRITE;   /* untracked: no write */
+			mprotect((void *)e->start, e->end - e->start,
+			         vm_prot_to_mmap(e->protection));
+			kr = KERN_RESOURCE_SHORTAGE;
+			continue;
 		}
 		if (mprotect((void *)e->start, e->end - e->start,
 		             vm_prot_to_mmap(e->protection)) != 0)
