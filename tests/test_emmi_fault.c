@@ -2,6 +2,7 @@
  * and data_supply (SPEC 3 items 1-4 and 11), with a manager thread in the
  * test process. */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -234,6 +235,36 @@ TEST(data_error_sigbus_then_retry)
 	mgr_stop(m);
 }
 
+/* A page the kernel's cache cannot take (here: past a file size limit,
+ * which a memfd obeys) is a memory error for the thread waiting on it,
+ * never a hang; once the cache can take it again, a retry is served. */
+TEST(cache_refusal_is_a_memory_error)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = map_object(m, 4 * ps, 0);
+	struct rlimit saved;
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	sigaction(SIGXFSZ, &ign, &old);
+	struct rlimit low = { .rlim_cur = ps, .rlim_max = saved.rlim_max };
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &low) == 0);
+	struct toucher t;
+	memset(&t, 0, sizeof t);
+	t.addr = (volatile uint8_t *)(a + 2 * ps + 7);
+	CHECK_EQ(touch(&t), 1);
+	CHECK(t.got_sigbus);
+	CHECK(t.sigbus_addr == (void *)(a + 2 * ps + 7));
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+	sigaction(SIGXFSZ, &old, NULL);
+	CHECK_EQ(touch(&t), 0);
+	CHECK_EQ(t.value, pattern_byte(2 * ps + 7));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 2);
+	vm_deallocate(mach_task_self(), a, 4 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 TEST(supply_over_resident_page_is_refused)
 {
 	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
@@ -418,6 +449,7 @@ int main(void)
 	RUN(requests_aligned_to_cluster);
 	RUN(zero_fill);
 	RUN(data_error_sigbus_then_retry);
+	RUN(cache_refusal_is_a_memory_error);
 	RUN(supply_over_resident_page_is_refused);
 	RUN(seqnos_in_order_terminate_and_fresh_init);
 	RUN(mappings_share_bytes);

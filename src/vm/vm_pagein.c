@@ -95,6 +95,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	uint64_t npages = length >> k->page_shift;   /* partial page dropped */
 	vm_waiter_list_t waiters = { 0 };
 	kern_return_t kr = KERN_SUCCESS;
+	vm_size_t failed = 0;            /* bytes the cache could not take */
 
 	pthread_mutex_lock(&obj->lock);
 	if (obj->terminated) {
@@ -134,6 +135,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 			kr = err == -EFAULT ? KERN_INVALID_ADDRESS
 			                    : KERN_RESOURCE_SHORTAGE;
 			*error_offset = offset;
+			failed = n << k->page_shift;
 			n = 0;
 		}
 	}
@@ -148,6 +150,10 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	vm_pageout_balance();
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);
+	/* Threads waiting for pages the cache refused (no memory, a file
+	 * size limit, unreadable data) would wait forever: a memory error. */
+	if (failed != 0)
+		vm_object_data_error(obj, offset, failed, KERN_MEMORY_ERROR);
 	return kr;
 }
 
@@ -177,6 +183,7 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 	struct vm_kernel *k = vm_kernel();
 	vm_waiter_list_t waiters = { 0 };
 	uint64_t first, count, filled = 0;
+	uint64_t failed_lo = UINT64_MAX, failed_hi = 0;   /* pages not zeroed */
 	pthread_mutex_lock(&obj->lock);
 	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
 		for (uint64_t i = 0; i < count; i++) {
@@ -184,8 +191,12 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 			if (p != NULL && p->state == VM_PAGE_RESIDENT)
 				continue;
 			if (os_memfd_zero(obj->memfd, (first + i) << k->page_shift,
-			                  k->page_size) != 0)
+			                  k->page_size) != 0) {
+				if (failed_lo == UINT64_MAX)
+					failed_lo = first + i;
+				failed_hi = first + i + 1;
 				continue;
+			}
 			page_make_resident(obj, first + i, VM_PROT_NONE, FALSE,
 			                   &waiters);
 			install_protection(obj, first + i, 1);
@@ -198,6 +209,13 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 	vm_pageout_balance();
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);
+	/* Pages that could not be zeroed in the cache: their waiters get a
+	 * memory error rather than wait forever (the rest of the span is
+	 * resident, which data_error leaves alone). */
+	if (failed_lo != UINT64_MAX)
+		vm_object_data_error(obj, failed_lo << k->page_shift,
+		                     (failed_hi - failed_lo) << k->page_shift,
+		                     KERN_MEMORY_ERROR);
 }
 
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
