@@ -19,6 +19,13 @@ typedef struct ipc_space *ipc_space_t;
 ipc_space_t ipc_space_task(void);    /* the one mach_task_self() names */
 ipc_space_t ipc_space_kernel(void);  /* the memobj kernel's own rights */
 
+/* A second kernel space, for the net layer's proxies and exported rights
+ * (src/net). It behaves exactly as the kernel space (kobject handlers,
+ * senders never wait) but has names of its own, so the net layer's rights
+ * and notification requests never share an entry with the VM's (each name
+ * holds one dead-name request). Implemented in ipc_net_hooks.c. */
+ipc_space_t ipc_space_net(void);
+
 /* mach_msg in `space`; same semantics and return codes as mach_msg. */
 mach_msg_return_t ipc_mach_msg(ipc_space_t space, mach_msg_header_t *msg,
         mach_msg_option_t option, mach_msg_size_t send_size,
@@ -81,5 +88,11 @@ typedef void (*ipc_kobject_handler_t)(void *context, mach_msg_header_t *msg,
 kern_return_t ipc_port_set_kobject(ipc_space_t space, mach_port_name_t name,
         ipc_kobject_handler_t handler, void *context);
 boolean_t ipc_msg_ool_lent(const mach_msg_header_t *msg);
+
+/* True when `name` in `space` is a right (send, send-once or receive) to a kernel
+ * object: a live port whose receive right a kernel-class space holds with
+ * a handler (a control port of this kernel, or the net layer's proxy for
+ * a port of another node). */
+boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name);
 
 #endif

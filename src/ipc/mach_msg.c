@@ -43,8 +43,11 @@ static bool must_wait(ipc_space_t space, ipc_kmsg_t kmsg, ipc_port_t dest)
 /* True when `name` in `space` is a right to a kobject of the kernel space:
  * its handler runs in this thread before the send returns, so the
  * message's OOL data can be lent rather than copied. */
-static bool dest_is_kobject(ipc_space_t space, mach_port_name_t name)
+boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name)
 {
+	ipc_init();
+	if (space == NULL || !MACH_PORT_VALID(name))
+		return FALSE;
 	bool kobject = false;
 	ipc_lock();
 	ipc_entry_t entry = ipc_entry_lookup(space, name);
@@ -68,7 +71,7 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 	ipc_kmsg_t kmsg;
 	bool lend = send_size >= sizeof(mach_msg_base_t) &&
 	            (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
-	            dest_is_kobject(space, msg->msgh_remote_port);
+	            ipc_port_is_kobject(space, msg->msgh_remote_port);
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
