@@ -21,31 +21,31 @@
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
-/* Where a control call goes. A control port of this kernel is checked
- * here (KERN_INVALID_ARGUMENT for a live port that is none, e.g. after
- * terminate handed it back); another kernel object of the kernel space,
- * such as the proxy of a control port in another process, is the far
- * kernel's to check. */
-static kern_return_t check_control(memory_object_control_t control)
+/* Where a control call goes, and the page mask its offsets must keep.
+ * A control port of this kernel is checked here, against this kernel's
+ * page size (KERN_INVALID_ARGUMENT for a live port that is no control
+ * port, e.g. one terminate handed back). Another kernel object, such as
+ * the net layer's proxy for the control port of a kernel in another
+ * process, is that kernel's to check: its page size is not known here
+ * (*page_mask 0). */
+static kern_return_t check_control(memory_object_control_t control,
+        vm_size_t *page_mask)
 {
+	*page_mask = 0;
 	mach_port_name_t control_k;
 	if (!MACH_PORT_VALID(control) ||
 	    ipc_right_transfer(ipc_space_task(), control, MACH_MSG_TYPE_COPY_SEND,
 	                       ipc_space_kernel(), &control_k) != KERN_SUCCESS)
 		return MACH_SEND_INVALID_DEST;
-	kern_return_t kr = KERN_SUCCESS;
 	struct vm_object *obj = vm_object_lookup_control(control_k);
+	ipc_port_deallocate(ipc_space_kernel(), control_k);
 	if (obj != NULL) {
 		vm_object_release(obj);
-	} else {
-		/* The kernel holds the receive right of every kernel object. */
-		mach_port_type_t type = 0;
-		ipc_port_type(ipc_space_kernel(), control_k, &type);
-		if (!(type & MACH_PORT_TYPE_RECEIVE))
-			kr = KERN_INVALID_ARGUMENT;
+		*page_mask = vm_kernel()->page_mask;
+		return KERN_SUCCESS;
 	}
-	ipc_port_deallocate(ipc_space_kernel(), control_k);
-	return kr;
+	return ipc_port_is_kobject(ipc_space_task(), control)
+	       ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
 
 /* How to send the reply port: a send-once right made from a receive
@@ -101,10 +101,11 @@ kern_return_t memory_object_data_supply(memory_object_control_t memory_control,
         boolean_t deallocate, vm_prot_t lock_value, boolean_t precious,
         mach_port_t reply_port)
 {
-	kern_return_t kr = check_control(memory_control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(memory_control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
-	if ((offset & vm_kernel()->page_mask) || (data == 0 && data_count != 0) ||
+	if ((offset & page_mask) || (data == 0 && data_count != 0) ||
 	    (lock_value & ~VM_PROT_ALL) || offset > (vm_offset_t)-1 - data_count)
 		return KERN_INVALID_ARGUMENT;
 	mach_msg_type_name_t reply_type;
@@ -134,10 +135,11 @@ static kern_return_t send_range(memory_object_control_t control,
         mach_msg_id_t id, vm_offset_t offset, vm_size_t size,
         kern_return_t reason)
 {
-	kern_return_t kr = check_control(control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
-	if ((offset & vm_kernel()->page_mask) || offset > (vm_offset_t)-1 - size)
+	if ((offset & page_mask) || offset > (vm_offset_t)-1 - size)
 		return KERN_INVALID_ARGUMENT;
 	emmi_control_range_msg_t m;
 	memset(&m, 0, sizeof m);
@@ -185,7 +187,8 @@ kern_return_t memory_object_change_attributes(memory_object_control_t memory_con
         memory_object_flavor_t flavor, memory_object_info_t attributes,
         mach_msg_type_number_t attributes_count, mach_port_t reply_port)
 {
-	kern_return_t kr = check_control(memory_control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(memory_control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	if (attributes == NULL || check_attributes(flavor, attributes_count) != 0)
@@ -210,7 +213,8 @@ kern_return_t memory_object_get_attributes(memory_object_control_t memory_contro
         memory_object_flavor_t flavor, memory_object_info_t attributes,
         mach_msg_type_number_t *attributes_count)
 {
-	kern_return_t kr = check_control(memory_control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(memory_control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	if (attributes == NULL || attributes_count == NULL)
@@ -262,10 +266,11 @@ kern_return_t memory_object_lock_request(memory_object_control_t memory_control,
         vm_offset_t offset, vm_size_t size, memory_object_return_t should_return,
         boolean_t should_flush, vm_prot_t lock_value, mach_port_t reply_port)
 {
-	kern_return_t kr = check_control(memory_control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(memory_control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
-	if ((offset & vm_kernel()->page_mask) || offset > (vm_offset_t)-1 - size ||
+	if ((offset & page_mask) || offset > (vm_offset_t)-1 - size ||
 	    should_return < MEMORY_OBJECT_RETURN_NONE ||
 	    should_return > MEMORY_OBJECT_RETURN_ANYTHING ||
 	    (lock_value & ~(VM_PROT_ALL | VM_PROT_NO_CHANGE)))
@@ -297,7 +302,8 @@ kern_return_t memory_object_synchronize_completed(memory_object_control_t memory
 kern_return_t memory_object_destroy(memory_object_control_t memory_control,
         kern_return_t reason)
 {
-	kern_return_t kr = check_control(memory_control);
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(memory_control, &page_mask);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	emmi_control_range_msg_t m;
