@@ -138,6 +138,35 @@ TEST(faults_wait_for_change_attributes)
 	mgr_stop(m);
 }
 
+TEST(queued_fault_asks_for_whole_cluster)
+{
+	/* A fault taken before the manager is ready is asked for with the
+	 * cluster the manager then sets, not page by page. */
+	struct mgr *m = mgr_start(0, 4 * ps, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	unsigned faults0 = vm_stats().faults;
+	vm_address_t a = map_object(m, 8 * ps, 0);
+	struct mgr_event init;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	struct toucher t;
+	toucher_start(&t, a + ps + 10);
+	CHECK(wait_faults(faults0 + 1));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 0);
+	CHECK_EQ(mgr_make_ready(m, init.control), KERN_SUCCESS);
+	struct mgr_event req;
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 1, &req));
+	CHECK_EQ(req.offset, 0);
+	CHECK_EQ(req.length, 4 * ps);
+	pthread_join(t.thread, NULL);
+	CHECK_EQ(t.value, pattern_byte(ps + 10));
+	for (vm_offset_t off = 0; off < 4 * ps; off += ps)
+		CHECK(page_matches(a + off, off));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 1);
+	vm_deallocate(mach_task_self(), a, 8 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 TEST(prefetch_served_without_request)
 {
 	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
@@ -445,6 +474,7 @@ int main(void)
 	REQUIRE(ps >= 4096);
 	RUN(init_once_with_page_size);
 	RUN(faults_wait_for_change_attributes);
+	RUN(queued_fault_asks_for_whole_cluster);
 	RUN(prefetch_served_without_request);
 	RUN(requests_aligned_to_cluster);
 	RUN(zero_fill);

@@ -43,6 +43,31 @@ static int queue_pending(struct vm_object *obj, vm_offset_t offset,
 	return 0;
 }
 
+/* Faults taken before the manager's first change_attributes were queued
+ * as one-page requests (the cluster size was not known yet). Once it is,
+ * each grows to the run of absent, mapped pages around it inside its
+ * cluster, as a fault now would: a page joins only if still absent, so no
+ * page is asked for twice. (obj locked) */
+void vm_object_widen_pending(struct vm_object *obj)
+{
+	struct vm_kernel *k = vm_kernel();
+	uint64_t cluster = obj->cluster_size >> k->page_shift;
+	for (size_t i = 0; i < obj->npending; i++) {
+		struct vm_pending_request *r = &obj->pending[i];
+		uint64_t lo = r->offset >> k->page_shift;
+		uint64_t hi = lo + (r->length >> k->page_shift);
+		uint64_t base = lo - lo % cluster;
+		while (lo > base && page_absent(obj, lo - 1) &&
+		       vm_page_insert(&obj->pages, lo - 1, VM_PAGE_REQUESTED) != NULL)
+			lo--;
+		while (hi < base + cluster && page_absent(obj, hi) &&
+		       vm_page_insert(&obj->pages, hi, VM_PAGE_REQUESTED) != NULL)
+			hi++;
+		r->offset = lo << k->page_shift;
+		r->length = (hi - lo) << k->page_shift;
+	}
+}
+
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write)
 {

@@ -195,6 +195,9 @@ void vm_object_cache_trim(struct vm_object *obj);
 void vm_object_manager_died(struct vm_object *obj);
 
 /* A fault event at `address` in a mapping of obj (vm_fault.c). */
+/* Grows requests queued before the object was ready to its cluster size.
+ * (obj locked) */
+void vm_object_widen_pending(struct vm_object *obj);
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write);
 

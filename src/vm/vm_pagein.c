@@ -337,6 +337,7 @@ kern_return_t vm_object_change_attributes(struct vm_object *obj,
 	struct vm_pending_request *pending = NULL;
 	size_t npending = 0;
 	if (first_ready && obj->npending > 0) {
+		vm_object_widen_pending(obj);
 		pending = obj->pending;
 		npending = obj->npending;
 		obj->pending = NULL;
