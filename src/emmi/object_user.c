@@ -152,6 +152,17 @@ static mach_msg_type_name_t reply_disposition(mach_msg_type_name_t type)
 	                                            : MACH_MSG_TYPE_MOVE_SEND;
 }
 
+/* A completion goes to the reply right the request carried, which the
+ * send uses up; a send that fails (the reply port died) must not leak it. */
+static mach_msg_return_t send_to_reply(mach_msg_header_t *msg,
+        mach_port_name_t reply_k)
+{
+	mach_msg_return_t mr = kernel_send(msg);
+	if (mr != MACH_MSG_SUCCESS)
+		ipc_port_deallocate(ipc_space_kernel(), reply_k);
+	return mr;
+}
+
 mach_msg_return_t emmi_send_supply_completed(mach_port_name_t reply_k,
         mach_msg_type_name_t reply_type, mach_port_name_t control_k,
         vm_offset_t offset, vm_size_t length, kern_return_t result,
@@ -168,10 +179,7 @@ mach_msg_return_t emmi_send_supply_completed(mach_port_name_t reply_k,
 	m.length = length;
 	m.result = result;
 	m.error_offset = error_offset;
-	mach_msg_return_t mr = kernel_send(&m.Head);
-	if (mr != MACH_MSG_SUCCESS)
-		ipc_port_deallocate(ipc_space_kernel(), reply_k);
-	return mr;
+	return send_to_reply(&m.Head, reply_k);
 }
 
 mach_msg_return_t emmi_send_change_completed(mach_port_name_t reply_k,
@@ -186,10 +194,7 @@ mach_msg_return_t emmi_send_change_completed(mach_port_name_t reply_k,
 	set_port(&m.control, control_k, MACH_MSG_TYPE_MAKE_SEND);
 	m.NDR = NDR_record;
 	m.flavor = flavor;
-	mach_msg_return_t mr = kernel_send(&m.Head);
-	if (mr != MACH_MSG_SUCCESS)
-		ipc_port_deallocate(ipc_space_kernel(), reply_k);
-	return mr;
+	return send_to_reply(&m.Head, reply_k);
 }
 
 mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
@@ -205,8 +210,5 @@ mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
 	m.NDR = NDR_record;
 	m.offset = offset;
 	m.length = length;
-	mach_msg_return_t mr = kernel_send(&m.Head);
-	if (mr != MACH_MSG_SUCCESS)
-		ipc_port_deallocate(ipc_space_kernel(), reply_k);
-	return mr;
+	return send_to_reply(&m.Head, reply_k);
 }
