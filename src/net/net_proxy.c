@@ -325,11 +325,15 @@ static int write_all(struct net_link *link, struct iovec *iov, uint32_t n)
 	return 0;
 }
 
-static void forward(mach_msg_header_t *msg, bool wlocked, struct net_undo *u);
-
-/* A receive right that left on e.link: from now on its handler forwards,
- * and what was queued on it goes first. Called with the link's wlock. */
-static void start_forwarding(struct net_link *link, mach_port_name_t name, struct net_undo *u)
+/* A receive right leaving on a link becomes a forwarding port: its handler
+ * forwards from now on, and what was queued on it is taken out at once,
+ * to be written right behind the message that carries the right. Taking
+ * the queue *before* that message is written matters: once the peer has
+ * the right it may send it straight back, and a queue still being drained
+ * here would be split between two paths and arrive out of order. Appends
+ * the queued messages (malloc'd) to *queued. Called with the link's wlock. */
+static void stop_queue(mach_port_name_t name, mach_msg_header_t ***queued,
+        size_t *nqueued, size_t *cap_queued)
 {
 	ipc_space_t net = ipc_space_net();
 	if (ipc_port_set_kobject(net, name, net_proxy_handler, NULL) != KERN_SUCCESS)
@@ -349,15 +353,35 @@ static void start_forwarding(struct net_link *link, mach_port_name_t name, struc
 		}
 		if (mr != MACH_MSG_SUCCESS)
 			break;
-		(void)link;
-		forward(buf, true, u);
+		if (*nqueued == *cap_queued) {
+			size_t ncap = *cap_queued ? *cap_queued * 2 : 8;
+			mach_msg_header_t **q = realloc(*queued, ncap * sizeof *q);
+			if (q == NULL) {
+				net_log("out of memory forwarding a queue: message destroyed");
+				ipc_mach_msg_destroy(net, buf);
+				continue;
+			}
+			*queued = q;
+			*cap_queued = ncap;
+		}
+		(*queued)[(*nqueued)++] = buf;
+		cap = 4096;
+		buf = malloc(cap);
 	}
 	free(buf);
 }
 
 /* Turns msg (received in the net space, dest a proxy) into a frame and
  * writes it. The message's rights are consumed; its OOL memory freed. */
-static void forward(mach_msg_header_t *msg, bool wlocked, struct net_undo *u)
+/* Where a message taken from a port's queue goes: fixed when the queue
+ * was taken (see stop_queue), whatever has become of the port since. */
+struct fwd_via {
+	struct net_link *link;
+	uint64_t origin, id;
+};
+
+static void forward(mach_msg_header_t *msg, bool wlocked,
+        const struct fwd_via *via, struct net_undo *u)
 {
 	ipc_space_t net = ipc_space_net();
 	mach_msg_bits_t bits = msg->msgh_bits;
@@ -368,23 +392,23 @@ static void forward(mach_msg_header_t *msg, bool wlocked, struct net_undo *u)
 	pthread_mutex_lock(&net_lock);
 	struct nport *np = net_nport_find(msg->msgh_local_port);
 	struct nref *p = np ? np->proxy : NULL;
-	if (!ok || p == NULL || p->link->dead) {
+	struct net_link *link = via ? via->link : p ? p->link : NULL;
+	if (!ok || link == NULL || link->dead) {
 		pthread_mutex_unlock(&net_lock);
 		if (!ok)
 			net_log("message to a proxy too large or malformed: destroyed");
 		ipc_mach_msg_destroy(net, msg);
 		return;
 	}
-	struct net_link *link = p->link;
 	net_link_ref(link);
 	uint8_t dest_right = MACH_MSGH_BITS_LOCAL(bits) == MACH_MSG_TYPE_PORT_SEND_ONCE
 	        ? WIRE_RIGHT_SEND_ONCE : WIRE_RIGHT_SEND;
 	struct wire_msg_out m = {
 		.flags = (bits & MACH_MSGH_BITS_COMPLEX) ? WIRE_MSG_COMPLEX : 0,
 		.id = msg->msgh_id,
-		.dest = { p->origin, p->id, dest_right },
+		.dest = { via ? via->origin : p->origin, via ? via->id : p->id, dest_right },
 	};
-	if (dest_right == WIRE_RIGHT_SEND_ONCE && np->sonce_out > 0)
+	if (dest_right == WIRE_RIGHT_SEND_ONCE && np != NULL && np->sonce_out > 0)
 		np->sonce_out--;
 
 	struct enc e = { .link = link, .u = u };
@@ -491,9 +515,30 @@ static void forward(mach_msg_header_t *msg, bool wlocked, struct net_undo *u)
 		niov += nool;
 		if (!wlocked)
 			pthread_mutex_lock(&link->wlock);
+		mach_msg_header_t **queued = NULL;
+		size_t nqueued = 0, cap_queued = 0;
+		struct fwd_via *vias = calloc(e.nconvert ? e.nconvert : 1, sizeof *vias);
+		size_t *ends = calloc(e.nconvert ? e.nconvert : 1, sizeof *ends);
+		for (uint32_t i = 0; vias && ends && i < e.nconvert; i++) {
+			/* The new home, as the moving right names it on this link. */
+			pthread_mutex_lock(&net_lock);
+			struct nport *cp = net_nport_find(e.convert[i]);
+			struct nref *cr = cp ? cp->proxy : NULL;
+			vias[i] = (struct fwd_via){ link, cr ? cr->origin : 0, cr ? cr->id : 0 };
+			pthread_mutex_unlock(&net_lock);
+			stop_queue(e.convert[i], &queued, &nqueued, &cap_queued);
+			ends[i] = nqueued;
+		}
 		write_all(link, iov, niov);
-		for (uint32_t i = 0; i < e.nconvert; i++)
-			start_forwarding(link, e.convert[i], u);
+		for (size_t i = 0, c = 0; i < nqueued; i++) {
+			while (ends && c < e.nconvert && i >= ends[c])
+				c++;
+			forward(queued[i], true, vias ? &vias[c] : NULL, u);
+			free(queued[i]);
+		}
+		free(queued);
+		free(vias);
+		free(ends);
 		if (!wlocked)
 			pthread_mutex_unlock(&link->wlock);
 	}
@@ -513,7 +558,7 @@ void net_proxy_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t si
 	(void)context;
 	(void)size;
 	struct net_undo u = {0};
-	forward(msg, false, &u);
+	forward(msg, false, NULL, &u);
 	pthread_mutex_lock(&net_lock);
 	struct nport *np = net_nport_find(msg->msgh_local_port);
 	if (np != NULL)
