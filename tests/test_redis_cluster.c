@@ -1,0 +1,149 @@
+/* The Redis pager on a real Redis Cluster this test makes: six
+ * redis-server nodes, three masters with one replica each
+ * (redis-cli --cluster create --cluster-replicas 1). An object four times
+ * MEMOBJ_RESIDENT_MAX written from several threads lands on all three
+ * masters (keys spread over hash slots) and a new process reads it back;
+ * with WAIT for one replica, a master killed and its replica promoted
+ * (CLUSTER FAILOVER TAKEOVER) loses none of the acknowledged pages, and the
+ * same pager reconnects and goes on. CMakeLists.txt runs it with
+ * MEMOBJ_RESIDENT_MAX=256k. */
+#include "harness.h"
+#include "redis_fixture.h"
+#include "redis_common.h"
+
+static int first;              /* index of the first node in rf_servers */
+static char url[256];
+static vm_size_t object_size;
+
+static long long keys_on_masters(int *masters_with_keys)
+{
+	long long total = 0;
+	*masters_with_keys = 0;
+	for (int i = 0; i < 6; i++) {
+		rf_server_t *s = &rf_servers[first + i];
+		if (s->pid == 0 || !rf_is_master(s->port))
+			continue;
+		long long n = rf_dbsize(s->port);
+		if (n > 0) {
+			total += n;
+			(*masters_with_keys)++;
+		}
+	}
+	return total;
+}
+
+TEST(pages_spread_over_three_masters)
+{
+	char name[64];
+	snprintf(name, sizeof name, "ctest-%d-spread", (int)getpid());
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, object_size, 0, &o) == KERN_SUCCESS);
+	uint8_t *m = rc_map(o, object_size, VM_PROT_READ | VM_PROT_WRITE);
+	rc_write_pattern(m, object_size, 21, 4);
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, object_size,
+	                  VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	redis_pager_stats_t st;
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK_EQ(st.sync_failures, 0);
+	CHECK_EQ(st.pages_dirty, 0);
+	CHECK(st.map_refreshes >= 1);
+	rc_unmap(m, object_size);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+
+	int masters = 0;
+	CHECK_EQ(keys_on_masters(&masters), (long long)(object_size / 4096));
+	CHECK_EQ(masters, 3);
+	CHECK_EQ(rc_verify_in_child(url, name, object_size, 21, NULL), 0);
+}
+
+TEST(failover_keeps_waited_pages)
+{
+	char name[64];
+	snprintf(name, sizeof name, "ctest-%d-failover", (int)getpid());
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, object_size, 0, &o) == KERN_SUCCESS);
+	CHECK_EQ(redis_pager_set_wait(o, 1, 5000), KERN_SUCCESS);
+	uint8_t *m = rc_map(o, object_size, VM_PROT_READ | VM_PROT_WRITE);
+	rc_write_pattern(m, object_size, 33, 3);
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, object_size,
+	                  VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	redis_pager_stats_t st;
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK_EQ(st.sync_failures, 0);
+	CHECK_EQ(st.pages_dirty, 0);
+	rc_unmap(m, object_size);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+
+	/* Kill a master, promote its replica. */
+	int victim = -1, replica = -1;
+	for (int i = 0; i < 6 && victim < 0; i++)
+		if (rf_is_master(rf_servers[first + i].port))
+			victim = first + i;
+	REQUIRE(victim >= 0);
+	for (int i = 0; i < 6; i++)
+		if (rf_master_of(rf_servers[first + i].port) == rf_servers[victim].port)
+			replica = first + i;
+	REQUIRE(replica >= 0);
+	rf_stop(victim);
+	char buf[64];
+	CHECK(rf_cmd(rf_servers[replica].port, buf, sizeof buf, "CLUSTER FAILOVER TAKEOVER"));
+	int tries = 0;
+	while (!(rf_is_master(rf_servers[replica].port) &&
+	         rf_cluster_ok(rf_servers[replica].port)) && ++tries < RF_POLL_TRIES)
+		rf_poll_pause();
+	REQUIRE(tries < RF_POLL_TRIES);
+	for (int i = 0; i < 6; i++) {
+		rf_server_t *s = &rf_servers[first + i];
+		tries = 0;
+		while (s->pid && !rf_cluster_ok(s->port) && ++tries < RF_POLL_TRIES)
+			rf_poll_pause();
+	}
+
+	/* The same pager: reconnects, finds the new master, every byte is there. */
+	m = rc_map(o, object_size, VM_PROT_READ | VM_PROT_WRITE);
+	CHECK_EQ(rc_mismatches(m, object_size, 33), 0);
+	/* The promoted master has no replica now: stop waiting for one. */
+	CHECK_EQ(redis_pager_set_wait(o, 0, 0), KERN_SUCCESS);
+	rc_write_pattern(m, object_size, 34, 2);
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, object_size,
+	                  VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK_EQ(st.sync_failures, 0);
+	CHECK_EQ(st.pages_dirty, 0);
+	CHECK(st.reconnects + st.redirects + st.map_refreshes >= 2);
+	rc_unmap(m, object_size);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+
+	/* A seed list naming the dead node first still works. */
+	char u2[256];
+	snprintf(u2, sizeof u2, "redis-cluster://127.0.0.1:%d,127.0.0.1:%d",
+	         rf_servers[victim].port, rf_servers[replica].port);
+	CHECK_EQ(rc_verify_in_child(u2, name, object_size, 34, NULL), 0);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--verify") == 0)
+		return rc_verify_main(argv);
+	alarm(240);
+	if (!rf_have_redis()) {
+		printf("skip: redis-server or redis-cli not installed\n");
+		return 77;
+	}
+	rc_catch_sigbus();
+	rc_fatal_hook = rf_cleanup;
+	first = rf_start_cluster();
+	REQUIRE(first >= 0);
+	snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d,127.0.0.1:%d",
+	         rf_servers[first].port, rf_servers[first + 1].port);
+	vm_size_t resident = 256 * 1024;
+	const char *env = getenv("MEMOBJ_RESIDENT_MAX");
+	if (env && strcmp(env, "256k") != 0)
+		resident = 1024 * 1024;
+	object_size = 4 * resident;
+	RUN(pages_spread_over_three_masters);
+	RUN(failover_keeps_waited_pages);
+	return harness_done();
+}
