@@ -24,6 +24,7 @@ ensure_tools() {
 	for tool in "$@"; do
 		case "$tool" in
 		*-dev) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
+		redis-tools) command -v redis-cli >/dev/null || missing+=("$tool") ;;
 		*) command -v "$tool" >/dev/null || missing+=("$tool") ;;
 		esac
 	done
@@ -42,6 +43,9 @@ build() {
 	cmake --build "$dir" -j"$jobs"
 }
 
+# The Redis pager builds against hiredis; its tests start redis-server.
+redis_deps="libhiredis-dev redis-server redis-tools"
+
 what=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$what" in
@@ -51,18 +55,18 @@ demo)
 	exec ./build/tools/memobj-demo "$@"
 	;;
 test)
-	ensure_tools
+	ensure_tools $redis_deps
 	build build
 	ctest --test-dir build --output-on-failure -j"$jobs" "$@"
 	;;
 sanitize)
-	ensure_tools
+	ensure_tools $redis_deps
 	build build-sanitize -DMEMOBJ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build-sanitize --output-on-failure -j"$jobs" "$@"
 	;;
 clang)
-	ensure_tools clang
+	ensure_tools clang libhiredis-dev
 	CC=clang build build-clang
 	;;
 fuzz)
@@ -70,7 +74,7 @@ fuzz)
 	exec bash fuzz/run "${1:-60}"
 	;;
 bench)
-	ensure_tools
+	ensure_tools $redis_deps
 	exec bash bench/run "$@"
 	;;
 *)

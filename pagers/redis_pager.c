@@ -75,6 +75,7 @@ typedef struct rp_worker {
 	uint8_t *buffer;                   /* REDIS_PAGER_MAX_CLUSTER bytes */
 	bool in_turn;
 	bool quit;                         /* got its quit message */
+	vm_address_t free_lo, free_hi;     /* returned memory not yet freed */
 } rp_worker_t;
 
 struct redis_pager {
@@ -774,6 +775,41 @@ static void turn_end(rp_worker_t *w)
 	pthread_mutex_unlock(&(p)->lock); \
 } while (0)
 
+/* ---- returned memory ------------------------------------------------------------ */
+
+/* Freed once it reaches this much, at a synchronize or terminate this
+ * thread serves, or when the thread ends. */
+#define RP_FREE_BATCH ((vm_size_t)4 << 20)
+
+static void flush_free(rp_worker_t *w)
+{
+	if (w->free_hi > w->free_lo)
+		vm_deallocate(mach_task_self(), w->free_lo, w->free_hi - w->free_lo);
+	w->free_lo = w->free_hi = 0;
+}
+
+/* The kernel hands out the memory of successive returns side by side:
+ * adjacent regions are gathered and unmapped at once, one munmap (and
+ * one TLB shootdown) for a batch instead of one per page. */
+static void release_returned(rp_worker_t *w, vm_address_t data, vm_size_t size)
+{
+	if (size == 0)
+		return;
+	if (w->free_hi > w->free_lo && w->free_hi - w->free_lo + size <= RP_FREE_BATCH) {
+		if (data + size == w->free_lo) {
+			w->free_lo = data;
+			return;
+		}
+		if (data == w->free_hi) {
+			w->free_hi += size;
+			return;
+		}
+	}
+	flush_free(w);
+	w->free_lo = data;
+	w->free_hi = data + size;
+}
+
 /* ---- the server interface ---------------------------------------------------- */
 
 static kern_return_t rp_init(memory_object_t object, mach_port_seqno_t seqno,
@@ -1025,7 +1061,7 @@ static kern_return_t rp_data_return(memory_object_t object,
 	if (lost)
 		fprintf(stderr, "redis_pager: %s: out of memory: returned pages at "
 		        "%llu lost\n", p->name, (unsigned long long)offset);
-	vm_deallocate(mach_task_self(), data, data_count);
+	release_returned(w, data, data_count);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }
@@ -1042,6 +1078,7 @@ static kern_return_t rp_synchronize(memory_object_t object,
 	uint64_t ticket = p->ticket;
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
+	flush_free(w);
 	if (!wait_written(p, ticket)) {
 		COUNT(p, sync_failures, 1);
 		fprintf(stderr, "redis_pager: %s: synchronize: pages not written "
@@ -1067,6 +1104,7 @@ static kern_return_t rp_terminate(memory_object_t object,
 	uint64_t ticket = p->ticket;
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
+	flush_free(w);
 	if (!wait_written(p, ticket))
 		fprintf(stderr, "redis_pager: %s: terminate: pages not written "
 		        "within %u ms (kept, retried)\n", p->name, p->timeout_ms);
@@ -1126,6 +1164,7 @@ static void *server_main(void *arg)
 		if (mr == MACH_RCV_INVALID_NAME || mr == MACH_RCV_PORT_DIED)
 			break;
 	}
+	flush_free(w);
 	conn_close(&w->conn);
 	return NULL;
 }

@@ -1,0 +1,358 @@
+/* bench_redis [PAGES] [RUNS]: the Redis pager against its floor, in one
+ * run, on a redis-server this program starts on loopback (a pid-derived
+ * port; killed at exit).
+ *
+ * Faults (4 KiB and 64 KiB clusters): one byte read per cluster of an
+ * object whose pages are in Redis, through redis_pager; against
+ *   raw GET       a hiredis GET of the same 4 KiB (16 pipelined GETs for
+ *                 64 KiB) on one connection: the store's round trip;
+ *   in-process    the same fault served by an in-process pager that
+ *                 supplies the cluster from memory (memobj's own cost).
+ * Aim: fault <= 1.2 x (raw GET + in-process fault).
+ *
+ * Write-back: PAGES random 4 KiB pages written (faulted in first), then
+ * vm_msync; the msync's time against raw pipelined SETs of as many 4 KiB
+ * values (batches of 256, as the pager sends). Aim: >= 0.8 x raw SET
+ * throughput.
+ *
+ * Each figure is the median of RUNS runs (default 5). The machine may be
+ * shared: read the ratios, and re-run on a quiet machine. */
+#include <mach/mach.h>
+#include <memobj/redis_pager.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQUIRE(c) do { if (!(c)) { fprintf(stderr, "bench_redis: %s failed\n", #c); exit(1); } } while (0)
+#include "../tests/redis_fixture.h"
+
+#define QUIT_ID 0x62656e63
+
+static size_t npages = 2048;
+static int nruns = 5;
+static int port;
+static char url[128];
+static uint8_t *source;        /* the bytes every method serves */
+static size_t source_size;
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- an in-process pager: supplies from memory ------------------------- */
+
+typedef struct mem_pager {
+	memory_object_t object;
+	vm_size_t cluster;
+	pthread_t thread;
+	bool quit;
+} mem_pager_t;
+
+static _Thread_local mem_pager_t *mem_served;
+
+static kern_return_t mem_init(memory_object_t o, mach_port_seqno_t s,
+        memory_object_control_t control, vm_size_t ps)
+{
+	(void)o; (void)s; (void)ps;
+	memory_object_perf_info_data_t perf = {
+		.cluster_size = (memory_object_cluster_size_t)mem_served->cluster,
+		.may_cache = FALSE,
+	};
+	memory_object_change_attributes(control, MEMORY_OBJECT_PERFORMANCE_INFO,
+	        (memory_object_info_t)&perf, MEMORY_OBJECT_PERF_INFO_COUNT, MACH_PORT_NULL);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t mem_request(memory_object_t o, mach_port_seqno_t s,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length,
+        vm_prot_t access)
+{
+	(void)o; (void)s; (void)access;
+	if (offset + length > source_size)
+		length = source_size - offset;
+	memory_object_data_supply(control, offset, (pointer_t)(uintptr_t)(source + offset),
+	        (mach_msg_type_number_t)length, FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL);
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t mem_terminate(memory_object_t o, mach_port_seqno_t s,
+        memory_object_control_t control)
+{
+	(void)o; (void)s;
+	mach_port_destroy(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static const memory_object_routines_t mem_routines = {
+	.init = mem_init, .data_request = mem_request, .terminate = mem_terminate,
+};
+
+static boolean_t mem_demux(mach_msg_header_t *in, mach_msg_header_t *out)
+{
+	if (in->msgh_id == QUIT_ID) {
+		mem_served->quit = true;
+		mig_reply_error_t *reply = (mig_reply_error_t *)out;
+		*reply = (mig_reply_error_t){ .Head = { .msgh_size = sizeof *reply,
+		        .msgh_id = in->msgh_id + MIG_REPLY_ID_OFFSET },
+		        .NDR = NDR_record, .RetCode = MIG_NO_REPLY };
+		return TRUE;
+	}
+	return memory_object_server_routines(&mem_routines, in, out);
+}
+
+static void *mem_main(void *arg)
+{
+	mem_served = arg;
+	while (!mem_served->quit)
+		mach_msg_server_once(mem_demux, MEMORY_OBJECT_MSG_SIZE_MAX,
+		                     mem_served->object, MACH_MSG_OPTION_NONE);
+	return NULL;
+}
+
+static void mem_start(mem_pager_t *p, vm_size_t cluster)
+{
+	memset(p, 0, sizeof *p);
+	p->cluster = cluster;
+	REQUIRE(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &p->object) == 0);
+	REQUIRE(mach_port_insert_right(mach_task_self(), p->object, p->object,
+	                               MACH_MSG_TYPE_MAKE_SEND) == 0);
+	REQUIRE(pthread_create(&p->thread, NULL, mem_main, p) == 0);
+}
+
+static void mem_stop(mem_pager_t *p)
+{
+	mach_msg_header_t quit = {
+		.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+		.msgh_size = sizeof quit, .msgh_remote_port = p->object, .msgh_id = QUIT_ID,
+	};
+	mach_msg(&quit, MACH_SEND_MSG, sizeof quit, 0, MACH_PORT_NULL,
+	         MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	pthread_join(p->thread, NULL);
+	mach_port_destroy(mach_task_self(), p->object);
+}
+
+/* ---- measurements ---------------------------------------------------------- */
+
+/* µs per fault: one byte read per cluster over `count` clusters. */
+static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t count)
+{
+	vm_size_t size = cluster * count;
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, size, 0, TRUE, object, 0, FALSE,
+	               VM_PROT_READ, VM_PROT_ALL, VM_INHERIT_NONE) == KERN_SUCCESS);
+	volatile uint8_t *m = (volatile uint8_t *)(uintptr_t)a;
+	unsigned sum = 0, want = 0;
+	double t0 = now();
+	for (size_t i = 0; i < count; i++)
+		sum += m[i * cluster + 1];
+	double t = now() - t0;
+	for (size_t i = 0; i < count; i++)
+		want += source[i * cluster + 1];
+	if (sum != want)
+		fprintf(stderr, "bench_redis: read the wrong bytes\n");
+	vm_deallocate(mach_task_self(), a, size);
+	return t * 1e6 / (double)count;
+}
+
+static double inproc_fault(vm_size_t cluster, size_t count)
+{
+	mem_pager_t p;
+	mem_start(&p, cluster);
+	double us = touch_clusters(p.object, cluster, count);
+	mem_stop(&p);
+	return us;
+}
+
+static double redis_fault(const char *name, vm_size_t cluster, size_t count)
+{
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, cluster * count, cluster, &o) == KERN_SUCCESS);
+	double us = touch_clusters(o, cluster, count);
+	redis_pager_wait_detached(o, 30000);
+	redis_pager_destroy(o);
+	return us;
+}
+
+static void key_of(char *key, size_t sz, const char *name, size_t index)
+{
+	snprintf(key, sz, "memobj:%s:%zu", name, index);
+}
+
+/* µs per cluster: GET (pipelined GETs) of the same keys on one connection. */
+static double raw_get(redisContext *c, const char *name, vm_size_t cluster, size_t count)
+{
+	size_t per = cluster / 4096;
+	char key[128];
+	double t0 = now();
+	for (size_t i = 0; i < count; i++) {
+		for (size_t j = 0; j < per; j++) {
+			key_of(key, sizeof key, name, i * per + j);
+			redisAppendCommand(c, "GET %s", key);
+		}
+		for (size_t j = 0; j < per; j++) {
+			void *r = NULL;
+			REQUIRE(redisGetReply(c, &r) == REDIS_OK);
+			freeReplyObject(r);
+		}
+	}
+	return (now() - t0) * 1e6 / (double)count;
+}
+
+/* pages/s: pipelined SETs of `n` 4 KiB values in batches of 256. */
+static double raw_set(redisContext *c, const char *name, size_t n)
+{
+	char key[128];
+	double t0 = now();
+	for (size_t i = 0; i < n; i += 256) {
+		size_t b = n - i < 256 ? n - i : 256;
+		for (size_t j = 0; j < b; j++) {
+			key_of(key, sizeof key, name, i + j);
+			redisAppendCommand(c, "SET %s %b", key, source + (i + j) * 4096, (size_t)4096);
+		}
+		for (size_t j = 0; j < b; j++) {
+			void *r = NULL;
+			REQUIRE(redisGetReply(c, &r) == REDIS_OK);
+			freeReplyObject(r);
+		}
+	}
+	return (double)n / (now() - t0);
+}
+
+/* Fills the store with `count` clusters of source bytes under `name`. */
+static void populate(redisContext *c, const char *name, size_t pages)
+{
+	raw_set(c, name, pages);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t xorshift64(void)
+{
+	rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+	return rng;
+}
+
+/* Random writes over an object 4 x npages, then msync: pages/s of msync. */
+static double redis_writeback(const char *name, double *write_us)
+{
+	size_t span = npages * 4;
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, span * 4096, 4096, &o) == KERN_SUCCESS);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, span * 4096, 0, TRUE, o, 0, FALSE,
+	               VM_PROT_READ | VM_PROT_WRITE, VM_PROT_ALL, VM_INHERIT_NONE) == KERN_SUCCESS);
+	uint8_t *m = (uint8_t *)(uintptr_t)a;
+	uint8_t *touched = calloc(span, 1);
+	size_t n = 0;
+	double t0 = now();
+	while (n < npages) {
+		size_t pg = (size_t)(xorshift64() % span);
+		if (touched[pg])
+			continue;
+		touched[pg] = 1;
+		memcpy(m + pg * 4096, source + (n % (source_size / 4096)) * 4096, 4096);
+		n++;
+	}
+	double t1 = now();
+	REQUIRE(vm_msync(mach_task_self(), a, span * 4096, VM_SYNC_SYNCHRONOUS) == KERN_SUCCESS);
+	double t2 = now();
+	redis_pager_stats_t st;
+	redis_pager_get_stats(o, &st);
+	if (st.sync_failures || st.pages_dirty)
+		fprintf(stderr, "bench_redis: write-back incomplete\n");
+	vm_deallocate(mach_task_self(), a, span * 4096);
+	redis_pager_wait_detached(o, 30000);
+	redis_pager_destroy(o);
+	free(touched);
+	*write_us = (t1 - t0) * 1e6 / (double)npages;
+	return (double)npages / (t2 - t1);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		npages = strtoul(argv[1], NULL, 10);
+	if (argc > 2)
+		nruns = atoi(argv[2]);
+	if (npages < 16 || nruns < 1 || nruns > 99) {
+		fprintf(stderr, "usage: bench_redis [PAGES>=16] [RUNS 1..99]\n");
+		return 2;
+	}
+	if (!rf_have_redis()) {
+		fprintf(stderr, "bench_redis: redis-server not installed\n");
+		return 1;
+	}
+	int s = rf_start_block(1, false);
+	REQUIRE(s >= 0);
+	port = rf_servers[s].port;
+	/* BENCH_REDIS_OPTS: URL options for the pager, e.g. "threads=1". */
+	const char *opts = getenv("BENCH_REDIS_OPTS");
+	snprintf(url, sizeof url, "redis://127.0.0.1:%d%s%s", port,
+	         opts && *opts ? "?" : "", opts && *opts ? opts : "");
+	source_size = npages * 4096;
+	source = malloc(source_size);
+	for (size_t i = 0; i < source_size; i++)
+		source[i] = (uint8_t)(i * 131 + (i >> 12));
+	redisContext *c = rf_connect(port);
+	REQUIRE(c != NULL);
+	char name[64];
+	snprintf(name, sizeof name, "bench-%d", (int)getpid());
+	populate(c, name, npages);
+
+	printf("bench_redis: redis-server on 127.0.0.1:%d (loopback TCP), %zu pages, "
+	       "medians of %d runs\n", port, npages, nruns);
+	printf("\n%-10s %12s %12s %12s %12s %8s  aim <= 1.2x\n", "fault", "redis µs",
+	       "raw GET µs", "in-proc µs", "floor µs", "ratio");
+	vm_size_t clusters[2] = { 4096, 65536 };
+	for (int k = 0; k < 2; k++) {
+		vm_size_t cl = clusters[k];
+		size_t count = source_size / cl;
+		double rd[99], rg[99], ip[99];
+		for (int r = 0; r < nruns; r++) {
+			ip[r] = inproc_fault(cl, count);
+			rg[r] = raw_get(c, name, cl, count);
+			rd[r] = redis_fault(name, cl, count);
+		}
+		double mr = median(rd, nruns), mg = median(rg, nruns), mi = median(ip, nruns);
+		double ratio = mr / (mg + mi);
+		printf("%3zu KiB    %12.1f %12.1f %12.1f %12.1f %7.2fx  %s\n", (size_t)cl / 1024,
+		       mr, mg, mi, mg + mi, ratio, ratio <= 1.2 ? "met" : "not met");
+	}
+
+	printf("\n%-10s %12s %12s %8s  aim >= 0.8x   (write faults: µs/page)\n",
+	       "write-back", "msync pg/s", "raw SET pg/s", "ratio");
+	double wb[99], rs[99], wf[99];
+	for (int r = 0; r < nruns; r++) {
+		char wname[80];
+		snprintf(wname, sizeof wname, "%s-wb%d", name, r);
+		wb[r] = redis_writeback(wname, &wf[r]);
+		snprintf(wname, sizeof wname, "%s-raw%d", name, r);
+		rs[r] = raw_set(c, wname, npages);
+	}
+	double mw = median(wb, nruns), ms = median(rs, nruns);
+	printf("%zu x 4K %12.0f %12.0f %7.2fx  %s   (%.1f)\n", npages, mw, ms, mw / ms,
+	       mw / ms >= 0.8 ? "met" : "not met", median(wf, nruns));
+	redisFree(c);
+	free(source);
+	return 0;
+}
