@@ -72,7 +72,9 @@ typedef struct rp_worker {
 	redis_pager_t *pager;
 	pthread_t thread;
 	rp_conn_t conn;
-	uint8_t *buffer;                   /* REDIS_PAGER_MAX_CLUSTER bytes */
+	uint8_t *buffer;                   /* what a request supplies from */
+	size_t buffer_size;
+	int *state;                        /* per store page of a request */
 	bool in_turn;
 	bool quit;                         /* got its quit message */
 	vm_address_t free_lo, free_hi;     /* returned memory not yet freed */
@@ -102,7 +104,6 @@ struct redis_pager {
 	bool map_known;
 	rp_entry_t *table[RP_BUCKETS];
 	uint64_t ticket;
-	size_t writable_entries;           /* entries neither writing nor failed */
 	int urgent;                        /* synchronizes/terminates waiting */
 	bool quit;
 	rp_kernel_t *kernels;
@@ -384,7 +385,10 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 	for (;;) {
 		bool need_refresh = false;
 		bool progress = false;
-		if (p->is_cluster && !p->map_known)
+		pthread_mutex_lock(&p->lock);
+		bool known = p->map_known;
+		pthread_mutex_unlock(&p->lock);
+		if (p->is_cluster && !known)
 			need_refresh = !refresh_map(p);
 		/* Route the pending commands. */
 		bool node_used[RP_MAX_NODES] = { false };
@@ -651,8 +655,6 @@ static void *writer_main(void *arg)
 				}
 				batch[n] = e;
 				gens[n] = e->gen;
-				if (!e->failed)
-					p->writable_entries--;
 				e->writing = true;
 				e->failed = false;
 				memcpy(data + n * RP_PAGE, e->data, RP_PAGE);
@@ -671,10 +673,7 @@ static void *writer_main(void *arg)
 				/* Failed pages become writable again. */
 				for (size_t b = 0; b < RP_BUCKETS; b++)
 					for (rp_entry_t *e = p->table[b]; e; e = e->next)
-						if (e->failed) {
-							e->failed = false;
-							p->writable_entries++;
-						}
+						e->failed = false;
 			} else {
 				pthread_cond_wait(&p->writer_cond, &p->lock);
 			}
@@ -698,11 +697,9 @@ static void *writer_main(void *arg)
 			e->writing = false;
 			if (cmds[i].state == RP_DONE) {
 				p->stats.pages_written++;
-				if (e->gen == gens[i]) {
+				/* Returned again meanwhile: the newer bytes go next. */
+				if (e->gen == gens[i])
 					entry_remove_locked(p, entry_slot_locked(p, e->index));
-				} else {
-					p->writable_entries++;
-				}
 			} else {
 				e->failed = true;
 				failed++;
@@ -850,6 +847,24 @@ static kern_return_t rp_init(memory_object_t object, mach_port_seqno_t seqno,
 
 enum { PG_DATA, PG_ABSENT, PG_BAD, PG_FAIL };
 
+/* A request buffer of at least `size` bytes (a cluster, or one page of a
+ * kernel whose pages are larger). */
+static bool worker_room(rp_worker_t *w, size_t size)
+{
+	if (w->buffer_size >= size)
+		return true;
+	uint8_t *b = realloc(w->buffer, size);
+	if (b == NULL)
+		return false;
+	w->buffer = b;
+	int *st = realloc(w->state, size / RP_PAGE * sizeof *st);
+	if (st == NULL)
+		return false;
+	w->state = st;
+	w->buffer_size = size;
+	return true;
+}
+
 /* Sends the answer for kernel pages [first, first + count) of one kind. */
 static void answer_run(redis_pager_t *p, memory_object_control_t control,
         int kind, vm_offset_t offset, vm_size_t length, const uint8_t *data)
@@ -892,14 +907,22 @@ static kern_return_t rp_data_request(memory_object_t object,
 		vm_size_t inside = offset >= p->size ? 0
 		        : p->size - offset < length ? (vm_size_t)(p->size - offset) : length;
 		inside = (inside + ps - 1) & ~(ps - 1);
-		if (inside > REDIS_PAGER_MAX_CLUSTER)
-			inside = REDIS_PAGER_MAX_CLUSTER;   /* the rest: asked again */
 		size_t npages = inside / RP_PAGE;
-		int state[REDIS_PAGER_MAX_CLUSTER / RP_PAGE];
-		rp_cmd_t *cmds = npages ? calloc(npages, sizeof *cmds) : NULL;
-		size_t *which = npages ? calloc(npages, sizeof *which) : NULL;
+		bool room = worker_room(w, inside);
+		int *state = w->state;
+		rp_cmd_t *cmds = npages && room ? calloc(npages, sizeof *cmds) : NULL;
+		size_t *which = npages && room ? calloc(npages, sizeof *which) : NULL;
 		size_t ncmds = 0;
 		uint64_t first = offset / RP_PAGE;
+		if (npages && (!room || cmds == NULL || which == NULL)) {
+			/* Out of memory: a memory error, not a hang. */
+			turn_end(w);
+			free(cmds);
+			free(which);
+			answer_run(p, control, PG_FAIL, offset, length, NULL);
+			mach_port_deallocate(mach_task_self(), control);
+			return KERN_SUCCESS;
+		}
 		/* In turn: the pages still in the write-behind table. */
 		pthread_mutex_lock(&p->lock);
 		for (size_t i = 0; i < npages; i++) {
@@ -914,17 +937,12 @@ static kern_return_t rp_data_request(memory_object_t object,
 		unsigned timeout = p->timeout_ms;
 		pthread_mutex_unlock(&p->lock);
 		turn_end(w);
-		if (npages && (cmds == NULL || which == NULL)) {
-			for (size_t i = 0; i < npages; i++)
-				state[i] = PG_FAIL;
-		} else {
-			for (size_t i = 0; i < npages; i++) {
-				if (state[i] == PG_DATA)
-					continue;
-				cmds[ncmds].kind = RP_GET;
-				cmds[ncmds].keylen = make_key(p, first + i, cmds[ncmds].key);
-				which[ncmds++] = i;
-			}
+		for (size_t i = 0; i < npages; i++) {
+			if (state[i] == PG_DATA)
+				continue;
+			cmds[ncmds].kind = RP_GET;
+			cmds[ncmds].keylen = make_key(p, first + i, cmds[ncmds].key);
+			which[ncmds++] = i;
 		}
 		if (ncmds > 0) {
 			size_t left = run_pipeline(w, cmds, ncmds, now_ms() + timeout, 0, 0);
@@ -1043,13 +1061,10 @@ static kern_return_t rp_data_return(memory_object_t object,
 				e->first_ticket = ++p->ticket;
 				*pp = e;
 				p->stats.pages_dirty++;
-				p->writable_entries++;
 			} else {
 				++p->ticket;
-				if (!e->writing && e->failed) {
+				if (!e->writing)
 					e->failed = false;
-					p->writable_entries++;
-				}
 			}
 			e->gen++;
 			memcpy(e->data, (const void *)(uintptr_t)(data + pos), RP_PAGE);
@@ -1308,8 +1323,10 @@ static void pager_free(redis_pager_t *p)
 	for (size_t b = 0; b < RP_BUCKETS; b++)
 		while (p->table[b])
 			entry_remove_locked(p, &p->table[b]);
-	for (unsigned i = 0; i < RP_MAX_THREADS; i++)
+	for (unsigned i = 0; i < RP_MAX_THREADS; i++) {
 		free(p->workers[i].buffer);
+		free(p->workers[i].state);
+	}
 	free(p->kernels);
 	pthread_cond_destroy(&p->turn_cond);
 	pthread_cond_destroy(&p->written_cond);
@@ -1387,8 +1404,7 @@ kern_return_t redis_pager_create(const char *url, const char *name,
 	                     : REDIS_PAGER_DEFAULT_CLUSTER;
 	for (unsigned i = 0; i < p->nthreads; i++) {
 		p->workers[i].pager = p;
-		p->workers[i].buffer = malloc(REDIS_PAGER_MAX_CLUSTER);
-		if (p->workers[i].buffer == NULL) {
+		if (!worker_room(&p->workers[i], REDIS_PAGER_MAX_CLUSTER)) {
 			pager_free(p);
 			return KERN_RESOURCE_SHORTAGE;
 		}
