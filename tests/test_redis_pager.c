@@ -223,6 +223,39 @@ TEST(redis_killed_sigbus_then_write_retried)
 	rf_stop(s);
 }
 
+/* A Redis that stops answering for a while (DEBUG SLEEP 2) delays a
+ * fault, which then gets the right bytes: the pager's socket timeout
+ * drops the stuck connection and it asks again on a new one. */
+TEST(hung_redis_delays_faults_then_serves_them)
+{
+	char name[64];
+	name_for(name, sizeof name, "sleep");
+	vm_size_t ps = page_size();
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, 4 * ps, ps, &o) == KERN_SUCCESS);
+	uint8_t *m = rc_map(o, 4 * ps, VM_PROT_READ | VM_PROT_WRITE);
+	memset(m + ps, 0x5a, ps);
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, 4 * ps,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	/* DEBUG SLEEP sent, its reply not awaited: the server is busy. */
+	redisContext *c = rf_connect(rf_servers[server].port);
+	REQUIRE(c != NULL);
+	redisAppendCommand(c, "DEBUG SLEEP 2");
+	int done = 0;
+	while (!done)
+		REQUIRE(redisBufferWrite(c, &done) == REDIS_OK);
+	uint8_t v = 0;
+	CHECK_EQ(rc_touch(m + ps + 9, &v), 0);
+	CHECK_EQ(v, 0x5a);
+	void *r = NULL;
+	if (redisGetReply(c, &r) == REDIS_OK)
+		freeReplyObject(r);
+	redisFree(c);
+	rc_unmap(m, 4 * ps);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--verify") == 0)
@@ -247,6 +280,7 @@ int main(int argc, char **argv)
 	RUN(persist_across_processes_unix);
 	RUN(absent_keys_are_zero);
 	RUN(wrong_type_or_size_is_a_memory_error);
+	RUN(hung_redis_delays_faults_then_serves_them);
 	RUN(redis_killed_sigbus_then_write_retried);
 	return harness_done();
 }
