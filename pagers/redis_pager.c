@@ -485,7 +485,6 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 					break;
 				}
 				redisReply *r = vr;
-				int was_ask = cmd->ask_node;
 				cmd->ask_node = -1;
 				if (reply_is(r, "MOVED") || reply_is(r, "ASK")) {
 					int to = redirect_node(p, r, reply_is(r, "MOVED"));
@@ -502,7 +501,6 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 				    reply_is(r, "MASTERDOWN") || reply_is(r, "BUSY")) {
 					need_refresh = true;
 					freeReplyObject(r);
-					(void)was_ask;
 					continue;
 				}
 				if (cmd->kind == RP_SET) {
