@@ -57,6 +57,72 @@ TEST(pages_spread_over_three_masters)
 	CHECK_EQ(rc_verify_in_child(url, name, object_size, 21, NULL), 0);
 }
 
+/* A slot half-way through a migration answers ASK: the pager sends
+ * ASKING and the command to the importing node. Once the slot has moved,
+ * the old owner answers MOVED and the pager follows it. */
+TEST(ask_and_moved_during_a_slot_migration)
+{
+	char name[64], key[128], buf[256];
+	snprintf(name, sizeof name, "ctest-%d-ask", (int)getpid());
+	snprintf(key, sizeof key, "memobj:%s:0", name);
+	int any = rf_servers[first].port;
+	REQUIRE(rf_cmd(any, buf, sizeof buf, "CLUSTER KEYSLOT %s", key));
+	int slot = atoi(buf);
+	/* The owner: a master answers nil (it has the slot) or MOVED. */
+	int source = 0, target = 0;
+	for (int i = 0; i < 6 && source == 0; i++) {
+		int port = rf_servers[first + i].port;
+		if (!rf_is_master(port) || !rf_cmd(port, buf, sizeof buf, "GET %s", key))
+			continue;
+		if (strncmp(buf, "MOVED", 5) == 0)
+			source = atoi(strrchr(buf, ':') + 1);
+		else
+			source = port;
+	}
+	REQUIRE(source != 0);
+	for (int i = 0; i < 6 && target == 0; i++) {
+		int port = rf_servers[first + i].port;
+		if (port != source && rf_is_master(port))
+			target = port;
+	}
+	REQUIRE(target != 0);
+	char source_id[64], target_id[64];
+	REQUIRE(rf_cmd(source, source_id, sizeof source_id, "CLUSTER MYID"));
+	REQUIRE(rf_cmd(target, target_id, sizeof target_id, "CLUSTER MYID"));
+	REQUIRE(rf_cmd(target, buf, sizeof buf, "CLUSTER SETSLOT %d IMPORTING %s", slot, source_id));
+	REQUIRE(rf_cmd(source, buf, sizeof buf, "CLUSTER SETSLOT %d MIGRATING %s", slot, target_id));
+
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, 4096 * 4, 4096, &o) == KERN_SUCCESS);
+	uint8_t *m = rc_map(o, 4096 * 4, VM_PROT_READ | VM_PROT_WRITE);
+	memset(m, 0x3c, 4096);          /* GET, then SET: both asked on */
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, 4096 * 4,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	redis_pager_stats_t st;
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK_EQ(st.sync_failures, 0);
+	CHECK(st.redirects >= 2);
+	uint64_t redirects = st.redirects;
+
+	/* Finish the move: every master learns the slot is the target's. */
+	for (int i = 0; i < 6; i++) {
+		int port = rf_servers[first + i].port;
+		if (rf_is_master(port))
+			CHECK(rf_cmd(port, buf, sizeof buf, "CLUSTER SETSLOT %d NODE %s", slot, target_id));
+	}
+	CHECK(rf_cmd(target, buf, sizeof buf, "EXISTS %s", key));
+	CHECK_EQ(atoi(buf), 1);
+	/* The pager's map still names the source: MOVED takes it there. */
+	uint8_t v = 0;
+	CHECK_EQ(rc_touch(m + 5, &v), 0);
+	CHECK_EQ(v, 0x3c);
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK(st.redirects > redirects);
+	rc_unmap(m, 4096 * 4);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+}
+
 TEST(failover_keeps_waited_pages)
 {
 	char name[64];
@@ -144,6 +210,7 @@ int main(int argc, char **argv)
 		resident = 1024 * 1024;
 	object_size = 4 * resident;
 	RUN(pages_spread_over_three_masters);
+	RUN(ask_and_moved_during_a_slot_migration);
 	RUN(failover_keeps_waited_pages);
 	return harness_done();
 }
