@@ -103,6 +103,27 @@ TEST(persist_across_processes_unix)
 	persist_via(u, "unix", 11);
 }
 
+/* No msync: the unmap's terminate writes every dirty page before the
+ * pager lets go of the kernel (wait_detached returns after that). */
+TEST(unmap_without_msync_writes_everything)
+{
+	char name[64];
+	name_for(name, sizeof name, "nomsync");
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, object_size, 0, &o) == KERN_SUCCESS);
+	uint8_t *m = rc_map(o, object_size, VM_PROT_READ | VM_PROT_WRITE);
+	rc_write_pattern(m, object_size, 5, 3);
+	rc_unmap(m, object_size);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	redis_pager_stats_t st;
+	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
+	CHECK_EQ(st.pages_dirty, 0);
+	CHECK_EQ(st.terminates, 1);
+	CHECK_EQ(st.synchronizes, 0);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+	CHECK_EQ(rc_verify_in_child(url, name, object_size, 5, NULL), 0);
+}
+
 /* A fresh name: every page absent, zero, and one request (one pipelined
  * round trip of GETs) per cluster. */
 TEST(absent_keys_are_zero)
@@ -278,6 +299,7 @@ int main(int argc, char **argv)
 	RUN(bad_urls_and_names);
 	RUN(persist_across_processes_tcp);
 	RUN(persist_across_processes_unix);
+	RUN(unmap_without_msync_writes_everything);
 	RUN(absent_keys_are_zero);
 	RUN(wrong_type_or_size_is_a_memory_error);
 	RUN(hung_redis_delays_faults_then_serves_them);
