@@ -44,7 +44,7 @@ build() {
 }
 
 # The Redis pager builds against hiredis; its tests start redis-server.
-redis_deps="libhiredis-dev redis-server redis-tools"
+redis_deps="pkg-config libhiredis-dev redis-server redis-tools"
 
 what=${1:-demo}
 [ $# -gt 0 ] && shift
@@ -66,7 +66,7 @@ sanitize)
 		ctest --test-dir build-sanitize --output-on-failure -j"$jobs" "$@"
 	;;
 clang)
-	ensure_tools clang libhiredis-dev
+	ensure_tools clang pkg-config libhiredis-dev
 	CC=clang build build-clang
 	;;
 fuzz)
