@@ -1408,6 +1408,10 @@ kern_return_t redis_pager_create(const char *url, const char *name,
 		}
 	}
 	p->writer.pager = p;
+	/* The slot map, read now if a seed answers (at most one connect
+	 * timeout per seed); otherwise at the first request that needs it. */
+	if (p->is_cluster)
+		refresh_map(p);
 	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
 	                       &p->object) != KERN_SUCCESS) {
 		pager_free(p);
