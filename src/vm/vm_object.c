@@ -12,12 +12,11 @@
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
-#include "os/os_memfd.h"
 #include "vm/vm_kernel.h"
 
 /* The object table: live objects by kernel-space object name and by id.
  * Its lock also orders init and terminate of one object's lifetimes. */
-#define TABLE_BUCKETS 256
+#define TABLE_BUCKETS 4096        /* tens of thousands of objects */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_object *by_name[TABLE_BUCKETS];
 static struct vm_object *by_id[TABLE_BUCKETS];
@@ -89,8 +88,7 @@ void vm_object_release(struct vm_object *obj)
 	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	atomic_fetch_sub(&vm_kernel()->active, obj->resident);
-	if (obj->memfd >= 0)
-		close(obj->memfd);
+	vm_cache_close(&obj->cache, obj->memfd_size);
 	vm_page_table_free(&obj->pages);
 	free(obj->maps);
 	free(obj->pending);
@@ -136,7 +134,8 @@ struct vm_object *vm_object_lookup_control(mach_port_name_t control_k)
 
 /* A new object for the kernel-space send right object_k (table locked):
  * memfd cache, control port with its kobject handler, dead-name watch. */
-static struct vm_object *object_create(mach_port_name_t object_k)
+static struct vm_object *object_create(mach_port_name_t object_k,
+        vm_size_t need)
 {
 	struct vm_kernel *k = vm_kernel();
 	struct vm_object *obj = calloc(1, sizeof *obj);
@@ -150,9 +149,12 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 	obj->object_k = object_k;
 	obj->cluster_size = k->page_size;
 	obj->copy_strategy = MEMORY_OBJECT_COPY_DELAY;
-	obj->memfd = os_memfd_create("memobj-object");
-	if (obj->memfd < 0)
+	obj->cache.fd = -1;
+	int err = vm_cache_open(&obj->cache, need);
+	if (err != 0) {
+		vm_cache_report_limit("vm_map", err);
 		goto fail;
+	}
 	if (ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE,
 	                      &obj->control_k) != KERN_SUCCESS)
 		goto fail;
@@ -187,7 +189,7 @@ int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
 		obj->maps_cap = cap;
 	}
 	obj->maps[obj->nmaps++] =
-		(struct vm_object_mapping){ start, offset, size, copy, false };
+		(struct vm_object_mapping){ start, offset, size, copy, false, false };
 	pthread_mutex_unlock(&obj->lock);
 	return 0;
 }
@@ -220,7 +222,7 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 		/* The kernel keeps one user reference per object. */
 		ipc_port_deallocate(ipc_space_kernel(), object_k);
 	} else {
-		obj = object_create(object_k);
+		obj = object_create(object_k, offset + size);
 		if (obj == NULL) {
 			ipc_port_deallocate(ipc_space_kernel(), object_k);
 			pthread_mutex_unlock(&table_lock);
@@ -234,9 +236,11 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 	pthread_mutex_lock(&obj->lock);
 	int err = 0;
 	if (offset + size > obj->memfd_size) {
-		err = os_memfd_grow(obj->memfd, offset + size);
+		err = vm_cache_grow(&obj->cache, offset + size);
 		if (err == 0)
 			obj->memfd_size = offset + size;
+		else
+			vm_cache_report_limit("vm_map", err);
 	}
 	pthread_mutex_unlock(&obj->lock);
 	if (err == 0)
@@ -386,7 +390,7 @@ void vm_object_destroy(struct vm_object *obj, kern_return_t reason)
 	vm_page_table_free(&obj->pages);
 	vm_page_table_init(&obj->pages);
 	if (obj->memfd_size > 0)
-		os_memfd_punch(obj->memfd, 0, obj->memfd_size);
+		vm_cache_punch(&obj->cache, 0, obj->memfd_size);
 	atomic_fetch_sub(&k->active, obj->resident);
 	obj->resident = 0;
 	obj->npending = 0;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <mach/mach.h>
 
+#include "vm/vm_cache.h"
 #include "vm/vm_page.h"
 
 /* One range of the object some map entry shows (entries mirror these). */
@@ -19,6 +20,7 @@ struct vm_object_mapping {
 	bool copy;                      /* MAP_PRIVATE: not tracked, not locked */
 	bool wp;                        /* registered WP: writes tracked (it is,
 	                                 * or was, writable); see vm_dirty.c */
+	bool exec;                      /* executable: EXECUTE locks apply */
 };
 
 /* A vm_msync waiting for memory_object_synchronize_completed. */
@@ -58,8 +60,9 @@ struct vm_object {
 	pthread_mutex_t send_lock;      /* keeps messages to the object in order */
 	mach_port_name_t object_k;      /* kernel space: send right to the object */
 	mach_port_name_t control_k;     /* kernel space: control receive right */
-	int memfd;
-	vm_size_t memfd_size;           /* largest mapped end offset so far */
+	struct vm_cache cache;          /* the page cache (vm_cache.h) */
+	vm_size_t memfd_size;           /* the cache's extent: the largest
+	                                 * mapped or supplied end so far */
 
 	struct vm_object_mapping *maps;
 	size_t nmaps, maps_cap;
@@ -72,6 +75,7 @@ struct vm_object {
 	bool terminated;                /* left the object table */
 	bool destroyed;                 /* memory_object_destroy: return nothing */
 	bool minor;                     /* mappings registered MINOR (read locks) */
+	bool exec_locks;                /* some page had EXECUTE withheld */
 	struct vm_sync_waiter *sync_waiters;
 	vm_size_t cluster_size;
 	bool may_cache, temporary, invalidate;

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "emmi/object_user.h"
-#include "os/os_memfd.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
@@ -127,11 +126,12 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	/* A memfd cannot take pages by reference: the data is copied in (one
 	 * pwrite); the manager's copy goes away with the message. */
 	if (n > 0) {
-		int err = os_memfd_write(obj->memfd, offset, data, n << k->page_shift);
+		int err = vm_cache_write(&obj->cache, offset, data,
+		                         n << k->page_shift);
 		if (err != 0) {
 			/* Drop what a partial write left: those pages were not
 			 * resident, and must fault again. */
-			os_memfd_punch(obj->memfd, offset, n << k->page_shift);
+			vm_cache_punch(&obj->cache, offset, n << k->page_shift);
 			kr = err == -EFAULT ? KERN_INVALID_ADDRESS
 			                    : KERN_RESOURCE_SHORTAGE;
 			*error_offset = offset;
@@ -190,7 +190,7 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 			if (p != NULL && p->state == VM_PAGE_RESIDENT)
 				continue;
-			if (os_memfd_zero(obj->memfd, (first + i) << k->page_shift,
+			if (vm_cache_zero(&obj->cache, (first + i) << k->page_shift,
 			                  k->page_size) != 0) {
 				if (failed_lo == UINT64_MAX)
 					failed_lo = first + i;
