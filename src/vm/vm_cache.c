@@ -147,6 +147,12 @@ int vm_cache_grow(struct vm_cache *c, uint64_t size)
 		return -EFBIG;
 	if (c->file != NULL)
 		return 0;                /* a shared file is sized once */
+	/* Refused here rather than by ftruncate, which would also raise
+	 * SIGXFSZ. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    size > rl.rlim_cur)
+		return -EFBIG;
 	return os_memfd_grow(c->fd, size);
 }
 

@@ -38,8 +38,6 @@ static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
 {
 	vm_prot_t old = p->lock_value;
 	lock &= VM_PROT_ALL;
-	if (lock == old)
-		return;
 	p->lock_value = (uint8_t)lock;
 	p->unlock_asked = 0;
 	vm_prot_t added = lock & ~old;
@@ -47,13 +45,17 @@ static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
 		vm_object_protect_pages(obj, p->index, 1, true, true);
 	if (added & (VM_PROT_READ | VM_PROT_EXECUTE)) {
 		/* MINOR first, so the access after the zap cannot map the
-		 * page at kernel speed. */
-		vm_object_need_minor(obj);
-		vm_object_zap_pages(obj, p->index, 1);
+		 * page at kernel speed. Execute alone: only executable views. */
+		vm_object_note_lock(obj, added);
+		if (added & VM_PROT_READ)
+			vm_object_zap_pages(obj, p->index, 1);
+		else
+			vm_object_zap_exec_pages(obj, p->index, 1);
 	}
-	/* Whoever waited retries and meets the new lock. */
-	if (old & ~lock)
-		vm_page_take_waiters(p, waiters);
+	/* As in OSF, a lock_request restarts past unlock requests even when
+	 * it grants nothing: whoever waited retries, meets the lock as it is
+	 * now, and asks again if it is still withheld. */
+	vm_page_take_waiters(p, waiters);
 }
 
 void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,

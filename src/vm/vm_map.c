@@ -105,6 +105,8 @@ static kern_return_t enter_object(uintptr_t addr, vm_size_t size,
 	                             vm_prot_to_mmap(cur), copy);
 	if (err == 0)
 		err = register_mapping(obj, addr, size, copy, cur);
+	if (err == 0 && !copy && (cur & VM_PROT_EXECUTE))
+		vm_object_mapping_set_exec(obj, addr, size, true);
 	if (err != 0) {
 		vm_cache_report_limit("vm_map", err);
 		munmap((void *)addr, size);

@@ -98,18 +98,21 @@ int vm_map_clip(uintptr_t at)
 		 * a last unmap for a moment. */
 		struct vm_object *obj = right.object;
 		pthread_mutex_lock(&obj->lock);
-		bool wp = false;
+		bool wp = false, exec = false;
 		for (size_t m = 0; m < obj->nmaps; m++)
 			if (obj->maps[m].start == entries[i].start) {
 				obj->maps[m].size = at - entries[i].start;
 				wp = obj->maps[m].wp;
+				exec = obj->maps[m].exec;
 				break;
 			}
 		/* The right part is registered as the left was; set in the
 		 * same critical section, so no protect misses it. */
 		for (size_t m = 0; m < obj->nmaps; m++)
-			if (obj->maps[m].start == at)
+			if (obj->maps[m].start == at) {
 				obj->maps[m].wp = wp;
+				obj->maps[m].exec = exec;
+			}
 		pthread_mutex_unlock(&obj->lock);
 	}
 	entries[i].end = at;

@@ -158,6 +158,18 @@ void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
 /* Registers every shared mapping for MINOR faults (once per object), so
  * that a read lock can catch the next access. */
 void vm_object_need_minor(struct vm_object *obj);
+/* Unmaps pages from every executable shared mapping. */
+void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count);
+/* A page is about to get lock `lock`: registers MINOR where a fault must
+ * catch it (read withheld, or execute with an executable view). */
+void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock);
+/* The shared mapping records inside [start, start+size) become (or stop
+ * being) executable; pages whose lock withholds execute are unmapped from
+ * a view that becomes executable. Takes obj->lock; call before the range
+ * is made executable. */
+void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
+        vm_size_t size, bool exec);
 /* Starts dirty tracking on the shared mapping records inside
  * [start, start+size) that lack it (the mapping is, or is about to be,
  * writable): registers WP and write-protects them whole. Takes obj->lock;

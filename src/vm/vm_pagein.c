@@ -101,17 +101,30 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 		pthread_mutex_unlock(&obj->lock);
 		return KERN_SUCCESS;
 	}
-	/* A read lock is enforced by minor faults: register before the page
-	 * lands in the cache, where it would map at kernel speed. */
-	if (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE))
-		vm_object_need_minor(obj);
-	/* Install up to the first page already resident (or past the
-	 * object's extent); refuse that page and the rest. */
+	/* A read lock (or an execute lock, where a mapping is executable)
+	 * is enforced by minor faults: register before the page lands in
+	 * the cache, where it would map at kernel speed. */
+	vm_object_note_lock(obj, lock_value);
+	/* Pages outside every mapping go into the cache too (a later
+	 * vm_map finds them), as the OSF kernel's did: grow it to take them.
+	 * What it cannot take (past 2^64 or the cache's limit) is refused. */
+	uint64_t fit = npages;
+	if (offset > (vm_offset_t)-1 - (npages << k->page_shift))
+		fit = ((vm_offset_t)-1 - offset) >> k->page_shift;
+	vm_offset_t end = offset + (fit << k->page_shift);
+	if (end > obj->memfd_size) {
+		if (vm_cache_grow(&obj->cache, end) == 0)
+			obj->memfd_size = end;
+		else if (offset < obj->memfd_size)
+			fit = (obj->memfd_size - offset) >> k->page_shift;
+		else
+			fit = 0;
+	}
+	/* Install up to the first page already resident (or one the cache
+	 * cannot take); refuse that page and the rest. */
 	uint64_t n = 0;
 	for (; n < npages; n++) {
-		vm_offset_t off = offset + (n << k->page_shift);
-		if (off < offset || off >= obj->memfd_size ||
-		    obj->memfd_size - off < k->page_size) {
+		if (n >= fit) {
 			kr = KERN_INVALID_ARGUMENT;
 			break;
 		}
