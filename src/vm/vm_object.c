@@ -16,7 +16,8 @@
 
 /* The object table: live objects by kernel-space object name and by id.
  * Its lock also orders init and terminate of one object's lifetimes. */
-#define TABLE_BUCKETS 4096        /* tens of thousands of objects */
+#define TABLE_BITS 12             /* tens of thousands of objects */
+#define TABLE_BUCKETS (1u << TABLE_BITS)
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_object *by_name[TABLE_BUCKETS];
 static struct vm_object *by_id[TABLE_BUCKETS];
@@ -25,7 +26,7 @@ static uint64_t next_id = 1;
 
 static size_t bucket(uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 56) % TABLE_BUCKETS;
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
 }
 
 static struct vm_object *table_find_name(mach_port_name_t name)
