@@ -156,6 +156,28 @@ int vm_cache_grow(struct vm_cache *c, uint64_t size)
 	return os_memfd_grow(c->fd, size);
 }
 
+bool vm_map_count_exhausted(unsigned long *max)
+{
+	unsigned long limit = 0, count = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	if (f == NULL)
+		return false;
+	int got = fscanf(f, "%lu", &limit);
+	fclose(f);
+	if (got != 1 || (f = fopen("/proc/self/maps", "re")) == NULL)
+		return false;
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		for (size_t i = 0; i < n; i++)
+			count += buf[i] == '\n';
+	fclose(f);
+	if (max != NULL)
+		*max = limit;
+	/* A mapping being made may need a few more (splits). */
+	return count + 8 >= limit;
+}
+
 void vm_cache_report_limit(const char *what, int err)
 {
 	static atomic_uint said;
@@ -186,10 +208,17 @@ void vm_cache_report_limit(const char *what, int err)
 			       "below 128 TiB stays below it";
 		}
 		break;
-	case ENOMEM:
+	case ENOMEM: {
+		unsigned long max = 0;
 		bit = 8;
-		text = "no memory mapping left: vm.max_map_count, RLIMIT_AS or memory";
+		if (vm_map_count_exhausted(&max)) {
+			snprintf(limit, sizeof limit, " %lu", max);
+			text = "no memory mapping left: vm.max_map_count";
+		} else {
+			text = "out of memory or address space (RLIMIT_AS)";
+		}
 		break;
+	}
 	default:
 		return;
 	}

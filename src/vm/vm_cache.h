@@ -40,6 +40,10 @@ int vm_cache_grow(struct vm_cache *c, uint64_t size);
  * vm.max_map_count or memory). `what` names the call. */
 void vm_cache_report_limit(const char *what, int err);
 
+/* True when the process is at (or within a few of) vm.max_map_count;
+ * *max gets the limit. Reads /proc: for error paths only. */
+bool vm_map_count_exhausted(unsigned long *max);
+
 static inline int vm_cache_write(const struct vm_cache *c, uint64_t off,
         const void *buf, size_t len)
 {
