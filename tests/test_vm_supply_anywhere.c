@@ -113,11 +113,51 @@ TEST(prefetch_past_the_resident_limit_stays_within_it)
 	mgr_stop(m);
 }
 
+/* Offsets far out: an object first mapped past 128 TiB gets a cache of
+ * its own and works there, supplies past its mapping included; one whose
+ * cache is a shared slot cannot be mapped that far later. */
+TEST(far_offsets)
+{
+	vm_offset_t far = (vm_offset_t)1 << 48;
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = map_range(m, far, 2 * ps);
+	REQUIRE(a != 0);
+	CHECK(page_is(a + ps, far + ps));
+	struct mgr_event init, done;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	CHECK_EQ(mgr_supply(init.control, far + 8 * ps, ps, m->object), KERN_SUCCESS);
+	CHECK(mgr_wait(m, EV_SUPPLY_COMPLETED, 1, &done));
+	CHECK_EQ(done.result, KERN_SUCCESS);
+	vm_address_t b = map_range(m, far + 8 * ps, ps);
+	REQUIRE(b != 0);
+	CHECK(page_is(b, far + 8 * ps));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 1);
+	vm_deallocate(mach_task_self(), a, 2 * ps);
+	vm_deallocate(mach_task_self(), b, ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+
+	m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	a = map_range(m, 0, ps);
+	REQUIRE(a != 0);
+	vm_address_t c = 0;
+	CHECK_EQ(vm_map(mach_task_self(), &c, ps, 0, TRUE, m->object, far, FALSE,
+	                VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_NONE),
+	         KERN_RESOURCE_SHORTAGE);
+	CHECK(page_is(a, 0));
+	vm_deallocate(mach_task_self(), a, ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 int main(void)
 {
 	alarm(120);
 	ps = kernel_page_size();
 	RUN(supply_before_map_is_resident_in_a_later_map);
 	RUN(prefetch_past_the_resident_limit_stays_within_it);
+	RUN(far_offsets);
 	return harness_done();
 }

@@ -141,8 +141,17 @@ void vm_cache_close(struct vm_cache *c, uint64_t used)
 	c->fd = -1;
 }
 
-int vm_cache_grow(struct vm_cache *c, uint64_t size)
+int vm_cache_grow(struct vm_cache *c, uint64_t size, bool fresh)
 {
+	if (size > c->limit && c->file != NULL && fresh) {
+		struct vm_cache own;
+		int err = open_dedicated(&own, size);
+		if (err != 0)
+			return err;
+		vm_cache_close(c, 0);
+		*c = own;
+		return 0;
+	}
 	if (size > c->limit)
 		return -EFBIG;
 	if (c->file != NULL)

@@ -31,8 +31,10 @@ struct vm_cache {
 int vm_cache_open(struct vm_cache *c, uint64_t need);
 /* Drops every page below `used` and gives the slot (or the memfd) back. */
 void vm_cache_close(struct vm_cache *c, uint64_t used);
-/* Makes object offsets [0, size) backed. 0, -EFBIG past the limit. */
-int vm_cache_grow(struct vm_cache *c, uint64_t size);
+/* Makes object offsets [0, size) backed. 0, -EFBIG past the limit, or
+ * -errno. When `fresh` (nothing cached yet), a shared slot too small is
+ * traded for a memfd of its own. */
+int vm_cache_grow(struct vm_cache *c, uint64_t size, bool fresh);
 
 /* Prints, once per process and kind, one line on stderr naming the system
  * limit an error from the cache or mmap means (EMFILE: RLIMIT_NOFILE,

@@ -135,8 +135,7 @@ struct vm_object *vm_object_lookup_control(mach_port_name_t control_k)
 
 /* A new object for the kernel-space send right object_k (table locked):
  * memfd cache, control port with its kobject handler, dead-name watch. */
-static struct vm_object *object_create(mach_port_name_t object_k,
-        vm_size_t need)
+static struct vm_object *object_create(mach_port_name_t object_k)
 {
 	struct vm_kernel *k = vm_kernel();
 	struct vm_object *obj = calloc(1, sizeof *obj);
@@ -151,7 +150,7 @@ static struct vm_object *object_create(mach_port_name_t object_k,
 	obj->cluster_size = k->page_size;
 	obj->copy_strategy = MEMORY_OBJECT_COPY_DELAY;
 	obj->cache.fd = -1;
-	int err = vm_cache_open(&obj->cache, need);
+	int err = vm_cache_open(&obj->cache, 0);
 	if (err != 0) {
 		vm_cache_report_limit("vm_map", err);
 		goto fail;
@@ -223,7 +222,7 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 		/* The kernel keeps one user reference per object. */
 		ipc_port_deallocate(ipc_space_kernel(), object_k);
 	} else {
-		obj = object_create(object_k, offset + size);
+		obj = object_create(object_k);
 		if (obj == NULL) {
 			ipc_port_deallocate(ipc_space_kernel(), object_k);
 			pthread_mutex_unlock(&table_lock);
@@ -237,7 +236,7 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 	pthread_mutex_lock(&obj->lock);
 	int err = 0;
 	if (offset + size > obj->memfd_size) {
-		err = vm_cache_grow(&obj->cache, offset + size);
+		err = vm_cache_grow(&obj->cache, offset + size, created);
 		if (err == 0)
 			obj->memfd_size = offset + size;
 		else

@@ -113,7 +113,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 		fit = ((vm_offset_t)-1 - offset) >> k->page_shift;
 	vm_offset_t end = offset + (fit << k->page_shift);
 	if (end > obj->memfd_size) {
-		if (vm_cache_grow(&obj->cache, end) == 0)
+		if (vm_cache_grow(&obj->cache, end, false) == 0)
 			obj->memfd_size = end;
 		else if (offset < obj->memfd_size)
 			fit = (obj->memfd_size - offset) >> k->page_shift;
