@@ -133,6 +133,15 @@ TEST(far_offsets)
 	REQUIRE(b != 0);
 	CHECK(page_is(b, far + 8 * ps));
 	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 1);
+	/* A flush of the whole object (2^48 bytes and more, three pages
+	 * resident) costs by the pages, not the range; they are asked for
+	 * again. */
+	CHECK_EQ(memory_object_lock_request(init.control, 0, far + 16 * ps,
+	         MEMORY_OBJECT_RETURN_NONE, TRUE, VM_PROT_NO_CHANGE,
+	         MACH_PORT_NULL), KERN_SUCCESS);
+	CHECK(page_is(b, far + 8 * ps));
+	CHECK(page_is(a + ps, far + ps));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 3);
 	vm_deallocate(mach_task_self(), a, 2 * ps);
 	vm_deallocate(mach_task_self(), b, ps);
 	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
