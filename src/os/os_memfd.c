@@ -7,9 +7,25 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+/* Linux 6.3 names (the headers here are 6.1). */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
 int os_memfd_create(const char *name)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC);
+	/* Executable, so that vm_map with VM_PROT_EXECUTE works where
+	 * vm.memfd_noexec=1 would seal new memfds against it; older kernels
+	 * refuse the flag (EINVAL), vm.memfd_noexec=2 refuses it (EACCES)
+	 * and wants the seal. */
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0 && errno == EACCES)
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_NOEXEC_SEAL);
 	return fd < 0 ? -errno : fd;
 }
 

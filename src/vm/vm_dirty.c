@@ -10,6 +10,9 @@
  * Read locks have no userfaultfd primitive: the page is unmapped from
  * every view (it stays in the memfd) and the object's mappings are
  * registered MINOR, so the next access is a minor fault caught here.
+ * An execute lock withholds execute only: it is enforced the same way in
+ * the executable views alone (Linux does not tell a fetch from a read, so
+ * there every access needs execute), and costs nothing elsewhere.
  * Copy (MAP_PRIVATE) mappings are neither tracked nor locked. */
 #include "vm/vm_object.h"
 
@@ -19,17 +22,20 @@
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
 
-/* Calls fn on the part of every shared mapping (every tracked one, when
- * tracked_only) that shows object pages [first, first+count). */
+enum { VIEWS_ALL, VIEWS_TRACKED, VIEWS_EXEC };
+
+/* Calls fn on the part of every shared mapping (every tracked one, or
+ * every executable one) that shows object pages [first, first+count). */
 static void for_each_view(struct vm_object *obj, uint64_t first,
-        uint64_t count, bool tracked_only,
+        uint64_t count, int which,
         void (*fn)(uintptr_t, size_t, void *), void *arg)
 {
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
 	for (size_t i = 0; i < obj->nmaps; i++) {
 		struct vm_object_mapping *m = &obj->maps[i];
-		if (m->copy || (tracked_only && !m->wp))
+		if (m->copy || (which == VIEWS_TRACKED && !m->wp) ||
+		    (which == VIEWS_EXEC && !m->exec))
 			continue;
 		vm_offset_t a = lo > m->offset ? lo : m->offset;
 		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
@@ -52,7 +58,7 @@ void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
 	if (!vm_kernel()->wp)
 		return;
 	struct protect_arg a = { protect, dontwake };
-	for_each_view(obj, first, count, true, protect_view, &a);
+	for_each_view(obj, first, count, VIEWS_TRACKED, protect_view, &a);
 }
 
 static void zap_view(uintptr_t addr, size_t len, void *arg)
@@ -63,7 +69,83 @@ static void zap_view(uintptr_t addr, size_t len, void *arg)
 
 void vm_object_zap_pages(struct vm_object *obj, uint64_t first, uint64_t count)
 {
-	for_each_view(obj, first, count, false, zap_view, NULL);
+	for_each_view(obj, first, count, VIEWS_ALL, zap_view, NULL);
+}
+
+void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count)
+{
+	for_each_view(obj, first, count, VIEWS_EXEC, zap_view, NULL);
+}
+
+static bool has_exec_view(struct vm_object *obj)
+{
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (!obj->maps[i].copy && obj->maps[i].exec)
+			return true;
+	return false;
+}
+
+void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock)
+{
+	if (lock & ~VM_PROT_ALL)
+		return;                          /* VM_PROT_NO_CHANGE */
+	if (lock & VM_PROT_EXECUTE)
+		obj->exec_locks = true;
+	if ((lock & VM_PROT_READ) ||
+	    ((lock & VM_PROT_EXECUTE) && has_exec_view(obj)))
+		vm_object_need_minor(obj);
+}
+
+struct exec_zap { uint64_t lo, hi; struct vm_object *obj; };
+
+static void zap_if_exec_locked(vm_page_t *p, void *arg)
+{
+	struct exec_zap *z = arg;
+	if (p->state == VM_PAGE_RESIDENT && (p->lock_value & VM_PROT_EXECUTE) &&
+	    p->index >= z->lo && p->index < z->hi)
+		vm_object_zap_exec_pages(z->obj, p->index, 1);
+}
+
+void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
+        vm_size_t size, bool exec)
+{
+	struct vm_kernel *k = vm_kernel();
+	pthread_mutex_lock(&obj->lock);
+	for (size_t i = 0; i < obj->nmaps; i++) {
+		struct vm_object_mapping *m = &obj->maps[i];
+		if (m->copy || m->exec == exec || m->start < start ||
+		    m->start - start >= size)
+			continue;
+		m->exec = exec;
+		if (!exec || !obj->exec_locks)
+			continue;
+		/* Pages mapped here while the view could not execute: unmap
+		 * those whose lock withholds execute, so the next access is
+		 * caught (MINOR first). */
+		vm_object_need_minor(obj);
+		struct exec_zap z = { m->offset >> k->page_shift,
+		                      (m->offset + m->size) >> k->page_shift, obj };
+		vm_page_foreach(&obj->pages, zap_if_exec_locked, &z);
+	}
+	pthread_mutex_unlock(&obj->lock);
+}
+
+/* The access a thread at `address` needs: read, write for a write, and
+ * execute in an executable view, since a page mapped there can be
+ * executed without another fault. (obj locked) */
+static vm_prot_t access_required(struct vm_object *obj, uintptr_t address,
+        int write)
+{
+	vm_prot_t need = VM_PROT_READ | (write ? VM_PROT_WRITE : 0);
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (address >= obj->maps[i].start &&
+		    address - obj->maps[i].start < obj->maps[i].size) {
+			if (obj->maps[i].exec)
+				need |= VM_PROT_EXECUTE;
+			break;
+		}
+	return need;
 }
 
 void vm_object_need_minor(struct vm_object *obj)
@@ -124,19 +206,21 @@ static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 	return true;
 }
 
-/* The access is withheld: the thread waits on the page; data_unlock goes
- * out for the bits not asked for yet. (obj locked; unlocks) */
+/* The access is withheld: the thread waits on the page. Unless all it
+ * needs was asked for already, data_unlock goes out for what it needs
+ * together with what was asked before (OSF: access_required |
+ * unlock_request). (obj locked; unlocks) */
 static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
         uintptr_t address, pid_t tid, vm_prot_t needed)
 {
 	struct vm_kernel *k = vm_kernel();
 	vm_page_add_waiter(p, tid, address);
-	vm_prot_t ask = needed & ~p->unlock_asked;
-	if (ask == 0) {
+	if ((needed & ~p->unlock_asked) == 0) {
 		pthread_mutex_unlock(&obj->lock);
 		return;
 	}
-	p->unlock_asked |= (uint8_t)ask;
+	p->unlock_asked |= (uint8_t)needed;
+	vm_prot_t ask = p->unlock_asked;
 	vm_offset_t offset = p->index << k->page_shift;
 	pthread_mutex_lock(&obj->send_lock);
 	pthread_mutex_unlock(&obj->lock);
@@ -169,8 +253,9 @@ void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
 		return;
 	}
 	p->referenced = 1;
-	if (p->lock_value & VM_PROT_WRITE) {
-		wait_for_unlock(obj, p, address, tid, VM_PROT_WRITE);
+	vm_prot_t needed = access_required(obj, address, 1);
+	if (p->lock_value & needed) {
+		wait_for_unlock(obj, p, address, tid, needed);
 		return;
 	}
 	/* Unprotected under the object lock, so a clean (lock_request,
@@ -195,12 +280,9 @@ void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
 	}
 	p->referenced = 1;
 	vm_prot_t locked = p->lock_value;
-	if (locked & VM_PROT_EXECUTE)
-		locked |= VM_PROT_READ;      /* no separate execute access here */
-	if (locked & VM_PROT_READ) {
-		vm_prot_t needed = VM_PROT_READ |
-		                   (write && (locked & VM_PROT_WRITE) ? VM_PROT_WRITE : 0);
-		wait_for_unlock(obj, p, address, tid, needed & locked);
+	vm_prot_t needed = access_required(obj, address, write);
+	if (locked & needed) {
+		wait_for_unlock(obj, p, address, tid, needed);
 		return;
 	}
 	/* Map it without waking, protect it unless writes may go straight

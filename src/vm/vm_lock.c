@@ -6,6 +6,8 @@
  * so they stay ordered with data_requests. */
 #include "vm/vm_object.h"
 
+#include <stdlib.h>
+
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_kernel.h"
@@ -38,8 +40,6 @@ static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
 {
 	vm_prot_t old = p->lock_value;
 	lock &= VM_PROT_ALL;
-	if (lock == old)
-		return;
 	p->lock_value = (uint8_t)lock;
 	p->unlock_asked = 0;
 	vm_prot_t added = lock & ~old;
@@ -47,13 +47,49 @@ static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
 		vm_object_protect_pages(obj, p->index, 1, true, true);
 	if (added & (VM_PROT_READ | VM_PROT_EXECUTE)) {
 		/* MINOR first, so the access after the zap cannot map the
-		 * page at kernel speed. */
-		vm_object_need_minor(obj);
-		vm_object_zap_pages(obj, p->index, 1);
+		 * page at kernel speed. Execute alone: only executable views. */
+		vm_object_note_lock(obj, added);
+		if (added & VM_PROT_READ)
+			vm_object_zap_pages(obj, p->index, 1);
+		else
+			vm_object_zap_exec_pages(obj, p->index, 1);
 	}
-	/* Whoever waited retries and meets the new lock. */
-	if (old & ~lock)
-		vm_page_take_waiters(p, waiters);
+	/* As in OSF, a lock_request restarts past unlock requests even when
+	 * it grants nothing: whoever waited retries, meets the lock as it is
+	 * now, and asks again if it is still withheld. */
+	vm_page_take_waiters(p, waiters);
+}
+
+struct resident_in {
+	uint64_t lo, hi;
+	uint64_t *indices;
+	size_t count, cap;
+	bool failed;
+};
+
+static void collect_resident_in(vm_page_t *p, void *arg)
+{
+	struct resident_in *r = arg;
+	if (r->failed || p->state != VM_PAGE_RESIDENT || p->index < r->lo ||
+	    p->index >= r->hi)
+		return;
+	if (r->count == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		uint64_t *idx = realloc(r->indices, cap * sizeof *idx);
+		if (idx == NULL) {
+			r->failed = true;
+			return;
+		}
+		r->indices = idx;
+		r->cap = cap;
+	}
+	r->indices[r->count++] = p->index;
+}
+
+static int index_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
@@ -70,7 +106,28 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 	uint64_t first = offset >> k->page_shift;
 	uint64_t last = (vm_round_overflows(k, end) ? end : vm_round_page(k, end))
 	                >> k->page_shift;
+	/* A range far larger than the pages the object holds (supplies can
+	 * reach far out): visit only the chunks where pages were resident at
+	 * the call, not every index. */
+	struct resident_in hint = { .lo = first, .hi = last };
+	size_t h = 0;
+	bool sparse = last - first > 4 * ((uint64_t)obj->pages.count + LOCK_CHUNK);
+	if (sparse) {
+		vm_page_foreach(&obj->pages, collect_resident_in, &hint);
+		sparse = !hint.failed;
+		if (sparse && hint.count > 0)
+			qsort(hint.indices, hint.count, sizeof hint.indices[0],
+			      index_cmp);
+	}
 	for (uint64_t chunk = first; chunk < last; chunk += LOCK_CHUNK) {
+		if (sparse) {
+			while (h < hint.count && hint.indices[h] < chunk)
+				h++;
+			if (h == hint.count)
+				break;
+			if (hint.indices[h] >= chunk + LOCK_CHUNK)
+				chunk = hint.indices[h];
+		}
 		uint64_t n = last - chunk < LOCK_CHUNK ? last - chunk : LOCK_CHUNK;
 		struct vm_return_batch batch = { 0 };
 		vm_waiter_list_t waiters = { 0 };
@@ -116,6 +173,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 		pthread_mutex_lock(&obj->lock);
 	}
 	pthread_mutex_unlock(&obj->lock);
+	free(hint.indices);
 }
 
 void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,

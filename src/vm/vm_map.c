@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "os/os_memfd.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
@@ -102,9 +101,14 @@ static kern_return_t enter_object(uintptr_t addr, vm_size_t size,
 		munmap((void *)addr, size);
 		return kr;
 	}
-	if (os_memfd_map_fixed(obj->memfd, addr, size, offset,
-	                       vm_prot_to_mmap(cur), copy) != 0 ||
-	    register_mapping(obj, addr, size, copy, cur) != 0) {
+	int err = vm_cache_map_fixed(&obj->cache, addr, size, offset,
+	                             vm_prot_to_mmap(cur), copy);
+	if (err == 0)
+		err = register_mapping(obj, addr, size, copy, cur);
+	if (err == 0 && !copy && (cur & VM_PROT_EXECUTE))
+		vm_object_mapping_set_exec(obj, addr, size, true);
+	if (err != 0) {
+		vm_cache_report_limit("vm_map", err);
 		munmap((void *)addr, size);
 		vm_object_mapping_remove(obj, addr);
 		vm_object_release(obj);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "os/os_uffd.h"
+#include "vm/vm_cache.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
@@ -98,18 +99,21 @@ int vm_map_clip(uintptr_t at)
 		 * a last unmap for a moment. */
 		struct vm_object *obj = right.object;
 		pthread_mutex_lock(&obj->lock);
-		bool wp = false;
+		bool wp = false, exec = false;
 		for (size_t m = 0; m < obj->nmaps; m++)
 			if (obj->maps[m].start == entries[i].start) {
 				obj->maps[m].size = at - entries[i].start;
 				wp = obj->maps[m].wp;
+				exec = obj->maps[m].exec;
 				break;
 			}
 		/* The right part is registered as the left was; set in the
 		 * same critical section, so no protect misses it. */
 		for (size_t m = 0; m < obj->nmaps; m++)
-			if (obj->maps[m].start == at)
+			if (obj->maps[m].start == at) {
 				obj->maps[m].wp = wp;
+				obj->maps[m].exec = exec;
+			}
 		pthread_mutex_unlock(&obj->lock);
 	}
 	entries[i].end = at;
@@ -208,8 +212,12 @@ kern_return_t vm_map_reserve(uintptr_t *addr, vm_size_t size, vm_size_t align,
 	if (!anywhere) {
 		void *p = mmap((void *)*addr, size, PROT_NONE,
 		               flags | MAP_FIXED_NOREPLACE, -1, 0);
-		if (p == MAP_FAILED)
-			return errno == EEXIST ? KERN_NO_SPACE : KERN_RESOURCE_SHORTAGE;
+		if (p == MAP_FAILED) {
+			int err = errno;
+			if (err == ENOMEM)
+				vm_cache_report_limit("vm_map", ENOMEM);
+			return err == EEXIST ? KERN_NO_SPACE : KERN_RESOURCE_SHORTAGE;
+		}
 		if ((uintptr_t)p != *addr) {     /* old kernels ignore the flag */
 			munmap(p, size);
 			return KERN_NO_SPACE;
@@ -222,8 +230,14 @@ kern_return_t vm_map_reserve(uintptr_t *addr, vm_size_t size, vm_size_t align,
 	if (size > (vm_size_t)-1 - slack)
 		return KERN_NO_SPACE;
 	void *p = mmap(NULL, size + slack, PROT_NONE, flags, -1, 0);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		/* Out of mappings rather than of address space: a limit. */
+		if (errno == ENOMEM && vm_map_count_exhausted(NULL)) {
+			vm_cache_report_limit("vm_map", ENOMEM);
+			return KERN_RESOURCE_SHORTAGE;
+		}
 		return errno == ENOMEM ? KERN_NO_SPACE : KERN_RESOURCE_SHORTAGE;
+	}
 	uintptr_t base = (uintptr_t)p;
 	uintptr_t aligned = (base + align - 1) & ~(uintptr_t)(align - 1);
 	if (aligned > base)

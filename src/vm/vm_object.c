@@ -12,12 +12,12 @@
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
-#include "os/os_memfd.h"
 #include "vm/vm_kernel.h"
 
 /* The object table: live objects by kernel-space object name and by id.
  * Its lock also orders init and terminate of one object's lifetimes. */
-#define TABLE_BUCKETS 256
+#define TABLE_BITS 12             /* tens of thousands of objects */
+#define TABLE_BUCKETS (1u << TABLE_BITS)
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_object *by_name[TABLE_BUCKETS];
 static struct vm_object *by_id[TABLE_BUCKETS];
@@ -26,7 +26,7 @@ static uint64_t next_id = 1;
 
 static size_t bucket(uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 56) % TABLE_BUCKETS;
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
 }
 
 static struct vm_object *table_find_name(mach_port_name_t name)
@@ -89,8 +89,7 @@ void vm_object_release(struct vm_object *obj)
 	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	atomic_fetch_sub(&vm_kernel()->active, obj->resident);
-	if (obj->memfd >= 0)
-		close(obj->memfd);
+	vm_cache_close(&obj->cache, obj->memfd_size);
 	vm_page_table_free(&obj->pages);
 	free(obj->maps);
 	free(obj->pending);
@@ -150,9 +149,12 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 	obj->object_k = object_k;
 	obj->cluster_size = k->page_size;
 	obj->copy_strategy = MEMORY_OBJECT_COPY_DELAY;
-	obj->memfd = os_memfd_create("memobj-object");
-	if (obj->memfd < 0)
+	obj->cache.fd = -1;
+	int err = vm_cache_open(&obj->cache, 0);
+	if (err != 0) {
+		vm_cache_report_limit("vm_map", err);
 		goto fail;
+	}
 	if (ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE,
 	                      &obj->control_k) != KERN_SUCCESS)
 		goto fail;
@@ -187,7 +189,7 @@ int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
 		obj->maps_cap = cap;
 	}
 	obj->maps[obj->nmaps++] =
-		(struct vm_object_mapping){ start, offset, size, copy, false };
+		(struct vm_object_mapping){ start, offset, size, copy, false, false };
 	pthread_mutex_unlock(&obj->lock);
 	return 0;
 }
@@ -234,9 +236,11 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 	pthread_mutex_lock(&obj->lock);
 	int err = 0;
 	if (offset + size > obj->memfd_size) {
-		err = os_memfd_grow(obj->memfd, offset + size);
+		err = vm_cache_grow(&obj->cache, offset + size, created);
 		if (err == 0)
 			obj->memfd_size = offset + size;
+		else
+			vm_cache_report_limit("vm_map", err);
 	}
 	pthread_mutex_unlock(&obj->lock);
 	if (err == 0)
@@ -386,7 +390,7 @@ void vm_object_destroy(struct vm_object *obj, kern_return_t reason)
 	vm_page_table_free(&obj->pages);
 	vm_page_table_init(&obj->pages);
 	if (obj->memfd_size > 0)
-		os_memfd_punch(obj->memfd, 0, obj->memfd_size);
+		vm_cache_punch(&obj->cache, 0, obj->memfd_size);
 	atomic_fetch_sub(&k->active, obj->resident);
 	obj->resident = 0;
 	obj->npending = 0;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <mach/mach.h>
 
+#include "vm/vm_cache.h"
 #include "vm/vm_page.h"
 
 /* One range of the object some map entry shows (entries mirror these). */
@@ -19,6 +20,7 @@ struct vm_object_mapping {
 	bool copy;                      /* MAP_PRIVATE: not tracked, not locked */
 	bool wp;                        /* registered WP: writes tracked (it is,
 	                                 * or was, writable); see vm_dirty.c */
+	bool exec;                      /* executable: EXECUTE locks apply */
 };
 
 /* A vm_msync waiting for memory_object_synchronize_completed. */
@@ -58,8 +60,9 @@ struct vm_object {
 	pthread_mutex_t send_lock;      /* keeps messages to the object in order */
 	mach_port_name_t object_k;      /* kernel space: send right to the object */
 	mach_port_name_t control_k;     /* kernel space: control receive right */
-	int memfd;
-	vm_size_t memfd_size;           /* largest mapped end offset so far */
+	struct vm_cache cache;          /* the page cache (vm_cache.h) */
+	vm_size_t memfd_size;           /* the cache's extent: the largest
+	                                 * mapped or supplied end so far */
 
 	struct vm_object_mapping *maps;
 	size_t nmaps, maps_cap;
@@ -72,6 +75,7 @@ struct vm_object {
 	bool terminated;                /* left the object table */
 	bool destroyed;                 /* memory_object_destroy: return nothing */
 	bool minor;                     /* mappings registered MINOR (read locks) */
+	bool exec_locks;                /* some page had EXECUTE withheld */
 	struct vm_sync_waiter *sync_waiters;
 	vm_size_t cluster_size;
 	bool may_cache, temporary, invalidate;
@@ -154,6 +158,18 @@ void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
 /* Registers every shared mapping for MINOR faults (once per object), so
  * that a read lock can catch the next access. */
 void vm_object_need_minor(struct vm_object *obj);
+/* Unmaps pages from every executable shared mapping. */
+void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count);
+/* A page is about to get lock `lock`: registers MINOR where a fault must
+ * catch it (read withheld, or execute with an executable view). */
+void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock);
+/* The shared mapping records inside [start, start+size) become (or stop
+ * being) executable; pages whose lock withholds execute are unmapped from
+ * a view that becomes executable. Takes obj->lock; call before the range
+ * is made executable. */
+void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
+        vm_size_t size, bool exec);
 /* Starts dirty tracking on the shared mapping records inside
  * [start, start+size) that lack it (the mapping is, or is about to be,
  * writable): registers WP and write-protects them whole. Takes obj->lock;

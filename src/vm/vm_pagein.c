@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "emmi/object_user.h"
-#include "os/os_memfd.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
@@ -102,17 +101,30 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 		pthread_mutex_unlock(&obj->lock);
 		return KERN_SUCCESS;
 	}
-	/* A read lock is enforced by minor faults: register before the page
-	 * lands in the cache, where it would map at kernel speed. */
-	if (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE))
-		vm_object_need_minor(obj);
-	/* Install up to the first page already resident (or past the
-	 * object's extent); refuse that page and the rest. */
+	/* A read lock (or an execute lock, where a mapping is executable)
+	 * is enforced by minor faults: register before the page lands in
+	 * the cache, where it would map at kernel speed. */
+	vm_object_note_lock(obj, lock_value);
+	/* Pages outside every mapping go into the cache too (a later
+	 * vm_map finds them), as the OSF kernel's did: grow it to take them.
+	 * What it cannot take (past 2^64 or the cache's limit) is refused. */
+	uint64_t fit = npages;
+	if (offset > (vm_offset_t)-1 - (npages << k->page_shift))
+		fit = ((vm_offset_t)-1 - offset) >> k->page_shift;
+	vm_offset_t end = offset + (fit << k->page_shift);
+	if (end > obj->memfd_size) {
+		if (vm_cache_grow(&obj->cache, end, false) == 0)
+			obj->memfd_size = end;
+		else if (offset < obj->memfd_size)
+			fit = (obj->memfd_size - offset) >> k->page_shift;
+		else
+			fit = 0;
+	}
+	/* Install up to the first page already resident (or one the cache
+	 * cannot take); refuse that page and the rest. */
 	uint64_t n = 0;
 	for (; n < npages; n++) {
-		vm_offset_t off = offset + (n << k->page_shift);
-		if (off < offset || off >= obj->memfd_size ||
-		    obj->memfd_size - off < k->page_size) {
+		if (n >= fit) {
 			kr = KERN_INVALID_ARGUMENT;
 			break;
 		}
@@ -127,11 +139,12 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	/* A memfd cannot take pages by reference: the data is copied in (one
 	 * pwrite); the manager's copy goes away with the message. */
 	if (n > 0) {
-		int err = os_memfd_write(obj->memfd, offset, data, n << k->page_shift);
+		int err = vm_cache_write(&obj->cache, offset, data,
+		                         n << k->page_shift);
 		if (err != 0) {
 			/* Drop what a partial write left: those pages were not
 			 * resident, and must fault again. */
-			os_memfd_punch(obj->memfd, offset, n << k->page_shift);
+			vm_cache_punch(&obj->cache, offset, n << k->page_shift);
 			kr = err == -EFAULT ? KERN_INVALID_ADDRESS
 			                    : KERN_RESOURCE_SHORTAGE;
 			*error_offset = offset;
@@ -190,7 +203,7 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 			if (p != NULL && p->state == VM_PAGE_RESIDENT)
 				continue;
-			if (os_memfd_zero(obj->memfd, (first + i) << k->page_shift,
+			if (vm_cache_zero(&obj->cache, (first + i) << k->page_shift,
 			                  k->page_size) != 0) {
 				if (failed_lo == UINT64_MAX)
 					failed_lo = first + i;

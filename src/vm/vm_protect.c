@@ -62,6 +62,12 @@ kern_return_t vm_protect(vm_task_t target_task, vm_address_t address,
 			kr = KERN_RESOURCE_SHORTAGE;
 			continue;
 		}
+		/* Execute locks apply once the view can execute. */
+		if (e->object != NULL && !e->copy &&
+		    ((e->protection ^ was) & VM_PROT_EXECUTE))
+			vm_object_mapping_set_exec(e->object, e->start,
+			        e->end - e->start,
+			        (e->protection & VM_PROT_EXECUTE) != 0);
 		if (mprotect((void *)e->start, e->end - e->start,
 		             vm_prot_to_mmap(e->protection)) != 0)
 			kr = KERN_RESOURCE_SHORTAGE;

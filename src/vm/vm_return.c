@@ -32,7 +32,7 @@ void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
 		batch->failed = true;
 		return;
 	}
-	if (os_memfd_read(obj->memfd, first << k->page_shift, buf, len) != 0) {
+	if (vm_cache_read(&obj->cache, first << k->page_shift, buf, len) != 0) {
 		os_pages_free(buf, len);
 		batch->failed = true;
 		return;
@@ -82,7 +82,8 @@ void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
 		 * afterwards leaves a WP marker where a dirty page was mapped
 		 * writable, so the next copy of it is tracked again. */
 		uint64_t start = first + i - run;
-		os_memfd_punch(obj->memfd, start << k->page_shift, run << k->page_shift);
+		vm_cache_punch(&obj->cache, start << k->page_shift,
+		               run << k->page_shift);
 		vm_object_protect_pages(obj, start, run, true, true);
 		dropped += run;
 		run = 0;
