@@ -310,8 +310,12 @@ static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
 
 	bool sent = false;
 	if (!d.bad && MACH_PORT_VALID(dest)) {
+		/* A kobject receiver (the name server) runs in this thread
+		 * and may ask which node the message came from. */
+		net_msg_from_node = link->peer_id;
 		mach_msg_return_t mr = ipc_mach_msg(net, h, MACH_SEND_MSG | MACH_SEND_ALWAYS,
 		        h->msgh_size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+		net_msg_from_node = 0;
 		sent = mr == MACH_MSG_SUCCESS;
 	}
 	if (!sent) {
