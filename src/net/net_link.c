@@ -41,6 +41,8 @@ static bool budget_take(uint64_t n)
 {
 	int64_t deadline = net_now_ms() + LINK_BUDGET_WAIT_MS;
 	bool ok = false;
+	if (n > net_limits.buffer_total_max)
+		return false;   /* would never fit: no point waiting */
 	pthread_mutex_lock(&budget_lock);
 	for (;;) {
 		if (budget_used + n <= net_limits.buffer_total_max) {
