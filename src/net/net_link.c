@@ -246,9 +246,12 @@ static bool rx_frames(struct net_link *link, struct link_rx *rx)
 	while (rx->fhave - off >= WIRE_HEADER_SIZE) {
 		struct wire_header hdr;
 		int err = wire_header_decode(rx->fbuf + off, rx->fhave - off, &hdr);
-		if (err == WIRE_OK && hdr.length > net_limits.link_buffer_max) {
-			net_log("frame of %u bytes from %s over MEMOBJ_LINK_BUFFER_MAX: link closed",
-			        hdr.length, link->name);
+		if (err == WIRE_OK && (hdr.length > net_limits.link_buffer_max ||
+		                       hdr.length > net_limits.buffer_total_max)) {
+			/* It could never be buffered whole: refused before it is. */
+			net_log("frame of %u bytes from %s over MEMOBJ_%s_BUFFER_MAX: link closed",
+			        hdr.length, link->name,
+			        hdr.length > net_limits.link_buffer_max ? "LINK" : "NET");
 			ok = false;
 			break;
 		}
