@@ -21,6 +21,8 @@ ensure_tools() {
 	command -v gcc >/dev/null || missing+=(gcc)
 	[ -e /usr/include/linux/userfaultfd.h ] || missing+=(linux-libc-dev)
 	[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+	command -v pkg-config >/dev/null || missing+=(pkg-config)
+	dpkg -s libsodium-dev >/dev/null 2>&1 || missing+=(libsodium-dev)
 	for tool in "$@"; do
 		case "$tool" in
 		*-dev) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;

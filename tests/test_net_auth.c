@@ -1,8 +1,9 @@
-/* SHA-256 and HMAC-SHA256 against the published vectors, then the link
+/* Keys (MEMOBJ_KEY, the per-user key file made 0600), then the link
  * handshake: right key admitted, wrong key or a key on one side refused
- * by both sides, a reflected proof refused, no key over loopback TCP
- * admitted, no key from a non-loopback address refused, Unix socket file
- * created 0600. Every wait is bounded by the handshake's timeout. */
+ * by both sides, a reflected proof refused, TCP without an explicit key
+ * admitted through the key file (loopback or not), another key file
+ * refused, Unix socket file created 0600, the session keys agreeing.
+ * Every wait is bounded by the handshake's timeout. */
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -19,161 +20,15 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "../src/net/hmac_sha256.h"
 #include "../src/net/net_auth.h"
+#include "../src/net/net_record.h"
 #include "../src/net/net_socket.h"
-#include "../src/net/sha256.h"
 
 #define TIMEOUT_MS 5000
 
-static void hex_to_bytes(const char *hex, uint8_t *out, size_t *len)
-{
-	size_t n = 0;
-	for (; hex[0] && hex[1]; hex += 2) {
-		unsigned v;
-		REQUIRE(sscanf(hex, "%2x", &v) == 1);
-		out[n++] = (uint8_t)v;
-	}
-	*len = n;
-}
-
-static bool digest_is(const uint8_t *digest, size_t n, const char *hex)
-{
-	uint8_t want[64];
-	size_t len;
-	hex_to_bytes(hex, want, &len);
-	return len == n && memcmp(digest, want, n) == 0;
-}
-
-/* ---- SHA-256: FIPS 180-2 appendix B and the NIST example vectors ---- */
-
-TEST(sha256_vectors)
-{
-	uint8_t d[NET_SHA256_DIGEST_SIZE];
-
-	net_sha256("", 0, d);
-	CHECK(digest_is(d, 32, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	net_sha256("abc", 3, d);
-	CHECK(digest_is(d, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-	const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-	net_sha256(two_blocks, strlen(two_blocks), d);
-	CHECK(digest_is(d, 32, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
-	const char *long_msg = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
-	                       "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
-	net_sha256(long_msg, strlen(long_msg), d);
-	CHECK(digest_is(d, 32, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"));
-}
-
-/* One million 'a', fed in uneven pieces to cross every block boundary case. */
-TEST(sha256_million_a_in_pieces)
-{
-	static uint8_t a[1000];
-	struct net_sha256 ctx;
-	uint8_t d[NET_SHA256_DIGEST_SIZE];
-	size_t fed = 0, piece = 1;
-
-	memset(a, 'a', sizeof a);
-	net_sha256_init(&ctx);
-	while (fed < 1000000) {
-		size_t n = piece < 1000000 - fed ? piece : 1000000 - fed;
-		net_sha256_update(&ctx, a, n);
-		fed += n;
-		piece = piece % 997 + 1 + piece / 3 % 7;
-	}
-	net_sha256_final(&ctx, d);
-	CHECK(digest_is(d, 32, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
-}
-
-/* Lengths around the padding boundary (55, 56, 63, 64 bytes), one-shot
- * against byte-at-a-time. */
-TEST(sha256_padding_edges)
-{
-	uint8_t msg[130], d1[32], d2[32];
-	for (size_t i = 0; i < sizeof msg; i++)
-		msg[i] = (uint8_t)(i * 31 + 7);
-	for (size_t len = 0; len <= sizeof msg; len++) {
-		struct net_sha256 ctx;
-		net_sha256(msg, len, d1);
-		net_sha256_init(&ctx);
-		for (size_t i = 0; i < len; i++)
-			net_sha256_update(&ctx, msg + i, 1);
-		net_sha256_final(&ctx, d2);
-		CHECK(memcmp(d1, d2, 32) == 0);
-	}
-	/* 56 'a' bytes: the length no longer fits in the first block. */
-	memset(msg, 'a', 56);
-	net_sha256(msg, 56, d1);
-	CHECK(digest_is(d1, 32, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"));
-}
-
-/* ---- HMAC-SHA256: RFC 4231 test cases 1 to 7 ---- */
-
-TEST(hmac_sha256_rfc4231)
-{
-	struct {
-		const char *key_hex, *data_hex, *mac_hex;
-		size_t mac_len;
-	} cases[] = {
-		{ "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
-		  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32 },
-		{ "4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
-		  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32 },
-		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-		  "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
-		  "dddddddddddddddd",
-		  "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32 },
-		{ "0102030405060708090a0b0c0d0e0f10111213141516171819",
-		  "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
-		  "cdcdcdcdcdcdcdcd",
-		  "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32 },
-		{ "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c", "546573742057697468205472756e636174696f6e",
-		  "a3b6167473100ee06e0c796c2955552b", 16 },
-		{ NULL,   /* 131 bytes of 0xaa */
-		  "54657374205573696e67204c6172676572205468616e20426c6f636b2d53697a65204b6579202d2048"
-		  "617368204b6579204669727374",
-		  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32 },
-		{ NULL,   /* 131 bytes of 0xaa */
-		  "5468697320697320612074657374207573696e672061206c6172676572207468616e20626c6f636b2d"
-		  "73697a65206b657920616e642061206c6172676572207468616e20626c6f636b2d73697a6520646174"
-		  "612e20546865206b6579206e6565647320746f20626520686173686564206265666f7265206265696e"
-		  "6720757365642062792074686520484d414320616c676f726974686d2e",
-		  "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32 },
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		uint8_t key[256], data[256], mac[32];
-		size_t key_len, data_len;
-		if (cases[i].key_hex != NULL) {
-			hex_to_bytes(cases[i].key_hex, key, &key_len);
-		} else {
-			key_len = 131;
-			memset(key, 0xaa, key_len);
-		}
-		hex_to_bytes(cases[i].data_hex, data, &data_len);
-		net_hmac_sha256(key, key_len, data, data_len, mac);
-		if (!digest_is(mac, cases[i].mac_len, cases[i].mac_hex)) {
-			fprintf(stderr, "RFC 4231 case %zu\n", i + 1);
-			CHECK(!"HMAC mismatch");
-		}
-	}
-}
-
-TEST(constant_time_compare)
-{
-	uint8_t a[32], b[32];
-	memset(a, 7, sizeof a);
-	memcpy(b, a, sizeof b);
-	CHECK(net_equal_constant_time(a, b, 32));
-	CHECK(net_equal_constant_time(a, b, 0));
-	for (size_t i = 0; i < 32; i++) {
-		b[i] ^= 0x01;
-		CHECK(!net_equal_constant_time(a, b, 32));
-		b[i] ^= 0x01;
-	}
-}
-
 TEST(key_from_env)
 {
-	struct net_auth_key key;
+	struct net_auth_key key, again;
 	unsetenv(NET_AUTH_KEY_ENV);
 	net_auth_key_from_env(&key);
 	CHECK(!key.present);
@@ -182,20 +37,46 @@ TEST(key_from_env)
 	CHECK(!key.present);
 	setenv(NET_AUTH_KEY_ENV, "s3cret", 1);
 	net_auth_key_from_env(&key);
-	CHECK(key.present && key.len == 6 && memcmp(key.bytes, "s3cret", 6) == 0);
+	CHECK(key.present);
 	unsetenv(NET_AUTH_KEY_ENV);
-
-	/* A key longer than a block is kept as its hash, as HMAC would use it. */
-	char long_key[100];
-	uint8_t mac1[32], mac2[32];
-	memset(long_key, 'k', sizeof long_key);
-	net_auth_key_set(&key, long_key, sizeof long_key);
-	CHECK(key.present && key.len == 32);
-	net_hmac_sha256(key.bytes, key.len, "x", 1, mac1);
-	net_hmac_sha256(long_key, sizeof long_key, "x", 1, mac2);
-	CHECK(memcmp(mac1, mac2, 32) == 0);
+	/* The same bytes give the same key, other bytes another. */
+	net_auth_key_set(&again, "s3cret", 6);
+	CHECK(again.present && memcmp(key.bytes, again.bytes, sizeof key.bytes) == 0);
+	net_auth_key_set(&again, "s3creT", 6);
+	CHECK(memcmp(key.bytes, again.bytes, sizeof key.bytes) != 0);
 	net_auth_key_clear(&key);
 	CHECK(!key.present);
+}
+
+static char key_dir[64];
+
+/* The per-user key file: made 0600 on first use (in a 0700 directory),
+ * the same key read back after, and refused once others may read it. */
+TEST(key_file_made_private_on_first_use)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/sub/key", key_dir);
+	setenv(NET_AUTH_KEY_FILE_ENV, path, 1);
+	struct net_auth_key k1, k2;
+	const char *why = NULL;
+	CHECK_EQ(net_auth_key_from_file(&k1, &why), 0);
+	struct stat st;
+	REQUIRE(stat(path, &st) == 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	char sub[128];
+	snprintf(sub, sizeof sub, "%s/sub", key_dir);
+	REQUIRE(stat(sub, &st) == 0);
+	CHECK_EQ(st.st_mode & 07777, 0700);
+	CHECK_EQ(net_auth_key_from_file(&k2, &why), 0);
+	CHECK(k1.present && memcmp(k1.bytes, k2.bytes, sizeof k1.bytes) == 0);
+	REQUIRE(chmod(path, 0644) == 0);
+	CHECK_EQ(net_auth_key_from_file(&k2, &why), -EACCES);
+	CHECK(why != NULL);
+	REQUIRE(chmod(path, 0600) == 0);
+	/* Back to the suite's key file. */
+	snprintf(path, sizeof path, "%s/key", key_dir);
+	setenv(NET_AUTH_KEY_FILE_ENV, path, 1);
 }
 
 /* ---- the handshake ---- */
@@ -254,18 +135,31 @@ TEST(right_key_admitted)
 	CHECK(l.peer.node_id == 0x1001);
 	CHECK_EQ(c.peer.version, WIRE_VERSION);
 
-	/* The handshake consumed exactly its own frames: what follows arrives
-	 * intact. */
-	struct wire_ping ping = { 0xfeedface };
-	uint8_t buf[WIRE_PING_SIZE];
-	size_t len;
-	struct wire_frame f;
-	CHECK_EQ(wire_encode_ping(buf, sizeof buf, &ping, &len), WIRE_OK);
-	CHECK_EQ(net_write_full(fds[0], buf, len, net_now_ms() + TIMEOUT_MS), 0);
-	memset(buf, 0, sizeof buf);
-	CHECK_EQ(net_read_full(fds[1], buf, len, net_now_ms() + TIMEOUT_MS), 0);
-	CHECK_EQ(wire_frame_decode(buf, len, &f), WIRE_OK);
-	CHECK(f.u.ping.cookie == 0xfeedface);
+	/* Each side's sending key is the other's receiving key, and the two
+	 * directions differ. */
+	CHECK(memcmp(c.peer.tx_key, l.peer.rx_key, NET_KEY_SIZE) == 0);
+	CHECK(memcmp(c.peer.rx_key, l.peer.tx_key, NET_KEY_SIZE) == 0);
+	CHECK(memcmp(c.peer.tx_key, c.peer.rx_key, NET_KEY_SIZE) != 0);
+
+	/* The handshake consumed exactly its own frames: a record sealed by
+	 * one side opens at the other, and opens only once. */
+	static uint8_t rec[NET_RECORD_FULL], out[NET_RECORD_MAX];
+	struct net_record_key tx = { .seq = 0 }, rx = { .seq = 0 };
+	memcpy(tx.key, c.peer.tx_key, NET_KEY_SIZE);
+	memcpy(rx.key, l.peer.rx_key, NET_KEY_SIZE);
+	memcpy(rec + NET_RECORD_HEAD, "ping", 4);
+	net_record_seal(&tx, rec, 4);
+	size_t len = NET_RECORD_HEAD + 4 + NET_RECORD_TAG;
+	CHECK_EQ(net_write_full(fds[0], rec, len, net_now_ms() + TIMEOUT_MS), 0);
+	memset(rec, 0, sizeof rec);
+	CHECK_EQ(net_read_full(fds[1], rec, len, net_now_ms() + TIMEOUT_MS), 0);
+	CHECK_EQ(net_record_length(rec), 4u);
+	CHECK_EQ(net_record_open(&rx, rec, 4, out), 0);
+	CHECK(memcmp(out, "ping", 4) == 0);
+	CHECK_EQ(net_record_open(&rx, rec, 4, out), -EBADMSG);   /* replayed */
+	rec[NET_RECORD_HEAD] ^= 1;
+	rx.seq = 0;
+	CHECK_EQ(net_record_open(&rx, rec, 4, out), -EBADMSG);   /* altered */
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -359,7 +253,7 @@ static void *run_fake_peer(void *arg)
 		return NULL;
 	}
 	struct wire_hello hello = { .node_id = 0x3003, .role = WIRE_ROLE_LISTENER,
-	                            .flags = WIRE_HELLO_KEYED, .max_version = 1 };
+	                            .flags = WIRE_HELLO_KEYED, .max_version = WIRE_VERSION };
 	if (net_read_full(p->fd, buf, WIRE_HELLO_SIZE, deadline) != 0)
 		return NULL;
 	wire_encode_hello(buf, sizeof buf, &hello, &len);
@@ -466,8 +360,9 @@ TEST(tcp_loopback_without_key_admitted)
 }
 
 /* In a private network namespace, give lo a non-loopback address and talk
- * to ourselves through it: without a key the peer must be refused, with
- * a key admitted. Skipped where namespaces are not allowed. */
+ * to ourselves through it: without an explicit key both sides use the key
+ * file, so the peer is admitted; a peer with another key file (another
+ * user's) is refused. Skipped where namespaces are not allowed. */
 static int non_loopback_child(void)
 {
 	if (unshare(CLONE_NEWNET) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
@@ -492,14 +387,14 @@ static int non_loopback_child(void)
 	struct side c, l;
 	if (!handshake_over("tcp:10.77.0.1:0", NULL, &c, &l))
 		return 77;
-	if (c.result == 0 || l.result != -EACCES)
+	if (c.result != 0 || l.result != 0)
 		return 1;
 	if (!handshake_over("tcp:10.77.0.1:0", "k3y", &c, &l))
 		return 77;
 	return c.result == 0 && l.result == 0 ? 0 : 2;
 }
 
-TEST(tcp_non_loopback_without_key_refused)
+TEST(tcp_non_loopback_with_key_file_admitted)
 {
 	fflush(NULL);
 	pid_t pid = fork();
@@ -513,6 +408,45 @@ TEST(tcp_non_loopback_without_key_refused)
 		printf("     (no network namespace here; skipped)\n");
 	else
 		CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* A connector with another key file (as another user would have) is
+ * refused by both sides. */
+TEST(tcp_other_key_file_refused)
+{
+	char other[128], mine[128];
+	snprintf(other, sizeof other, "%s/other-key", key_dir);
+	snprintf(mine, sizeof mine, "%s/key", key_dir);
+	/* Each side's key is read when its handshake starts: the listener's
+	 * from our file, the connector's from the other file. */
+	struct net_auth_key kl, kc;
+	const char *why;
+	REQUIRE(net_auth_key_from_file(&kl, &why) == 0);
+	setenv(NET_AUTH_KEY_FILE_ENV, other, 1);
+	REQUIRE(net_auth_key_from_file(&kc, &why) == 0);
+	setenv(NET_AUTH_KEY_FILE_ENV, mine, 1);
+	CHECK(memcmp(kl.bytes, kc.bytes, sizeof kl.bytes) != 0);
+
+	struct net_addr addr;
+	struct net_listener listener;
+	int cfd;
+	REQUIRE(net_addr_parse("tcp:127.0.0.1:0", &addr) == 0);
+	REQUIRE(net_listen(&addr, &listener) == 0);
+	REQUIRE(net_connect(&listener.addr, TIMEOUT_MS, &cfd) == 0);
+	int lfd = accept_one(&listener);
+	struct side c = { .fd = cfd, .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
+	                  .timeout_ms = TIMEOUT_MS, .key = kc };
+	struct side l = { .fd = lfd, .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
+	                  .timeout_ms = TIMEOUT_MS, .key = kl };
+	pthread_t thread;
+	REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
+	run_side(&c);
+	pthread_join(thread, NULL);
+	CHECK_EQ(c.result, -EACCES);
+	CHECK_EQ(l.result, -EACCES);
+	close(cfd);
+	close(lfd);
+	net_listener_close(&listener);
 }
 
 TEST(unix_socket_file_is_0600)
@@ -544,12 +478,15 @@ TEST(unix_socket_file_is_0600)
 
 int main(void)
 {
-	RUN(sha256_vectors);
-	RUN(sha256_million_a_in_pieces);
-	RUN(sha256_padding_edges);
-	RUN(hmac_sha256_rfc4231);
-	RUN(constant_time_compare);
+	/* A key file of this run's own, not the user's. */
+	snprintf(key_dir, sizeof key_dir, "/tmp/memobj-auth-keys-%ld", (long)getpid());
+	REQUIRE(mkdir(key_dir, 0700) == 0);
+	char path[128];
+	snprintf(path, sizeof path, "%s/key", key_dir);
+	setenv(NET_AUTH_KEY_FILE_ENV, path, 1);
+	unsetenv(NET_AUTH_KEY_ENV);
 	RUN(key_from_env);
+	RUN(key_file_made_private_on_first_use);
 	RUN(right_key_admitted);
 	RUN(wrong_key_refused_by_both);
 	RUN(key_on_one_side_only_refused);
@@ -560,7 +497,12 @@ int main(void)
 	RUN(silent_peer_times_out);
 	RUN(peer_closing_is_reported);
 	RUN(tcp_loopback_without_key_admitted);
-	RUN(tcp_non_loopback_without_key_refused);
+	RUN(tcp_non_loopback_with_key_file_admitted);
+	RUN(tcp_other_key_file_refused);
 	RUN(unix_socket_file_is_0600);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", key_dir);
+	if (system(cmd) != 0)
+		printf("     (could not remove %s)\n", key_dir);
 	return harness_done();
 }

@@ -484,7 +484,7 @@ TEST(bad_magic_version_type_flags)
 			CHECK_EQ(wire_frame_decode(frame_buf, len, &f), WIRE_ERR_MAGIC);
 			frame_buf[b] ^= 0x20;
 		}
-		const uint8_t versions[] = { 0, 2, 255 };
+		const uint8_t versions[] = { 0, 1, 3, 255 };
 		for (size_t v = 0; v < sizeof versions; v++) {
 			frame_buf[4] = versions[v];
 			CHECK_EQ(wire_frame_decode(frame_buf, len, &f), WIRE_ERR_VERSION);

@@ -1,41 +1,64 @@
-/* The link handshake: HELLO both ways, then (keyed) AUTH both ways.
+/* The link handshake: HELLO both ways, then AUTH both ways (keyed), then
+ * the session keys.
  *
- *   proof(role) = HMAC-SHA256(key, "memobj-auth-v1" || role ||
- *                             connector's HELLO frame || listener's HELLO frame)
+ *   K            = BLAKE2b-256(key bytes)                 (net_auth_key_set)
+ *   proof(role)  = HMAC-SHA-512-256(K, "memobj-auth-v2" || role ||
+ *                                   connector's HELLO frame || listener's HELLO frame)
+ *   master       = BLAKE2b-256 keyed with K (unkeyed: no key),
+ *                  of "memobj-session-v2" || connector's HELLO || listener's HELLO
+ *   c2l, l2c     = crypto_kdf_derive_from_key(master, 1 / 2, "memobjLK")
  *
- * Both HELLOs carry a fresh nonce, so a proof is never valid twice, and
- * the prover's role is inside the MAC, so a peer cannot reflect our own
- * proof back at us. Frames are read exactly (header, then payload), so no
- * byte after the handshake is consumed here. */
+ * Both HELLOs carry a fresh nonce, so a proof is never valid twice and
+ * every link has its own session keys; the prover's role is inside the
+ * MAC, so a peer cannot reflect our own proof back at us. Frames are read
+ * exactly (header, then payload), so no byte after the handshake is
+ * consumed here. */
 #include "net_auth.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "hmac_sha256.h"
 #include "net_socket.h"
 
-static const char auth_label[] = "memobj-auth-v1";
+static const char auth_label[] = "memobj-auth-v2";
+static const char session_label[] = "memobj-session-v2";
+static const char kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "memobjLK";
+
+_Static_assert(WIRE_MAC_SIZE == crypto_auth_hmacsha512256_BYTES, "proof size");
+_Static_assert(NET_KEY_SIZE == crypto_auth_hmacsha512256_KEYBYTES, "key size");
+_Static_assert(NET_KEY_SIZE == crypto_kdf_KEYBYTES, "kdf key size");
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_status = -1;
+
+static void sodium_start(void)
+{
+	sodium_status = sodium_init() < 0 ? -1 : 0;
+}
+
+int net_crypto_init(void)
+{
+	pthread_once(&sodium_once, sodium_start);
+	return sodium_status == 0 ? 0 : -ENOSYS;
+}
 
 void net_auth_key_set(struct net_auth_key *key, const void *bytes, size_t len)
 {
 	net_auth_key_clear(key);
-	if (len == 0)
+	if (len == 0 || net_crypto_init() != 0)
 		return;
-	/* HMAC would hash a long key anyway; doing it now keeps the struct small. */
-	if (len > sizeof key->bytes) {
-		net_sha256(bytes, len, key->bytes);
-		key->len = NET_SHA256_DIGEST_SIZE;
-	} else {
-		memcpy(key->bytes, bytes, len);
-		key->len = len;
-	}
+	crypto_generichash(key->bytes, sizeof key->bytes, bytes, len, NULL, 0);
 	key->present = true;
 }
 
@@ -47,7 +70,113 @@ void net_auth_key_from_env(struct net_auth_key *key)
 
 void net_auth_key_clear(struct net_auth_key *key)
 {
-	explicit_bzero(key, sizeof *key);
+	sodium_memzero(key, sizeof *key);
+}
+
+/* ---- the per-user key file ---- */
+
+/* MEMOBJ_KEY_FILE, else $HOME/.memobj/key (HOME from passwd if unset). */
+static int key_file_path(char *path, size_t cap)
+{
+	const char *env = getenv(NET_AUTH_KEY_FILE_ENV);
+	if (env != NULL && env[0] != '\0')
+		return snprintf(path, cap, "%s", env) < (int)cap ? 0 : -ENAMETOOLONG;
+	const char *home = getenv("HOME");
+	struct passwd pw, *found = NULL;
+	char pwbuf[4096];
+	if (home == NULL || home[0] == '\0') {
+		if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof pwbuf, &found) != 0 || found == NULL)
+			return -ENOENT;
+		home = pw.pw_dir;
+	}
+	return snprintf(path, cap, "%s/.memobj/key", home) < (int)cap ? 0 : -ENAMETOOLONG;
+}
+
+/* Makes the key file: 32 random bytes, written hex (a line, as a cookie
+ * file is) to a private temporary file linked into place, so a reader
+ * never sees a partial key and two processes racing agree on one. */
+static int key_file_create(const char *path)
+{
+	char dir[4096], tmp[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return -errno;
+	}
+	uint8_t raw[32];
+	char hex[2 * sizeof raw + 2];
+	int err = net_random_bytes(raw, sizeof raw);
+	if (err != 0)
+		return err;
+	sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+	sodium_memzero(raw, sizeof raw);
+	size_t n = strlen(hex);
+	hex[n++] = '\n';
+	uint32_t tag;
+	if ((err = net_random_bytes(&tag, sizeof tag)) != 0)
+		return err;
+	snprintf(tmp, sizeof tmp, "%s.%ld.%08x.tmp", path, (long)getpid(), tag);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	err = 0;
+	if (fchmod(fd, 0600) != 0 || write(fd, hex, n) != (ssize_t)n || fsync(fd) != 0)
+		err = -errno;
+	sodium_memzero(hex, sizeof hex);
+	close(fd);
+	if (err == 0 && link(tmp, path) != 0 && errno != EEXIST)
+		err = -errno;
+	unlink(tmp);
+	return err;
+}
+
+int net_auth_key_from_file(struct net_auth_key *key, const char **why)
+{
+	char path[4096];
+	net_auth_key_clear(key);
+	int err = key_file_path(path, sizeof path);
+	if (err != 0) {
+		*why = "no key file path (set MEMOBJ_KEY, MEMOBJ_KEY_FILE or HOME)";
+		return err;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		err = key_file_create(path);
+		if (err != 0) {
+			*why = "cannot create the key file";
+			return err;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		*why = "cannot read the key file";
+		return -errno;
+	}
+	struct stat st;
+	char text[4096];
+	ssize_t n = -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0) {
+		*why = "key file is not a private file of ours (mode 0600, our uid)";
+		err = -EACCES;
+	} else if ((n = read(fd, text, sizeof text)) <= 0) {
+		*why = "key file is empty or unreadable";
+		err = n < 0 ? -errno : -EACCES;
+	}
+	close(fd);
+	if (err != 0)
+		return err;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		n--;
+	if (n == 0) {
+		*why = "key file is empty";
+		return -EACCES;
+	}
+	net_auth_key_set(key, text, (size_t)n);
+	sodium_memzero(text, sizeof text);
+	return key->present ? 0 : -ENOSYS;
 }
 
 int net_random_bytes(void *buf, size_t len)
@@ -98,18 +227,7 @@ bool net_auth_peer_local(int fd, const char **why)
 		}
 		return true;
 	}
-	if (sa.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
-		if ((ntohl(in->sin_addr.s_addr) >> 24) == 127)
-			return true;
-	} else if (sa.ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)&sa)->sin6_addr;
-		if (IN6_IS_ADDR_LOOPBACK(a))
-			return true;
-		if (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127)
-			return true;
-	}
-	*why = "peer is not on loopback and no key is set";
+	*why = "not a Unix socket and no key is set";
 	return false;
 }
 
@@ -119,13 +237,43 @@ static void make_proof(const struct net_auth_key *key, uint8_t prover,
                        const uint8_t listener_hello[WIRE_HELLO_SIZE],
                        uint8_t mac[WIRE_MAC_SIZE])
 {
-	struct net_hmac_sha256 ctx;
-	net_hmac_sha256_init(&ctx, key->bytes, key->len);
-	net_hmac_sha256_update(&ctx, auth_label, sizeof auth_label - 1);
-	net_hmac_sha256_update(&ctx, &prover, 1);
-	net_hmac_sha256_update(&ctx, connector_hello, WIRE_HELLO_SIZE);
-	net_hmac_sha256_update(&ctx, listener_hello, WIRE_HELLO_SIZE);
-	net_hmac_sha256_final(&ctx, mac);
+	crypto_auth_hmacsha512256_state st;
+	crypto_auth_hmacsha512256_init(&st, key->bytes, sizeof key->bytes);
+	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)auth_label,
+	        sizeof auth_label - 1);
+	crypto_auth_hmacsha512256_update(&st, &prover, 1);
+	crypto_auth_hmacsha512256_update(&st, connector_hello, WIRE_HELLO_SIZE);
+	crypto_auth_hmacsha512256_update(&st, listener_hello, WIRE_HELLO_SIZE);
+	crypto_auth_hmacsha512256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
+}
+
+/* The two session keys, from the key (if any) and both HELLOs. */
+static void derive_session(const struct net_auth_key *key, enum wire_role role,
+                           const uint8_t connector_hello[WIRE_HELLO_SIZE],
+                           const uint8_t listener_hello[WIRE_HELLO_SIZE],
+                           struct net_auth_peer *peer)
+{
+	uint8_t master[crypto_kdf_KEYBYTES];
+	uint8_t c2l[NET_KEY_SIZE], l2c[NET_KEY_SIZE];
+	crypto_generichash_state st;
+	bool keyed = key != NULL && key->present;
+
+	crypto_generichash_init(&st, keyed ? key->bytes : NULL, keyed ? sizeof key->bytes : 0,
+	        sizeof master);
+	crypto_generichash_update(&st, (const unsigned char *)session_label,
+	        sizeof session_label - 1);
+	crypto_generichash_update(&st, connector_hello, WIRE_HELLO_SIZE);
+	crypto_generichash_update(&st, listener_hello, WIRE_HELLO_SIZE);
+	crypto_generichash_final(&st, master, sizeof master);
+	crypto_kdf_derive_from_key(c2l, sizeof c2l, 1, kdf_context, master);
+	crypto_kdf_derive_from_key(l2c, sizeof l2c, 2, kdf_context, master);
+	memcpy(peer->tx_key, role == WIRE_ROLE_CONNECTOR ? c2l : l2c, NET_KEY_SIZE);
+	memcpy(peer->rx_key, role == WIRE_ROLE_CONNECTOR ? l2c : c2l, NET_KEY_SIZE);
+	sodium_memzero(master, sizeof master);
+	sodium_memzero(c2l, sizeof c2l);
+	sodium_memzero(l2c, sizeof l2c);
+	sodium_memzero(&st, sizeof st);
 }
 
 /* Reads one frame of the expected type into buf (which holds
@@ -201,6 +349,10 @@ static int exchange_hellos(int fd, enum wire_role role, uint64_t node_id, bool k
 		return err;
 	*peer = frame.u.hello;
 
+	if (peer->max_version < WIRE_VERSION) {
+		*why = "peer speaks an older wire version (no per-frame encryption)";
+		return -EPROTO;
+	}
 	if (peer->role == (uint8_t)role) {
 		*why = "peer claims our own role";
 		return -EPROTO;
@@ -236,7 +388,7 @@ static int exchange_proofs(int fd, enum wire_role role, const struct net_auth_ke
 	make_proof(key, (uint8_t)role, connector_hello, listener_hello, proof.mac);
 	wire_encode_auth(buf, sizeof buf, &proof, &len);
 	int err = net_write_full(fd, buf, len, deadline);
-	explicit_bzero(&proof, sizeof proof);
+	sodium_memzero(&proof, sizeof proof);
 	if (err != 0) {
 		*why = err == -ETIMEDOUT ? "timed out" : "peer closed the connection";
 		return err;
@@ -246,8 +398,8 @@ static int exchange_proofs(int fd, enum wire_role role, const struct net_auth_ke
 		return err;
 
 	make_proof(key, peer_role, connector_hello, listener_hello, expected);
-	bool good = net_equal_constant_time(expected, frame.u.auth.mac, WIRE_MAC_SIZE);
-	explicit_bzero(expected, sizeof expected);
+	bool good = sodium_memcmp(expected, frame.u.auth.mac, WIRE_MAC_SIZE) == 0;
+	sodium_memzero(expected, sizeof expected);
 	if (!good) {
 		*why = "wrong key";
 		return -EACCES;
@@ -255,28 +407,53 @@ static int exchange_proofs(int fd, enum wire_role role, const struct net_auth_ke
 	return 0;
 }
 
+static bool is_unix_socket(int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+	return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
+}
+
 int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
                        const struct net_auth_key *key, int timeout_ms,
                        struct net_auth_peer *peer)
 {
 	int64_t deadline = net_now_ms() + timeout_ms;
-	bool keyed = key != NULL && key->present;
+	struct net_auth_key file_key = {0};
 	uint8_t ours[WIRE_HELLO_SIZE], theirs[WIRE_HANDSHAKE_FRAME_MAX];
 	struct wire_hello hello = {0};
 	const char *why = NULL;
 	int err;
 
-	/* Without a key, look at who the peer is before sending anything. */
-	if (!keyed && !net_auth_peer_local(fd, &why))
-		return refuse(fd, -EACCES, why);
+	if (net_crypto_init() != 0)
+		return refuse(fd, -ENOSYS, "libsodium cannot start");
+	/* TCP is always keyed: without an explicit key, by the key file.
+	 * A Unix socket without one admits only our own uid. */
+	if (key == NULL || !key->present) {
+		if (is_unix_socket(fd)) {
+			if (!net_auth_peer_local(fd, &why))
+				return refuse(fd, -EACCES, why);
+		} else {
+			if (net_auth_key_from_file(&file_key, &why) != 0)
+				return refuse(fd, -EACCES, why);
+			key = &file_key;
+		}
+	}
+	bool keyed = key != NULL && key->present;
 
 	err = exchange_hellos(fd, role, node_id, keyed, deadline, ours, theirs, &hello, &why);
 	if (err == 0 && keyed)
 		err = exchange_proofs(fd, role, key, deadline, ours, theirs, &why);
+	if (err == 0) {
+		const uint8_t *c = role == WIRE_ROLE_CONNECTOR ? ours : theirs;
+		const uint8_t *l = role == WIRE_ROLE_CONNECTOR ? theirs : ours;
+		derive_session(key, role, c, l, peer);
+	}
+	net_auth_key_clear(&file_key);
 	if (err != 0)
 		return refuse(fd, err, why);
 
 	peer->node_id = hello.node_id;
-	peer->version = hello.max_version < WIRE_VERSION ? hello.max_version : WIRE_VERSION;
+	peer->version = WIRE_VERSION;
 	return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "ipc/ipc_kernel.h"
 #include "net/net_auth.h"
+#include "net/net_record.h"
 #include "net/net_socket.h"
 #include "net/wire_frame.h"
 
@@ -78,6 +79,10 @@ struct net_link {
 	struct net_link *next;         /* node's list */
 	pthread_t thread;
 	_Atomic int64_t last_rx_ms;
+	struct net_record_key tx;      /* under wlock */
+	struct net_record_key rx;      /* reader only */
+	uint8_t *txbuf;                /* one record being sealed (under wlock) */
+	bool counted;                  /* holds one of net_limits.links_max */
 };
 
 /* ---- node (net_node.c) ---- */
@@ -86,20 +91,47 @@ extern uint64_t net_node_id;
 extern mach_port_name_t net_notify_port;    /* dead-name notifications */
 extern struct nport *net_name_server;       /* port id 1 */
 extern int net_ping_ms;
+
+/* Caps against hostile or runaway peers, read once from the environment
+ * when the node starts (docs/network.md, "Limits"). */
+struct net_limits {
+	int links_max;                 /* MEMOBJ_LINKS_MAX: links, each one reader thread */
+	int handshakes_max;            /* MEMOBJ_HANDSHAKES_MAX: handshake threads in all */
+	int handshakes_per_peer;       /* MEMOBJ_HANDSHAKES_PER_PEER: per address / uid */
+	int first_byte_ms;             /* MEMOBJ_FIRST_BYTE_MS: a peer silent this long goes */
+	int handshake_ms;              /* MEMOBJ_HANDSHAKE_MS: whole handshake, accepted side */
+	uint64_t link_buffer_max;      /* MEMOBJ_LINK_BUFFER_MAX: largest frame a link buffers */
+	uint64_t buffer_total_max;     /* MEMOBJ_NET_BUFFER_MAX: frame bytes buffered, all links */
+};
+extern struct net_limits net_limits;
+/* The node the message being delivered in this thread came from: a
+ * link's peer while its reader delivers a MSG, else 0 (this node). */
+extern _Thread_local uint64_t net_msg_from_node;
 /* Starts the node once: node id, notify port, name server. 0 or -errno. */
 int net_node_start(void);
-/* An accepted connection's handshake is over (admitted or not). */
-void net_handshake_done(void);
+/* An accepted connection's handshake is over (admitted or not): gives
+ * back its handshake slot. */
+struct net_slot_key {
+	uint8_t bytes[17];             /* family, then address or uid */
+};
+void net_handshake_done(const struct net_slot_key *slot);
 void net_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, at most one line a second (refusals a flood would repeat);
+ * the next line says how many were left out. */
+void net_log_limited(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- links (net_link.c) ---- */
 /* An accepted socket and the listener's key, for its handshake thread. */
 struct accepted {
 	int fd;
 	struct net_auth_key key;
+	struct net_slot_key slot;
 };
-/* Takes a connected, admitted socket; starts its reader. */
-struct net_link *net_link_create(int fd, uint64_t peer_id);
+/* Takes a connected, admitted socket and its session keys; starts its
+ * reader. NULL (fd closed) on resource shortage or at MEMOBJ_LINKS_MAX. */
+struct net_link *net_link_create(int fd, const struct net_auth_peer *peer);
+/* Links open now (counted against net_limits.links_max). */
+int net_link_count(void);
 /* Runs the handshake on fd and then the link (thread body for accepted
  * connections); closes fd on refusal. */
 void *net_link_accept_thread(void *arg);

@@ -1,11 +1,15 @@
 /* A link: one socket to one peer node, one reader thread, and writes
  * serialised by a mutex (any thread that forwards a message writes its
- * frame itself, so a remote call costs no thread hand-off). The reader
- * validates each frame before acting on it; any protocol error, EOF or
- * I/O error, or a peer silent for three ping intervals, breaks the link:
- * it is shut down and everything it held is dropped (net_link_teardown). */
+ * frame itself, so a remote call costs no thread hand-off). Every frame
+ * travels inside sealed records (net_record.h); the reader opens each
+ * record, then validates each frame before acting on it. Any protocol
+ * error, a record that does not authenticate, EOF or I/O error, a frame
+ * over the buffer caps, or a peer silent for three ping intervals, breaks
+ * the link: it is shut down and everything it held is dropped
+ * (net_link_teardown). */
 #include <errno.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,7 +18,64 @@
 #include "net/net_internal.h"
 
 #define LINK_WRITE_TIMEOUT_MS 30000   /* a peer that reads nothing this long is gone */
-#define LINK_RXBUF 65536
+#define LINK_BUDGET_WAIT_MS   30000   /* longest wait for the node's buffer budget */
+#define LINK_FBUF_MIN         NET_RECORD_MAX
+
+static _Atomic int links_open;
+
+int net_link_count(void)
+{
+	return atomic_load(&links_open);
+}
+
+/* ---- the node's buffer budget (MEMOBJ_NET_BUFFER_MAX) ---- */
+
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_freed = PTHREAD_COND_INITIALIZER;
+static uint64_t budget_used;
+
+/* Takes n bytes of the budget, waiting (bounded) for other links to give
+ * some back: a link whose frame does not fit is read no further meanwhile,
+ * so its peer is held back by the socket's flow control. */
+static bool budget_take(uint64_t n)
+{
+	int64_t deadline = net_now_ms() + LINK_BUDGET_WAIT_MS;
+	bool ok = false;
+	if (n > net_limits.buffer_total_max)
+		return false;   /* would never fit: no point waiting */
+	pthread_mutex_lock(&budget_lock);
+	for (;;) {
+		if (budget_used + n <= net_limits.buffer_total_max) {
+			budget_used += n;
+			ok = true;
+			break;
+		}
+		int64_t left = deadline - net_now_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&budget_freed, &budget_lock, &ts);
+	}
+	pthread_mutex_unlock(&budget_lock);
+	return ok;
+}
+
+static void budget_give(uint64_t n)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&budget_lock);
+	budget_used -= n;
+	pthread_cond_broadcast(&budget_freed);
+	pthread_mutex_unlock(&budget_lock);
+}
 
 void net_link_ref(struct net_link *link)
 {
@@ -25,9 +86,15 @@ void net_link_unref(struct net_link *link)
 {
 	if (atomic_fetch_sub(&link->refs, 1) != 1)
 		return;
-	close(link->fd);
+	if (link->counted)
+		atomic_fetch_sub(&links_open, 1);
+	if (link->fd >= 0)
+		close(link->fd);
 	pthread_mutex_destroy(&link->wlock);
 	free(link->hash);
+	free(link->txbuf);
+	sodium_memzero(&link->tx, sizeof link->tx);
+	sodium_memzero(&link->rx, sizeof link->rx);
 	free(link);
 }
 
@@ -36,39 +103,43 @@ void net_link_shutdown(struct net_link *link)
 	shutdown(link->fd, SHUT_RDWR);
 }
 
+/* Writes one sealed record; a write that cannot progress for
+ * LINK_WRITE_TIMEOUT_MS, or fails, breaks the link. */
+static int write_record(struct net_link *link, uint32_t len)
+{
+	net_record_seal(&link->tx, link->txbuf, len);
+	int err = net_write_full(link->fd, link->txbuf, NET_RECORD_HEAD + len + NET_RECORD_TAG,
+	        net_now_ms() + LINK_WRITE_TIMEOUT_MS);
+	if (err != 0) {
+		if (err == -ETIMEDOUT)
+			net_log("write to %s timed out: link closed", link->name);
+		net_link_shutdown(link);
+	}
+	return err;
+}
+
 int net_link_write_locked(struct net_link *link, struct iovec *iov, int iovcnt)
 {
-	int64_t deadline = net_now_ms() + LINK_WRITE_TIMEOUT_MS;
+	uint8_t *plain = link->txbuf + NET_RECORD_HEAD;
+	uint32_t fill = 0;
+	/* The frame's pieces are gathered into records of NET_RECORD_MAX. */
 	while (iovcnt > 0) {
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
-		ssize_t n = sendmsg(link->fd, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				int64_t left = deadline - net_now_ms();
-				struct pollfd p = { .fd = link->fd, .events = POLLOUT };
-				if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-					net_log("write to %s timed out: link closed", link->name);
-					net_link_shutdown(link);
-					return -ETIMEDOUT;
-				}
-				continue;
-			}
-			int err = errno;
-			net_link_shutdown(link);
-			return -err;
-		}
-		/* Skip what was written, possibly part of one iovec. */
-		size_t done = (size_t)n;
-		while (iovcnt > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
+		size_t n = iov->iov_len;
+		if (n > NET_RECORD_MAX - fill)
+			n = NET_RECORD_MAX - fill;
+		memcpy(plain + fill, iov->iov_base, n);
+		fill += (uint32_t)n;
+		iov->iov_base = (char *)iov->iov_base + n;
+		iov->iov_len -= n;
+		if (iov->iov_len == 0) {
 			iov++;
 			iovcnt--;
 		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
+		if (fill == NET_RECORD_MAX || (iovcnt == 0 && fill > 0)) {
+			int err = write_record(link, fill);
+			if (err != 0)
+				return err;
+			fill = 0;
 		}
 	}
 	return 0;
@@ -122,13 +193,140 @@ static void send_ping(struct net_link *link)
 	net_link_send_ping(link, (uint64_t)net_now_ms() & ~NET_RELEASE_PING);
 }
 
-/* Reads and handles frames until the link breaks. */
+/* The reader's buffers: sealed bytes from the socket, and the frames
+ * opened from them. */
+struct link_rx {
+	uint8_t *cbuf;                 /* NET_RECORD_FULL: at most one partial record */
+	size_t chave;
+	uint8_t *fbuf;                 /* opened frames, the last one maybe partial */
+	size_t fcap, fhave;
+	uint64_t charged;              /* fbuf bytes taken from the node's budget */
+};
+
+/* Room for len more opened bytes: the frame buffer grows with the bytes
+ * that really arrived (never with what a header merely claims), within
+ * the link's cap and the node's budget. */
+static bool rx_room(struct net_link *link, struct link_rx *rx, size_t len)
+{
+	size_t need = rx->fhave + len;
+	if (need <= rx->fcap)
+		return true;
+	uint64_t limit = net_limits.link_buffer_max + NET_RECORD_MAX;
+	size_t cap = rx->fcap * 2 > need ? rx->fcap * 2 : need;
+	if (cap > limit)
+		cap = (size_t)limit;
+	if (need > cap) {
+		net_log("%s sent more than MEMOBJ_LINK_BUFFER_MAX in one frame: link closed",
+		        link->name);
+		return false;
+	}
+	if (!budget_take(cap - rx->fcap)) {
+		net_log("node buffer budget (MEMOBJ_NET_BUFFER_MAX) exhausted reading from %s: "
+		        "link closed", link->name);
+		return false;
+	}
+	uint8_t *nb = realloc(rx->fbuf, cap);
+	if (nb == NULL) {
+		budget_give(cap - rx->fcap);
+		net_log("out of memory reading from %s: link closed", link->name);
+		return false;
+	}
+	rx->charged += cap - rx->fcap;
+	rx->fbuf = nb;
+	rx->fcap = cap;
+	return true;
+}
+
+/* Handles every whole frame in the frame buffer, in order, and checks the
+ * header of the one still arriving against the link's cap. */
+static bool rx_frames(struct net_link *link, struct link_rx *rx)
+{
+	size_t off = 0;
+	bool ok = true;
+	while (rx->fhave - off >= WIRE_HEADER_SIZE) {
+		struct wire_header hdr;
+		int err = wire_header_decode(rx->fbuf + off, rx->fhave - off, &hdr);
+		if (err == WIRE_OK && (hdr.length > net_limits.link_buffer_max ||
+		                       hdr.length > net_limits.buffer_total_max)) {
+			/* It could never be buffered whole: refused before it is. */
+			net_log("frame of %u bytes from %s over MEMOBJ_%s_BUFFER_MAX: link closed",
+			        hdr.length, link->name,
+			        hdr.length > net_limits.link_buffer_max ? "LINK" : "NET");
+			ok = false;
+			break;
+		}
+		struct wire_frame f;
+		if (err == WIRE_OK && hdr.length > rx->fhave - off)
+			break;
+		if (err == WIRE_OK)
+			err = wire_frame_decode(rx->fbuf + off, hdr.length, &f);
+		if (err != WIRE_OK) {
+			net_log("bad frame from %s (%s): link closed", link->name, wire_strerror(err));
+			ok = false;
+			break;
+		}
+		if (f.header.type == WIRE_HELLO || f.header.type == WIRE_AUTH ||
+		    !net_recv_frame(link, &f)) {
+			ok = false;
+			break;
+		}
+		off += hdr.length;
+	}
+	memmove(rx->fbuf, rx->fbuf + off, rx->fhave - off);
+	rx->fhave -= off;
+	/* Back to the usual size after a big frame. */
+	if (ok && rx->fcap > 2 * LINK_FBUF_MIN && rx->fhave <= LINK_FBUF_MIN) {
+		uint8_t *nb = realloc(rx->fbuf, LINK_FBUF_MIN);
+		if (nb != NULL) {
+			budget_give(rx->fcap - LINK_FBUF_MIN);
+			rx->charged -= rx->fcap - LINK_FBUF_MIN;
+			rx->fbuf = nb;
+			rx->fcap = LINK_FBUF_MIN;
+		}
+	}
+	return ok;
+}
+
+/* Opens every whole record in the sealed buffer and handles the frames. */
+static bool rx_records(struct net_link *link, struct link_rx *rx)
+{
+	size_t off = 0;
+	bool ok = true;
+	while (ok && rx->chave - off >= NET_RECORD_HEAD) {
+		uint32_t len = net_record_length(rx->cbuf + off);
+		if (len == 0) {
+			net_log("bad record from %s: link closed", link->name);
+			ok = false;
+			break;
+		}
+		if (rx->chave - off < NET_RECORD_HEAD + len + NET_RECORD_TAG)
+			break;
+		if (!rx_room(link, rx, len)) {
+			ok = false;
+			break;
+		}
+		if (net_record_open(&link->rx, rx->cbuf + off, len, rx->fbuf + rx->fhave) != 0) {
+			net_log("record from %s does not authenticate (forged, replayed or "
+			        "reordered): link closed", link->name);
+			ok = false;
+			break;
+		}
+		rx->fhave += len;
+		off += NET_RECORD_HEAD + len + NET_RECORD_TAG;
+		ok = rx_frames(link, rx);
+	}
+	memmove(rx->cbuf, rx->cbuf + off, rx->chave - off);
+	rx->chave -= off;
+	return ok;
+}
+
+/* Reads and handles records until the link breaks. */
 static void link_run(struct net_link *link)
 {
-	size_t cap = LINK_RXBUF, have = 0;
-	uint8_t *buf = malloc(cap);
+	struct link_rx rx = { .cbuf = malloc(NET_RECORD_FULL), .fbuf = malloc(LINK_FBUF_MIN),
+	                      .fcap = LINK_FBUF_MIN };
 	int64_t last_rx = net_now_ms();
-	while (buf != NULL) {
+	while (rx.cbuf != NULL && rx.fbuf != NULL) {
 		struct pollfd p = { .fd = link->fd, .events = POLLIN };
 		int n = poll(&p, 1, net_ping_ms);
 		if (n < 0 && errno != EINTR)
@@ -143,80 +341,54 @@ static void link_run(struct net_link *link)
 		}
 		if (n < 0)
 			continue;
-		ssize_t got = recv(link->fd, buf + have, cap - have, 0);
+		ssize_t got = recv(link->fd, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave, 0);
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (got <= 0)
 			break;   /* EOF or error: the peer is gone */
-		have += (size_t)got;
+		rx.chave += (size_t)got;
 		last_rx = net_now_ms();
-
-		/* Every whole frame in the buffer, in order. */
-		size_t off = 0;
-		bool broken = false;
-		while (have - off >= WIRE_HEADER_SIZE) {
-			struct wire_header hdr;
-			int err = wire_header_decode(buf + off, have - off, &hdr);
-			if (err != WIRE_OK) {
-				net_log("bad frame from %s (%s): link closed", link->name,
-				        wire_strerror(err));
-				broken = true;
-				break;
-			}
-			if (hdr.length > have - off)
-				break;
-			struct wire_frame f;
-			err = wire_frame_decode(buf + off, hdr.length, &f);
-			if (err != WIRE_OK) {
-				net_log("bad frame from %s (%s): link closed", link->name,
-				        wire_strerror(err));
-				broken = true;
-				break;
-			}
-			if (f.header.type == WIRE_HELLO || f.header.type == WIRE_AUTH ||
-			    !net_recv_frame(link, &f)) {
-				broken = true;
-				break;
-			}
-			off += hdr.length;
-		}
-		if (broken)
+		if (!rx_records(link, &rx))
 			break;
-		memmove(buf, buf + off, have - off);
-		have -= off;
-		/* Room for the frame being read (its length was validated
-		 * against WIRE_FRAME_MAX); back to the usual size after a big one. */
-		size_t need = LINK_RXBUF;
-		if (have >= WIRE_HEADER_SIZE) {
-			struct wire_header hdr;
-			if (wire_header_decode(buf, have, &hdr) == WIRE_OK && hdr.length > need)
-				need = hdr.length;
-		}
-		if (need != cap && (need > cap || have <= need)) {
-			uint8_t *nb = realloc(buf, need);
-			if (nb == NULL) {
-				net_log("out of memory reading from %s: link closed", link->name);
-				break;
-			}
-			buf = nb;
-			cap = need;
-		}
 	}
-	free(buf);
+	if (rx.cbuf == NULL || rx.fbuf == NULL)
+		net_log("out of memory reading from %s: link closed", link->name);
+	free(rx.cbuf);
+	sodium_memzero(rx.fbuf, rx.fbuf ? rx.fcap : 0);
+	free(rx.fbuf);
+	budget_give(rx.charged);
 	net_link_shutdown(link);
 	net_link_teardown(link);
 }
 
 /* Everything a new link starts with: one send right each way to the
  * name servers (docs/wire.md 7). */
-static struct net_link *link_new(int fd, uint64_t peer_id)
+static struct net_link *link_new(int fd, const struct net_auth_peer *peer)
 {
-	struct net_link *link = calloc(1, sizeof *link);
-	if (link == NULL)
+	uint64_t peer_id = peer->node_id;
+	if (atomic_fetch_add(&links_open, 1) >= net_limits.links_max) {
+		atomic_fetch_sub(&links_open, 1);
+		char name[NET_ADDR_NAME_MAX];
+		net_peer_name(fd, name, sizeof name);
+		net_log("link with %s refused: MEMOBJ_LINKS_MAX (%d) links open", name,
+		        net_limits.links_max);
 		return NULL;
+	}
+	struct net_link *link = calloc(1, sizeof *link);
+	uint8_t *txbuf = malloc(NET_RECORD_FULL);
+	if (link == NULL || txbuf == NULL) {
+		atomic_fetch_sub(&links_open, 1);
+		free(link);
+		free(txbuf);
+		return NULL;
+	}
 	atomic_init(&link->refs, 1);
+	link->counted = true;
 	link->fd = fd;
 	link->peer_id = peer_id;
+	link->txbuf = txbuf;
+	memcpy(link->tx.key, peer->tx_key, NET_KEY_SIZE);
+	memcpy(link->rx.key, peer->rx_key, NET_KEY_SIZE);
 	pthread_mutex_init(&link->wlock, NULL);
 	net_peer_name(fd, link->name, sizeof link->name);
 
@@ -257,9 +429,9 @@ static void *link_thread(void *arg)
 	return NULL;
 }
 
-struct net_link *net_link_create(int fd, uint64_t peer_id)
+struct net_link *net_link_create(int fd, const struct net_auth_peer *peer)
 {
-	struct net_link *link = link_new(fd, peer_id);
+	struct net_link *link = link_new(fd, peer);
 	if (link == NULL) {
 		close(fd);
 		return NULL;
@@ -280,21 +452,47 @@ struct net_link *net_link_create(int fd, uint64_t peer_id)
 	return link;
 }
 
+/* A peer must start its handshake promptly: one that connects and sends
+ * nothing (or a flood of them) holds a handshake slot for no longer than
+ * MEMOBJ_FIRST_BYTE_MS. */
+static bool first_byte_arrives(int fd)
+{
+	int64_t deadline = net_now_ms() + net_limits.first_byte_ms;
+	for (;;) {
+		int64_t left = deadline - net_now_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
 void *net_link_accept_thread(void *arg)
 {
 	struct accepted *a = arg;
 	int fd = a->fd;
+	struct net_slot_key slot = a->slot;
 	struct net_auth_peer peer;
-	int err = net_auth_handshake(fd, WIRE_ROLE_LISTENER, net_node_id, &a->key,
-	        NET_AUTH_TIMEOUT_MS, &peer);
+	int err = -ETIMEDOUT;
+	if (first_byte_arrives(fd))
+		err = net_auth_handshake(fd, WIRE_ROLE_LISTENER, net_node_id, &a->key,
+		        net_limits.handshake_ms, &peer);
+	else
+		net_log_limited("a peer sent nothing in %d ms: connection closed",
+		        net_limits.first_byte_ms);
 	net_auth_key_clear(&a->key);
 	free(a);
-	net_handshake_done();
+	net_handshake_done(&slot);
 	if (err != 0) {
 		close(fd);
 		return NULL;
 	}
-	struct net_link *link = link_new(fd, peer.node_id);
+	struct net_link *link = link_new(fd, &peer);
+	sodium_memzero(&peer, sizeof peer);
 	if (link == NULL) {
 		close(fd);
 		return NULL;

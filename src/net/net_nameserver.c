@@ -62,6 +62,7 @@ struct netname_entry {
 	char name[NETNAME_NAME_MAX];
 	mach_port_name_t port;         /* send rights in the net space */
 	mach_port_name_t signature;
+	uint64_t owner;                /* the node that checked it in (net_node_id: us) */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -89,12 +90,30 @@ static void remove_entry(struct netname_entry *e, mach_port_name_t drop[2])
 	*e = registry[--registry_len];
 }
 
+/* The node a request came from: a link's peer, or this node. */
+static uint64_t request_node(void)
+{
+	return net_msg_from_node != 0 ? net_msg_from_node : net_node_id;
+}
+
+/* May the request's sender replace or remove e? With a signature, whoever
+ * presents the same port; without one, only the node that checked it in
+ * (so a peer cannot take over another node's name). */
+static bool may_change(const struct netname_entry *e, mach_port_name_t sig);
+
 static bool same_signature(mach_port_name_t a, mach_port_name_t b)
 {
 	if (!MACH_PORT_VALID(a) && !MACH_PORT_VALID(b))
 		return true;
 	return MACH_PORT_VALID(a) && MACH_PORT_VALID(b) &&
 	       ipc_port_same(ipc_space_net(), a, ipc_space_net(), b);
+}
+
+static bool may_change(const struct netname_entry *e, mach_port_name_t sig)
+{
+	if (!same_signature(e->signature, sig))
+		return false;
+	return MACH_PORT_VALID(e->signature) || e->owner == request_node();
 }
 
 static void drop_names(const mach_port_name_t *names, int n)
@@ -119,7 +138,7 @@ static kern_return_t check_in(check_in_request_t *m, mach_port_name_t drop[4])
 	kern_return_t kr = KERN_SUCCESS;
 	pthread_mutex_lock(&registry_lock);
 	struct netname_entry *e = find(m->name);
-	if (e != NULL && !same_signature(e->signature, sig)) {
+	if (e != NULL && !may_change(e, sig)) {
 		kr = NETNAME_NOT_YOUR_ENTRY;
 	} else {
 		if (e != NULL) {
@@ -140,6 +159,7 @@ static kern_return_t check_in(check_in_request_t *m, mach_port_name_t drop[4])
 		strcpy(e->name, m->name);
 		e->port = port;
 		e->signature = sig;
+		e->owner = request_node();
 		m->port_id.name = MACH_PORT_NULL;       /* kept */
 		if (sig == m->signature.name)
 			m->signature.name = MACH_PORT_NULL;
@@ -191,7 +211,7 @@ static kern_return_t check_out(check_out_request_t *m, mach_port_name_t drop[2])
 	struct netname_entry *e = find(m->name);
 	if (e == NULL)
 		kr = NETNAME_NOT_CHECKED_IN;
-	else if (!same_signature(e->signature, sig))
+	else if (!may_change(e, sig))
 		kr = NETNAME_NOT_YOUR_ENTRY;
 	else {
 		remove_entry(e, drop);

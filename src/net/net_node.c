@@ -1,6 +1,7 @@
 /* This process as a node: its id, its name server and notify port, its
  * listeners, and the public memobj_listen / memobj_connect. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,14 +16,30 @@ uint64_t net_node_id;
 mach_port_name_t net_notify_port;
 struct nport *net_name_server;
 int net_ping_ms = 10000;
+struct net_limits net_limits = {
+	.links_max = 256,
+	.handshakes_max = 64,
+	.handshakes_per_peer = 8,
+	.first_byte_ms = 2000,
+	.handshake_ms = NET_AUTH_TIMEOUT_MS,
+	.link_buffer_max = WIRE_FRAME_MAX,
+	.buffer_total_max = 256ull << 20,
+};
+_Thread_local uint64_t net_msg_from_node;
 
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static int node_error;
 
-/* Handshakes in progress on accepted sockets: bounded, so a flood of
- * silent connections cannot make us start unbounded threads. */
-#define NET_HANDSHAKES_MAX 16
-static _Atomic int handshakes;
+/* Handshakes in progress on accepted sockets, in all and per peer
+ * address (TCP) or uid (Unix): bounded, so a flood of silent connections
+ * cannot make us start unbounded threads, and one peer's flood cannot
+ * take the slots of the others. */
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slot {
+	struct net_slot_key key;
+	int count;
+} *slots;                              /* handshakes_max entries */
+static int handshakes;                 /* under slots_lock */
 
 void net_log(const char *fmt, ...)
 {
@@ -32,6 +49,84 @@ void net_log(const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "memobj: %s\n", line);
+}
+
+void net_log_limited(const char *fmt, ...)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last_ms = -1000000;
+	static unsigned long left_out;
+	char line[512];
+	int64_t now = net_now_ms();
+	pthread_mutex_lock(&lock);
+	if (now - last_ms < 1000) {
+		left_out++;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	last_ms = now;
+	unsigned long skipped = left_out;
+	left_out = 0;
+	pthread_mutex_unlock(&lock);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (skipped)
+		fprintf(stderr, "memobj: %s (and %lu more like it)\n", line, skipped);
+	else
+		fprintf(stderr, "memobj: %s\n", line);
+}
+
+/* A MEMOBJ_* count or size: digits with an optional k/m/g suffix, at
+ * least `min`; anything else keeps the default, with a line saying so. */
+static void limit_from_env(const char *name, uint64_t min, uint64_t max, uint64_t *value)
+{
+	const char *text = getenv(name);
+	if (text == NULL || text[0] == '\0')
+		return;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	int shift = 0;
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20;
+	else if (*end == 'g' || *end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno != 0 || end == text || *end != '\0' || v > (max >> shift) ||
+	    (v << shift) < min) {
+		net_log("%s=%s is not a value from %llu to %llu: default %llu kept", name, text,
+		        (unsigned long long)min, (unsigned long long)max,
+		        (unsigned long long)*value);
+		return;
+	}
+	*value = (uint64_t)v << shift;
+}
+
+static void int_limit_from_env(const char *name, int min, int *value)
+{
+	uint64_t v = (uint64_t)*value;
+	limit_from_env(name, (uint64_t)min, 1u << 30, &v);
+	*value = (int)v;
+}
+
+static void limits_from_env(void)
+{
+	int_limit_from_env("MEMOBJ_LINKS_MAX", 1, &net_limits.links_max);
+	int_limit_from_env("MEMOBJ_HANDSHAKES_MAX", 1, &net_limits.handshakes_max);
+	int_limit_from_env("MEMOBJ_HANDSHAKES_PER_PEER", 1, &net_limits.handshakes_per_peer);
+	int_limit_from_env("MEMOBJ_FIRST_BYTE_MS", 10, &net_limits.first_byte_ms);
+	int_limit_from_env("MEMOBJ_HANDSHAKE_MS", 10, &net_limits.handshake_ms);
+	limit_from_env("MEMOBJ_LINK_BUFFER_MAX", 4096, WIRE_FRAME_MAX,
+	        &net_limits.link_buffer_max);
+	limit_from_env("MEMOBJ_NET_BUFFER_MAX", 1u << 20, 1ull << 40,
+	        &net_limits.buffer_total_max);
+	if (net_limits.handshakes_per_peer > net_limits.handshakes_max)
+		net_limits.handshakes_per_peer = net_limits.handshakes_max;
 }
 
 static mach_port_name_t kobject_port(ipc_kobject_handler_t handler)
@@ -51,6 +146,12 @@ static void node_start_once(void)
 	const char *ping = getenv("MEMOBJ_PING_MS");
 	if (ping != NULL && atoi(ping) >= 100)
 		net_ping_ms = atoi(ping);
+	limits_from_env();
+	slots = calloc((size_t)net_limits.handshakes_max, sizeof *slots);
+	if (slots == NULL || net_crypto_init() != 0) {
+		node_error = slots == NULL ? -ENOMEM : -ENOSYS;
+		return;
+	}
 	int err = net_random_node_id(&net_node_id);
 	if (err != 0) {
 		node_error = err;
@@ -90,6 +191,71 @@ struct listener {
 	struct net_auth_key key;
 };
 
+/* Who a connection's handshake slot is charged to: its IP address
+ * (any port), or its uid on a Unix socket. */
+static void slot_key_of(int fd, struct net_slot_key *key)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+	memset(key, 0, sizeof *key);
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0)
+		return;
+	key->bytes[0] = (uint8_t)sa.ss_family;
+	if (sa.ss_family == AF_INET) {
+		memcpy(key->bytes + 1, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	} else if (sa.ss_family == AF_INET6) {
+		memcpy(key->bytes + 1, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
+	} else if (sa.ss_family == AF_UNIX) {
+		struct ucred cred;
+		socklen_t cl = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+			memcpy(key->bytes + 1, &cred.uid, sizeof cred.uid);
+	}
+}
+
+/* Takes a handshake slot for fd's peer; NULL, or why not. */
+static const char *slot_take(int fd, struct net_slot_key *key)
+{
+	slot_key_of(fd, key);
+	const char *why = NULL;
+	pthread_mutex_lock(&slots_lock);
+	struct slot *mine = NULL, *free_slot = NULL;
+	for (int i = 0; i < net_limits.handshakes_max; i++) {
+		if (slots[i].count > 0 && memcmp(&slots[i].key, key, sizeof *key) == 0)
+			mine = &slots[i];
+		else if (slots[i].count == 0 && free_slot == NULL)
+			free_slot = &slots[i];
+	}
+	if (handshakes >= net_limits.handshakes_max)
+		why = "too many handshakes in progress (MEMOBJ_HANDSHAKES_MAX)";
+	else if (mine != NULL && mine->count >= net_limits.handshakes_per_peer)
+		why = "too many handshakes from this peer (MEMOBJ_HANDSHAKES_PER_PEER)";
+	else if (net_link_count() + handshakes >= net_limits.links_max)
+		why = "too many links (MEMOBJ_LINKS_MAX)";
+	if (why == NULL) {
+		if (mine == NULL) {
+			mine = free_slot;   /* there is one: fewer handshakes than slots */
+			mine->key = *key;
+		}
+		mine->count++;
+		handshakes++;
+	}
+	pthread_mutex_unlock(&slots_lock);
+	return why;
+}
+
+void net_handshake_done(const struct net_slot_key *key)
+{
+	pthread_mutex_lock(&slots_lock);
+	for (int i = 0; i < net_limits.handshakes_max; i++)
+		if (slots[i].count > 0 && memcmp(&slots[i].key, key, sizeof *key) == 0) {
+			slots[i].count--;
+			handshakes--;
+			break;
+		}
+	pthread_mutex_unlock(&slots_lock);
+}
+
 static void *accept_loop(void *arg)
 {
 	struct listener *ls = arg;
@@ -113,11 +279,12 @@ static void *accept_loop(void *arg)
 			}
 			break;
 		}
-		if (atomic_fetch_add(&handshakes, 1) >= NET_HANDSHAKES_MAX) {
-			atomic_fetch_sub(&handshakes, 1);
+		struct net_slot_key slot;
+		const char *why = slot_take(fd, &slot);
+		if (why != NULL) {
 			char name[NET_ADDR_NAME_MAX];
 			net_peer_name(fd, name, sizeof name);
-			net_log("link with %s refused: too many handshakes in progress", name);
+			net_log_limited("link with %s refused: %s", name, why);
 			close(fd);
 			continue;
 		}
@@ -129,21 +296,16 @@ static void *accept_loop(void *arg)
 		if (a != NULL) {
 			a->fd = fd;
 			a->key = ls->key;
+			a->slot = slot;
 		}
 		if (a == NULL || pthread_create(&t, &attr, net_link_accept_thread, a) != 0) {
 			free(a);
 			close(fd);
-			atomic_fetch_sub(&handshakes, 1);
+			net_handshake_done(&slot);
 		}
 		pthread_attr_destroy(&attr);
 	}
 	return NULL;
-}
-
-/* Called by the accepted connection's thread when its handshake is over. */
-void net_handshake_done(void)
-{
-	atomic_fetch_sub(&handshakes, 1);
 }
 
 kern_return_t memobj_listen(const char *address)
@@ -220,7 +382,7 @@ kern_return_t memobj_connect(const char *address, mach_port_t *name_server)
 		 * not talk to us. A timeout or reset is a node we cannot reach. */
 		return (err == -ETIMEDOUT || err == -ECONNRESET) ? KERN_NODE_DOWN : KERN_FAILURE;
 	}
-	struct net_link *link = net_link_create(fd, peer.node_id);
+	struct net_link *link = net_link_create(fd, &peer);
 	if (link == NULL)
 		return KERN_RESOURCE_SHORTAGE;
 

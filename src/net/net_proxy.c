@@ -371,8 +371,6 @@ static void stop_queue(mach_port_name_t name, mach_msg_header_t ***queued,
 	free(buf);
 }
 
-/* Turns msg (received in the net space, dest a proxy) into a frame and
- * writes it. The message's rights are consumed; its OOL memory freed. */
 /* Where a message taken from a port's queue goes: fixed when the queue
  * was taken (see stop_queue), whatever has become of the port since. */
 struct fwd_via {
@@ -380,177 +378,267 @@ struct fwd_via {
 	uint64_t origin, id;
 };
 
-static void forward(mach_msg_header_t *msg, bool wlocked,
-        const struct fwd_via *via, struct net_undo *u)
-{
-	ipc_space_t net = ipc_space_net();
-	mach_msg_bits_t bits = msg->msgh_bits;
-	uint32_t ndesc, nref;
+/* One message on its way out: its wire form and the pieces to write. */
+struct fwd {
+	mach_msg_header_t *msg;
+	struct net_link *link;         /* a reference held */
+	struct wire_msg_out m;
+	struct enc e;
 	mach_msg_size_t body_off;
-	bool ok = walk_descs(msg, &ndesc, &nref, &body_off);
+	struct iovec *iov;             /* [0] head, [1] body, then OOL regions */
+	uint32_t niov;
+	struct iovec *ool_iov;
+	uint32_t nool;
+	uint64_t ool_total;
+	uint8_t *head;
+};
 
-	pthread_mutex_lock(&net_lock);
-	struct nport *np = net_nport_find(msg->msgh_local_port);
+static void forward(mach_msg_header_t *msg, bool wlocked, const struct fwd_via *via,
+        struct net_undo *u);
+
+/* Under net_lock: the link and wire destination of the message (the
+ * proxy it was sent to, or `via`). False when there is none any more. */
+static bool fwd_route(struct fwd *f, const struct fwd_via *via)
+{
+	mach_msg_bits_t bits = f->msg->msgh_bits;
+	struct nport *np = net_nport_find(f->msg->msgh_local_port);
 	struct nref *p = np ? np->proxy : NULL;
 	struct net_link *link = via ? via->link : p ? p->link : NULL;
-	if (!ok || link == NULL || link->dead) {
+	if (link == NULL || link->dead)
+		return false;
+	net_link_ref(link);
+	f->link = link;
+	uint8_t dest_right = MACH_MSGH_BITS_LOCAL(bits) == MACH_MSG_TYPE_PORT_SEND_ONCE
+	        ? WIRE_RIGHT_SEND_ONCE : WIRE_RIGHT_SEND;
+	f->m.flags = (bits & MACH_MSGH_BITS_COMPLEX) ? WIRE_MSG_COMPLEX : 0;
+	f->m.id = f->msg->msgh_id;
+	f->m.dest = (struct wire_port_ref){ via ? via->origin : p->origin, via ? via->id : p->id,
+	                                    dest_right };
+	if (dest_right == WIRE_RIGHT_SEND_ONCE && np != NULL && np->sonce_out > 0)
+		np->sonce_out--;
+	return true;
+}
+
+static bool fwd_alloc(struct fwd *f, uint32_t ndesc, uint32_t nref)
+{
+	f->e.descs = calloc(ndesc ? ndesc : 1, sizeof *f->e.descs);
+	f->e.refs = calloc(nref ? nref : 1, sizeof *f->e.refs);
+	f->e.convert = calloc(nref ? nref : 1, sizeof *f->e.convert);
+	f->iov = calloc(ndesc + 2, sizeof *f->iov);
+	f->ool_iov = f->iov ? f->iov + 2 : NULL;
+	return f->e.descs && f->e.refs && f->e.convert && f->iov;
+}
+
+static void fwd_free(struct fwd *f)
+{
+	free(f->head);
+	free(f->e.descs);
+	free(f->e.refs);
+	free(f->e.convert);
+	free(f->iov);
+	if (f->link != NULL)
+		net_link_unref(f->link);
+}
+
+static void encode_port_desc(struct fwd *f, struct wire_desc_out *d, unsigned char *at)
+{
+	mach_msg_port_descriptor_t pd;
+	memcpy(&pd, at, sizeof pd);
+	d->type = WIRE_DESC_PORT;
+	d->right = wire_right_of(pd.disposition);
+	d->count = 1;
+	d->refs = &f->e.refs[f->e.nref];
+	encode_right(&f->e, pd.name, pd.disposition, &f->e.refs[f->e.nref++]);
+	pd.name = MACH_PORT_NULL;
+	memcpy(at, &pd, sizeof pd);
+}
+
+static void encode_ool_ports_desc(struct fwd *f, struct wire_desc_out *d, unsigned char *at)
+{
+	mach_msg_ool_ports_descriptor_t od;
+	memcpy(&od, at, sizeof od);
+	mach_port_name_t *names = od.address;
+	d->type = WIRE_DESC_OOL_PORTS;
+	d->right = wire_right_of(od.disposition);
+	d->count = od.count;
+	d->refs = &f->e.refs[f->e.nref];
+	for (uint32_t k = 0; k < od.count; k++) {
+		encode_right(&f->e, names ? names[k] : MACH_PORT_NULL, od.disposition,
+		             &f->e.refs[f->e.nref++]);
+		if (names)
+			names[k] = MACH_PORT_NULL;
+	}
+}
+
+/* OOL data is written from where it is, after the body. */
+static void encode_ool_desc(struct fwd *f, struct wire_desc_out *d, unsigned char *at)
+{
+	mach_msg_ool_descriptor_t od;
+	memcpy(&od, at, sizeof od);
+	d->type = WIRE_DESC_OOL;
+	d->right = 0;
+	d->count = od.address ? od.size : 0;
+	d->ool = od.address;
+	f->ool_total += d->count;
+	if (d->count) {
+		f->ool_iov[f->nool].iov_base = od.address;
+		f->ool_iov[f->nool].iov_len = d->count;
+		f->nool++;
+	}
+}
+
+/* Under net_lock: the reply right and every descriptor become wire
+ * descriptors and references (rights consumed, names cleared). */
+static void fwd_encode_rights(struct fwd *f, uint32_t ndesc)
+{
+	mach_msg_header_t *msg = f->msg;
+	encode_right(&f->e, msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(msg->msgh_bits),
+	             &f->m.reply);
+	msg->msgh_remote_port = MACH_PORT_NULL;
+	unsigned char *base = (unsigned char *)msg;
+	mach_msg_size_t off = sizeof(mach_msg_base_t);
+	for (uint32_t i = 0; i < ndesc; i++) {
+		mach_msg_type_descriptor_t td;
+		memcpy(&td, base + off, sizeof td);
+		if (td.type == MACH_MSG_PORT_DESCRIPTOR) {
+			encode_port_desc(f, &f->e.descs[i], base + off);
+			off += DESC_PORT_SIZE;
+		} else if (td.type == MACH_MSG_OOL_PORTS_DESCRIPTOR) {
+			encode_ool_ports_desc(f, &f->e.descs[i], base + off);
+			off += DESC_OOL_SIZE;
+		} else {
+			encode_ool_desc(f, &f->e.descs[i], base + off);
+			off += DESC_OOL_SIZE;
+		}
+	}
+}
+
+/* Encodes the head and lays out head, body and OOL regions in f->iov.
+ * WIRE_OK, or why the message cannot be sent. */
+static int fwd_encode_head(struct fwd *f, uint32_t ndesc)
+{
+	f->m.desc_count = ndesc;
+	f->m.descs = f->e.descs;
+	f->m.body = (unsigned char *)f->msg + f->body_off;
+	f->m.body_size = f->msg->msgh_size - f->body_off;
+	size_t head_len, frame_len;
+	int werr = wire_msg_measure(&f->m, &head_len, &frame_len);
+	if (werr != WIRE_OK)
+		return werr;
+	if (f->ool_total > WIRE_MSG_OOL_MAX)
+		return WIRE_ERR_LIMIT;
+	f->head = malloc(head_len);
+	if (f->head == NULL || wire_encode_msg_head(f->head, head_len, &f->m, &head_len) != WIRE_OK)
+		return WIRE_ERR_SPACE;
+	f->iov[0] = (struct iovec){ f->head, head_len };
+	f->niov = 1;
+	if (f->m.body_size) {
+		f->iov[f->niov++] = (struct iovec){ (void *)f->m.body, f->m.body_size };
+	}
+	/* OOL regions follow the body; move them up if there was none. */
+	if (f->niov == 1 && f->nool)
+		memmove(f->iov + 1, f->ool_iov, f->nool * sizeof *f->iov);
+	f->niov += f->nool;
+	return WIRE_OK;
+}
+
+/* The queues of the receive rights this message moves, taken before it
+ * is written (see stop_queue): the messages, and for each the new home
+ * it is forwarded to. */
+struct moved_queues {
+	mach_msg_header_t **msgs;
+	size_t n, cap;
+	struct fwd_via *vias;          /* one per moving right */
+	size_t *ends;                  /* msgs of right i end before ends[i] */
+};
+
+static void take_moved_queues(struct fwd *f, struct moved_queues *q)
+{
+	uint32_t n = f->e.nconvert;
+	q->vias = calloc(n ? n : 1, sizeof *q->vias);
+	q->ends = calloc(n ? n : 1, sizeof *q->ends);
+	for (uint32_t i = 0; q->vias && q->ends && i < n; i++) {
+		/* The new home, as the moving right names it on this link. */
+		pthread_mutex_lock(&net_lock);
+		struct nport *cp = net_nport_find(f->e.convert[i]);
+		struct nref *cr = cp ? cp->proxy : NULL;
+		q->vias[i] = (struct fwd_via){ f->link, cr ? cr->origin : 0, cr ? cr->id : 0 };
+		pthread_mutex_unlock(&net_lock);
+		stop_queue(f->e.convert[i], &q->msgs, &q->n, &q->cap);
+		q->ends[i] = q->n;
+	}
+}
+
+/* Writes the queued messages right behind the one that moved their
+ * rights (still under the link's wlock), each to its new home. */
+static void forward_moved_queues(struct fwd *f, struct moved_queues *q, struct net_undo *u)
+{
+	for (size_t i = 0, c = 0; i < q->n; i++) {
+		while (q->ends && c < f->e.nconvert && i >= q->ends[c])
+			c++;
+		forward(q->msgs[i], true, q->vias ? &q->vias[c] : NULL, u);
+		free(q->msgs[i]);
+	}
+	free(q->msgs);
+	free(q->vias);
+	free(q->ends);
+}
+
+/* Writes the frame, and the queues of any receive rights it moves. */
+static void fwd_write(struct fwd *f, bool wlocked, struct net_undo *u)
+{
+	if (!wlocked)
+		pthread_mutex_lock(&f->link->wlock);
+	struct moved_queues q = {0};
+	take_moved_queues(f, &q);
+	write_all(f->link, f->iov, f->niov);
+	forward_moved_queues(f, &q, u);
+	if (!wlocked)
+		pthread_mutex_unlock(&f->link->wlock);
+}
+
+/* Turns msg (received in the net space, dest a proxy) into a frame and
+ * writes it. The message's rights are consumed; its OOL memory freed. */
+static void forward(mach_msg_header_t *msg, bool wlocked, const struct fwd_via *via,
+        struct net_undo *u)
+{
+	ipc_space_t net = ipc_space_net();
+	struct fwd f = { .msg = msg, .e = { .u = u } };
+	uint32_t ndesc, nref;
+	bool ok = walk_descs(msg, &ndesc, &nref, &f.body_off);
+
+	pthread_mutex_lock(&net_lock);
+	if (!ok || !fwd_route(&f, via)) {
 		pthread_mutex_unlock(&net_lock);
 		if (!ok)
 			net_log("message to a proxy too large or malformed: destroyed");
 		ipc_mach_msg_destroy(net, msg);
 		return;
 	}
-	net_link_ref(link);
-	uint8_t dest_right = MACH_MSGH_BITS_LOCAL(bits) == MACH_MSG_TYPE_PORT_SEND_ONCE
-	        ? WIRE_RIGHT_SEND_ONCE : WIRE_RIGHT_SEND;
-	struct wire_msg_out m = {
-		.flags = (bits & MACH_MSGH_BITS_COMPLEX) ? WIRE_MSG_COMPLEX : 0,
-		.id = msg->msgh_id,
-		.dest = { via ? via->origin : p->origin, via ? via->id : p->id, dest_right },
-	};
-	if (dest_right == WIRE_RIGHT_SEND_ONCE && np != NULL && np->sonce_out > 0)
-		np->sonce_out--;
-
-	struct enc e = { .link = link, .u = u };
-	e.descs = calloc(ndesc ? ndesc : 1, sizeof *e.descs);
-	e.refs = calloc(nref ? nref : 1, sizeof *e.refs);
-	e.convert = calloc(nref ? nref : 1, sizeof *e.convert);
-	struct iovec *iov = calloc(ndesc + 2, sizeof *iov);
-	if (e.descs == NULL || e.refs == NULL || e.convert == NULL || iov == NULL) {
+	f.e.link = f.link;
+	if (!fwd_alloc(&f, ndesc, nref)) {
 		pthread_mutex_unlock(&net_lock);
 		net_log("out of memory forwarding a message: destroyed");
 		ipc_mach_msg_destroy(net, msg);
-		goto out;
+		fwd_free(&f);
+		return;
 	}
-	encode_right(&e, msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(bits), &m.reply);
-	msg->msgh_remote_port = MACH_PORT_NULL;
-
-	unsigned char *base = (unsigned char *)msg;
-	mach_msg_size_t off = sizeof(mach_msg_base_t);
-	uint64_t ool_total = 0;
-	uint32_t niov = 1;            /* iov[0]: the head */
-	struct iovec *ool_iov = iov + 2;
-	uint32_t nool = 0;
-	for (uint32_t i = 0; i < ndesc; i++) {
-		mach_msg_type_descriptor_t td;
-		memcpy(&td, base + off, sizeof td);
-		struct wire_desc_out *d = &e.descs[i];
-		if (td.type == MACH_MSG_PORT_DESCRIPTOR) {
-			mach_msg_port_descriptor_t pd;
-			memcpy(&pd, base + off, sizeof pd);
-			d->type = WIRE_DESC_PORT;
-			d->right = wire_right_of(pd.disposition);
-			d->count = 1;
-			d->refs = &e.refs[e.nref];
-			encode_right(&e, pd.name, pd.disposition, &e.refs[e.nref++]);
-			pd.name = MACH_PORT_NULL;
-			memcpy(base + off, &pd, sizeof pd);
-			off += DESC_PORT_SIZE;
-			continue;
-		}
-		if (td.type == MACH_MSG_OOL_PORTS_DESCRIPTOR) {
-			mach_msg_ool_ports_descriptor_t od;
-			memcpy(&od, base + off, sizeof od);
-			mach_port_name_t *names = od.address;
-			d->type = WIRE_DESC_OOL_PORTS;
-			d->right = wire_right_of(od.disposition);
-			d->count = od.count;
-			d->refs = &e.refs[e.nref];
-			for (uint32_t k = 0; k < od.count; k++) {
-				encode_right(&e, names ? names[k] : MACH_PORT_NULL, od.disposition,
-				             &e.refs[e.nref++]);
-				if (names)
-					names[k] = MACH_PORT_NULL;
-			}
-			off += DESC_OOL_SIZE;
-			continue;
-		}
-		mach_msg_ool_descriptor_t od;
-		memcpy(&od, base + off, sizeof od);
-		d->type = WIRE_DESC_OOL;
-		d->right = 0;
-		d->count = od.address ? od.size : 0;
-		d->ool = od.address;
-		ool_total += d->count;
-		if (d->count) {
-			ool_iov[nool].iov_base = od.address;
-			ool_iov[nool].iov_len = d->count;
-			nool++;
-		}
-		off += DESC_OOL_SIZE;
-	}
+	fwd_encode_rights(&f, ndesc);
 	pthread_mutex_unlock(&net_lock);
 
-	m.desc_count = ndesc;
-	m.descs = e.descs;
-	m.body = base + body_off;
-	m.body_size = msg->msgh_size - body_off;
-	size_t head_len, frame_len;
-	uint8_t *head = NULL;
-	int werr = wire_msg_measure(&m, &head_len, &frame_len);
-	if (werr == WIRE_OK && ool_total <= WIRE_MSG_OOL_MAX) {
-		head = malloc(head_len);
-		if (head == NULL || wire_encode_msg_head(head, head_len, &m, &head_len) != WIRE_OK)
-			werr = WIRE_ERR_SPACE;
-	} else if (werr == WIRE_OK) {
-		werr = WIRE_ERR_LIMIT;
-	}
+	int werr = fwd_encode_head(&f, ndesc);
 	if (werr != WIRE_OK) {
 		/* Its rights are already accounted as sent; the link would be
 		 * out of step if we went on, so it is closed (docs/wire.md 5). */
-		net_log("message %d to %s cannot be sent (%s): link closed", m.id,
-		        link->name, wire_strerror(werr));
-		net_link_shutdown(link);
+		net_log("message %d to %s cannot be sent (%s): link closed", f.m.id,
+		        f.link->name, wire_strerror(werr));
+		net_link_shutdown(f.link);
 	} else {
-		iov[0].iov_base = head;
-		iov[0].iov_len = head_len;
-		if (m.body_size) {
-			iov[niov].iov_base = (void *)m.body;
-			iov[niov].iov_len = m.body_size;
-			niov++;
-		}
-		/* OOL regions follow the body; move them up if there was none. */
-		if (niov == 1 && nool)
-			memmove(iov + 1, ool_iov, nool * sizeof *iov);
-		niov += nool;
-		if (!wlocked)
-			pthread_mutex_lock(&link->wlock);
-		mach_msg_header_t **queued = NULL;
-		size_t nqueued = 0, cap_queued = 0;
-		struct fwd_via *vias = calloc(e.nconvert ? e.nconvert : 1, sizeof *vias);
-		size_t *ends = calloc(e.nconvert ? e.nconvert : 1, sizeof *ends);
-		for (uint32_t i = 0; vias && ends && i < e.nconvert; i++) {
-			/* The new home, as the moving right names it on this link. */
-			pthread_mutex_lock(&net_lock);
-			struct nport *cp = net_nport_find(e.convert[i]);
-			struct nref *cr = cp ? cp->proxy : NULL;
-			vias[i] = (struct fwd_via){ link, cr ? cr->origin : 0, cr ? cr->id : 0 };
-			pthread_mutex_unlock(&net_lock);
-			stop_queue(e.convert[i], &queued, &nqueued, &cap_queued);
-			ends[i] = nqueued;
-		}
-		write_all(link, iov, niov);
-		for (size_t i = 0, c = 0; i < nqueued; i++) {
-			while (ends && c < e.nconvert && i >= ends[c])
-				c++;
-			forward(queued[i], true, vias ? &vias[c] : NULL, u);
-			free(queued[i]);
-		}
-		free(queued);
-		free(vias);
-		free(ends);
-		if (!wlocked)
-			pthread_mutex_unlock(&link->wlock);
+		fwd_write(&f, wlocked, u);
 	}
-	free(head);
 	/* Names are cleared: this frees the OOL memory (if it was ours). */
 	ipc_mach_msg_destroy(net, msg);
-out:
-	free(e.descs);
-	free(e.refs);
-	free(e.convert);
-	free(iov);
-	net_link_unref(link);
+	fwd_free(&f);
 }
 
 void net_proxy_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t size)

@@ -30,116 +30,154 @@ static void note(struct dec *d, mach_port_name_t name, bool receive)
 	d->made[d->nmade++] = (struct made_right){ name, receive };
 }
 
+/* A SEND reference: a proxy's new send right, or (our own port coming
+ * back) one more from the right we keep for the peer. */
+static mach_port_name_t decode_send(struct dec *d, const struct wire_port_ref *ref,
+        struct nref *r, bool ours)
+{
+	ipc_space_t net = ipc_space_net();
+	struct nport *np = r ? r->np : NULL;
+	bool proxy = r != NULL && np->proxy == r;
+	mach_port_name_t name;
+	if (r == NULL && !ours) {
+		np = net_proxy_get(d->link, ref->origin, ref->port, d->u);
+		proxy = np != NULL;
+	}
+	if (proxy) {
+		if (ipc_right_transfer(net, np->name, MACH_MSG_TYPE_MAKE_SEND, net, &name)
+		        != KERN_SUCCESS)
+			return MACH_PORT_DEAD;
+		np->made++;
+		np->recv_send++;
+		note(d, name, false);
+		return name;
+	}
+	if (r == NULL || !r->held ||
+	    ipc_right_transfer(net, np->name, MACH_MSG_TYPE_COPY_SEND, net, &name) != KERN_SUCCESS)
+		return MACH_PORT_DEAD;
+	note(d, name, false);
+	return name;
+}
+
+/* A SEND_ONCE reference: a new send-once right to a proxy, or one of the
+ * send-once rights we keep for the peer. */
+static mach_port_name_t decode_send_once(struct dec *d, const struct wire_port_ref *ref,
+        struct nref *r, bool ours)
+{
+	struct nport *np = r ? r->np : NULL;
+	bool proxy = r != NULL && np->proxy == r;
+	mach_port_name_t name;
+	if (r == NULL && !ours) {
+		np = net_proxy_get(d->link, ref->origin, ref->port, d->u);
+		proxy = np != NULL;
+	}
+	if (proxy) {
+		if (ipc_right_transfer(ipc_space_net(), np->name, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+		        ipc_space_net(), &name) != KERN_SUCCESS)
+			return MACH_PORT_DEAD;
+		np->sonce_out++;
+		note(d, name, false);
+		return name;
+	}
+	if (r == NULL || r->nsonce == 0)
+		return MACH_PORT_DEAD;   /* its port died meanwhile */
+	name = r->sonce[--r->nsonce];
+	note(d, name, false);
+	return name;
+}
+
+/* A receive right arriving for a port we had no record of: a new port
+ * here (also one of ours coming back after our forwarding port for it
+ * was released, crossing frames). NULL record on shortage. */
+static struct nref *receive_new_port(struct dec *d, const struct wire_port_ref *ref,
+        mach_port_name_t *name)
+{
+	if (ipc_port_allocate(ipc_space_net(), MACH_PORT_RIGHT_RECEIVE, name) != KERN_SUCCESS)
+		return NULL;
+	struct nport *np = net_nport_get(*name);
+	struct nref *r = np ? net_ref_add(np, d->link, ref->origin, ref->port) : NULL;
+	if (r == NULL) {
+		if (np)
+			net_nport_maybe_free(np);
+		net_undo_destroy(d->u, *name);
+	}
+	return r;
+}
+
+/* A receive right arriving for our proxy: the proxy becomes the real
+ * port, so the names local tasks have for it stay valid. Its no-senders
+ * request and companion go. */
+static void proxy_becomes_home(struct dec *d, struct nport *np)
+{
+	mach_port_t prev = MACH_PORT_NULL;
+	ipc_port_request_notification(ipc_space_net(), np->name, MACH_NOTIFY_NO_SENDERS, 0,
+	        MACH_PORT_NULL, 0, &prev);
+	net_undo_dealloc(d->u, prev);
+	net_undo_destroy(d->u, np->ns_port);
+	net_nport_set_companion(np, MACH_PORT_NULL);
+	np->proxy = NULL;
+	np->recv_send = 0;
+	np->sonce_out = 0;
+	np->hold = false;
+	np->forwarding = false;
+	np->release_ping = 0;
+}
+
+/* A RECEIVE reference: we become the port's home on this link. */
+static mach_port_name_t decode_receive(struct dec *d, const struct wire_port_ref *ref,
+        struct nref *r)
+{
+	ipc_space_t net = ipc_space_net();
+	mach_port_name_t name;
+	if (r != NULL && r->np->proxy != r) {
+		d->bad = true;   /* only a port's home can send its receive right */
+		return MACH_PORT_DEAD;
+	}
+	if (r == NULL) {
+		r = receive_new_port(d, ref, &name);
+		if (r == NULL)
+			return MACH_PORT_DEAD;
+	} else {
+		name = r->np->name;
+		proxy_becomes_home(d, r->np);
+	}
+	struct nport *np = r->np;
+	/* The peer's forwarding port counts as one send right we sent. */
+	mach_port_name_t s;
+	if (ipc_right_transfer(net, name, MACH_MSG_TYPE_MAKE_SEND, net, &s) == KERN_SUCCESS) {
+		r->sent = 1;
+		r->held = true;
+	}
+	if (!np->dn_armed) {
+		np->dn_armed = true;
+		net_undo_arm_dn(d->u, name);
+	}
+	note(d, name, true);
+	return name;
+}
+
 /* Makes the right a reference stands for, in the net space (under
  * net_lock). Returns the name to put in the message (with a MOVE_
  * disposition), MACH_PORT_NULL or MACH_PORT_DEAD. */
 static mach_port_name_t decode_ref(struct dec *d, const struct wire_port_ref *ref)
 {
-	ipc_space_t net = ipc_space_net();
-	struct net_link *link = d->link;
 	if (ref->right == WIRE_RIGHT_NONE)
 		return MACH_PORT_NULL;
 	if (ref->right == WIRE_RIGHT_DEAD)
 		return MACH_PORT_DEAD;
 	bool ours = ref->origin == net_node_id;
-	if (!ours && ref->origin != link->peer_id) {
+	if (!ours && ref->origin != d->link->peer_id) {
 		d->bad = true;   /* names a port on neither end of the link */
 		return MACH_PORT_DEAD;
 	}
-	struct nref *r = net_ref_find(link, ref->origin, ref->port);
-	struct nport *np = r ? r->np : NULL;
-	bool proxy = r != NULL && np->proxy == r;
-	mach_port_name_t name;
-
+	struct nref *r = net_ref_find(d->link, ref->origin, ref->port);
 	switch (ref->right) {
 	case WIRE_RIGHT_SEND:
-		if (r == NULL && !ours) {
-			np = net_proxy_get(link, ref->origin, ref->port, d->u);
-			proxy = np != NULL;
-		}
-		if (proxy) {
-			if (ipc_right_transfer(net, np->name, MACH_MSG_TYPE_MAKE_SEND, net, &name)
-			        != KERN_SUCCESS)
-				return MACH_PORT_DEAD;
-			np->made++;
-			np->recv_send++;
-			note(d, name, false);
-			return name;
-		}
-		/* Our own port coming back: one more right from the one kept. */
-		if (r == NULL || !r->held ||
-		    ipc_right_transfer(net, np->name, MACH_MSG_TYPE_COPY_SEND, net, &name)
-		        != KERN_SUCCESS)
-			return MACH_PORT_DEAD;
-		note(d, name, false);
-		return name;
-
+		return decode_send(d, ref, r, ours);
 	case WIRE_RIGHT_SEND_ONCE:
-		if (r == NULL && !ours) {
-			np = net_proxy_get(link, ref->origin, ref->port, d->u);
-			proxy = np != NULL;
-		}
-		if (proxy) {
-			if (ipc_right_transfer(net, np->name, MACH_MSG_TYPE_MAKE_SEND_ONCE, net,
-			        &name) != KERN_SUCCESS)
-				return MACH_PORT_DEAD;
-			np->sonce_out++;
-			note(d, name, false);
-			return name;
-		}
-		if (r == NULL || r->nsonce == 0)
-			return MACH_PORT_DEAD;   /* its port died meanwhile */
-		name = r->sonce[--r->nsonce];
-		note(d, name, false);
-		return name;
-
+		return decode_send_once(d, ref, r, ours);
 	case WIRE_RIGHT_RECEIVE:
-		if (r != NULL && !proxy) {
-			d->bad = true;   /* only a port's home can send its receive right */
-			return MACH_PORT_DEAD;
-		}
-		if (r == NULL) {
-			/* A new port here; also one of ours coming back after our
-			 * forwarding port for it was released (crossing frames). */
-			if (ipc_port_allocate(net, MACH_PORT_RIGHT_RECEIVE, &name) != KERN_SUCCESS)
-				return MACH_PORT_DEAD;
-			np = net_nport_get(name);
-			r = np ? net_ref_add(np, link, ref->origin, ref->port) : NULL;
-			if (r == NULL) {
-				if (np)
-					net_nport_maybe_free(np);
-				net_undo_destroy(d->u, name);
-				return MACH_PORT_DEAD;
-			}
-		} else {
-			/* Our proxy becomes the real port: the names local tasks
-			 * have for it stay valid. Its no-senders request goes. */
-			name = np->name;
-			mach_port_t prev = MACH_PORT_NULL;
-			ipc_port_request_notification(net, name, MACH_NOTIFY_NO_SENDERS, 0,
-			        MACH_PORT_NULL, 0, &prev);
-			net_undo_dealloc(d->u, prev);
-			net_undo_destroy(d->u, np->ns_port);
-			net_nport_set_companion(np, MACH_PORT_NULL);
-			np->proxy = NULL;
-			np->recv_send = 0;
-			np->sonce_out = 0;
-			np->hold = false;
-			np->forwarding = false;
-			np->release_ping = 0;
-		}
-		/* The peer's forwarding port counts as one send right we sent. */
-		mach_port_name_t s;
-		if (ipc_right_transfer(net, name, MACH_MSG_TYPE_MAKE_SEND, net, &s) == KERN_SUCCESS) {
-			r->sent = 1;
-			r->held = true;
-		}
-		if (!np->dn_armed) {
-			np->dn_armed = true;
-			net_undo_arm_dn(d->u, name);
-		}
-		note(d, name, true);
-		return name;
+		return decode_receive(d, ref, r);
 	}
 	d->bad = true;
 	return MACH_PORT_DEAD;
@@ -165,9 +203,166 @@ static void undo_made(struct dec *d)
 	d->nmade = 0;
 }
 
-static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
+/* Where a MSG goes, and with which right. */
+struct recv_dest {
+	mach_port_name_t name;
+	mach_msg_type_name_t disp;
+	bool popped;                   /* a right made or taken for it (undo: dealloc) */
+};
+
+/* The destination (under net_lock): our port (a kept right), or our
+ * proxy when a receive right moved away while this message was on its
+ * way. Nothing valid when the port died meanwhile. */
+static void recv_find_dest(struct dec *d, const struct wire_msg *wm, struct recv_dest *dest)
 {
 	ipc_space_t net = ipc_space_net();
+	struct net_link *link = d->link;
+	bool known_origin = wm->dest.origin == net_node_id || wm->dest.origin == link->peer_id;
+	struct nref *r = known_origin ? net_ref_find(link, wm->dest.origin, wm->dest.port) : NULL;
+	if (!known_origin)
+		d->bad = true;
+	if (r == NULL && wm->dest.origin == link->peer_id && !d->bad) {
+		/* A port that moved here from the peer and back while this
+		 * message was on its way: the peer has it again, so the
+		 * message goes back through a proxy for it. */
+		struct nport *np = net_proxy_get(link, wm->dest.origin, wm->dest.port, d->u);
+		r = np ? np->proxy : NULL;
+	}
+	if (r == NULL)
+		return;
+	struct nport *np = r->np;
+	bool once = wm->dest.right == WIRE_RIGHT_SEND_ONCE;
+	if (np->proxy == r) {
+		mach_msg_type_name_t make = once ? MACH_MSG_TYPE_MAKE_SEND_ONCE
+		                                 : MACH_MSG_TYPE_MAKE_SEND;
+		if (ipc_right_transfer(net, np->name, make, net, &dest->name) == KERN_SUCCESS) {
+			dest->disp = once ? MACH_MSG_TYPE_MOVE_SEND_ONCE : MACH_MSG_TYPE_MOVE_SEND;
+			dest->popped = true;
+			if (once)
+				np->sonce_out++;
+			else
+				np->made++;
+		}
+	} else if (once) {
+		if (r->nsonce > 0) {
+			dest->name = r->sonce[--r->nsonce];
+			dest->disp = MACH_MSG_TYPE_MOVE_SEND_ONCE;
+			dest->popped = true;
+		}
+	} else if (r->held) {
+		dest->name = np->name;
+		dest->disp = MACH_MSG_TYPE_COPY_SEND;
+	}
+}
+
+static unsigned char *rebuild_port_desc(struct dec *d, const struct wire_desc *wd,
+        unsigned char *p)
+{
+	struct wire_port_ref ref;
+	wire_desc_ref(wd, 0, &ref);
+	mach_msg_port_descriptor_t pd = {0};
+	pd.name = decode_ref(d, &ref);
+	pd.disposition = move_of(wd->right);
+	pd.type = MACH_MSG_PORT_DESCRIPTOR;
+	memcpy(p, &pd, sizeof pd);
+	return p + DESC_PORT_SIZE;
+}
+
+/* The names go in a fresh array, kept in *array for freeing. */
+static unsigned char *rebuild_ool_ports_desc(struct dec *d, const struct wire_desc *wd,
+        mach_port_name_t **array, unsigned char *p)
+{
+	mach_port_name_t *names = calloc(wd->count ? wd->count : 1, sizeof *names);
+	*array = names;
+	for (uint32_t k = 0; k < wd->count; k++) {
+		struct wire_port_ref ref;
+		wire_desc_ref(wd, k, &ref);
+		mach_port_name_t n = decode_ref(d, &ref);
+		if (names)
+			names[k] = n;
+		else if (MACH_PORT_VALID(n))
+			d->bad = true;   /* out of memory: give up the link */
+	}
+	mach_msg_ool_ports_descriptor_t od = {0};
+	od.address = names;
+	od.count = names ? wd->count : 0;
+	od.deallocate = FALSE;
+	od.copy = MACH_MSG_VIRTUAL_COPY;
+	od.disposition = move_of(wd->right);
+	od.type = MACH_MSG_OOL_PORTS_DESCRIPTOR;
+	memcpy(p, &od, sizeof od);
+	return p + DESC_OOL_SIZE;
+}
+
+/* The data stays in the frame buffer: a kobject receiver borrows it, a
+ * queue copies it (deallocate FALSE). */
+static unsigned char *rebuild_ool_desc(const struct wire_desc *wd, unsigned char *p)
+{
+	mach_msg_ool_descriptor_t od = {0};
+	od.address = wd->count ? (void *)wd->ool : NULL;
+	od.size = wd->count;
+	od.deallocate = FALSE;
+	od.copy = MACH_MSG_VIRTUAL_COPY;
+	od.type = MACH_MSG_OOL_DESCRIPTOR;
+	memcpy(p, &od, sizeof od);
+	return p + DESC_OOL_SIZE;
+}
+
+/* Writes the body count, the descriptors in the local layout (their
+ * references made into rights) and the inline body after the header
+ * (under net_lock). Returns the end of the message. */
+static unsigned char *rebuild_body(struct dec *d, const struct wire_msg *wm,
+        mach_port_name_t **arrays, unsigned char *p)
+{
+	if (wm->flags & WIRE_MSG_COMPLEX) {
+		mach_msg_body_t body = { wm->desc_count };
+		memcpy(p, &body, sizeof body);
+		p += sizeof body;
+	}
+	struct wire_desc_iter it;
+	struct wire_desc wd;
+	wire_desc_iter_init(&it, wm);
+	for (uint32_t di = 0; wire_desc_iter_next(&it, &wd); di++) {
+		if (wd.type == WIRE_DESC_PORT)
+			p = rebuild_port_desc(d, &wd, p);
+		else if (wd.type == WIRE_DESC_OOL_PORTS)
+			p = rebuild_ool_ports_desc(d, &wd, &arrays[di], p);
+		else
+			p = rebuild_ool_desc(&wd, p);
+	}
+	memcpy(p, wm->body, wm->body_size);
+	return p + wm->body_size;
+}
+
+/* Sends the rebuilt message to its local destination; if it cannot go
+ * (its port died, expected when a message crosses a death, or the frame
+ * was bad), every right it carried is given back. */
+static void recv_deliver(struct dec *d, mach_msg_header_t *h, const struct recv_dest *dest)
+{
+	bool sent = false;
+	if (!d->bad && MACH_PORT_VALID(dest->name)) {
+		/* A kobject receiver (the name server) runs in this thread
+		 * and may ask which node the message came from. */
+		net_msg_from_node = d->link->peer_id;
+		mach_msg_return_t mr = ipc_mach_msg(ipc_space_net(), h,
+		        MACH_SEND_MSG | MACH_SEND_ALWAYS, h->msgh_size, 0, MACH_PORT_NULL, 0,
+		        MACH_PORT_NULL);
+		net_msg_from_node = 0;
+		sent = mr == MACH_MSG_SUCCESS;
+	}
+	if (!sent) {
+		pthread_mutex_lock(&net_lock);
+		undo_made(d);
+		if (dest->popped)
+			net_undo_dealloc(d->u, dest->name);
+		pthread_mutex_unlock(&net_lock);
+	}
+}
+
+/* A MSG frame becomes a Mach message in the net space, sent on to its
+ * destination here. False on a protocol violation. */
+static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
+{
 	struct net_undo u = {0};
 	struct dec d = { .link = link, .u = &u };
 	/* Room for the whole Mach message: header, body count, descriptors
@@ -191,138 +386,25 @@ static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
 		return false;
 	}
 
-	pthread_mutex_lock(&net_lock);
-	/* The destination: our port (a kept right), or our proxy when a
-	 * receive right moved away while this message was on its way. */
-	mach_port_name_t dest = MACH_PORT_NULL;
-	mach_msg_type_name_t dest_disp = 0;
-	bool dest_popped = false;
-	struct nref *r = wm->dest.origin == net_node_id || wm->dest.origin == link->peer_id
-	        ? net_ref_find(link, wm->dest.origin, wm->dest.port) : NULL;
-	if (wm->dest.origin != net_node_id && wm->dest.origin != link->peer_id)
-		d.bad = true;
-	if (r == NULL && wm->dest.origin == link->peer_id && !d.bad) {
-		/* A port that moved here from the peer and back while this
-		 * message was on its way: the peer has it again, so the
-		 * message goes back through a proxy for it. */
-		struct nport *np = net_proxy_get(link, wm->dest.origin, wm->dest.port, &u);
-		r = np ? np->proxy : NULL;
-	}
-	if (r != NULL) {
-		struct nport *np = r->np;
-		if (np->proxy == r) {
-			mach_msg_type_name_t make = wm->dest.right == WIRE_RIGHT_SEND_ONCE
-			        ? MACH_MSG_TYPE_MAKE_SEND_ONCE : MACH_MSG_TYPE_MAKE_SEND;
-			if (ipc_right_transfer(net, np->name, make, net, &dest) == KERN_SUCCESS) {
-				dest_disp = wm->dest.right == WIRE_RIGHT_SEND_ONCE
-				        ? MACH_MSG_TYPE_MOVE_SEND_ONCE : MACH_MSG_TYPE_MOVE_SEND;
-				dest_popped = true;
-				if (make == MACH_MSG_TYPE_MAKE_SEND)
-					np->made++;
-				else
-					np->sonce_out++;
-			}
-		} else if (wm->dest.right == WIRE_RIGHT_SEND_ONCE) {
-			if (r->nsonce > 0) {
-				dest = r->sonce[--r->nsonce];
-				dest_disp = MACH_MSG_TYPE_MOVE_SEND_ONCE;
-				dest_popped = true;
-			}
-		} else if (r->held) {
-			dest = np->name;
-			dest_disp = MACH_MSG_TYPE_COPY_SEND;
-		}
-	}
-
 	mach_msg_header_t *h = (mach_msg_header_t *)buf;
+	struct recv_dest dest = {0};
+	pthread_mutex_lock(&net_lock);
+	recv_find_dest(&d, wm, &dest);
 	mach_port_name_t reply = decode_ref(&d, &wm->reply);
-	mach_msg_type_name_t reply_disp = MACH_PORT_VALID(reply) ? move_of(wm->reply.right)
-	        : (reply == MACH_PORT_DEAD ? MACH_MSG_TYPE_MOVE_SEND : 0);
-	if (reply == MACH_PORT_NULL)
-		reply_disp = 0;
-
-	unsigned char *p = buf + sizeof(mach_msg_header_t);
-	bool complex = (wm->flags & WIRE_MSG_COMPLEX) != 0;
-	if (complex) {
-		mach_msg_body_t body = { wm->desc_count };
-		memcpy(p, &body, sizeof body);
-		p += sizeof body;
-	}
-	struct wire_desc_iter it;
-	struct wire_desc wd;
-	wire_desc_iter_init(&it, wm);
-	uint32_t di = 0;
-	while (wire_desc_iter_next(&it, &wd)) {
-		if (wd.type == WIRE_DESC_PORT) {
-			struct wire_port_ref ref;
-			wire_desc_ref(&wd, 0, &ref);
-			mach_msg_port_descriptor_t pd = {0};
-			pd.name = decode_ref(&d, &ref);
-			pd.disposition = move_of(wd.right);
-			pd.type = MACH_MSG_PORT_DESCRIPTOR;
-			memcpy(p, &pd, sizeof pd);
-			p += DESC_PORT_SIZE;
-		} else if (wd.type == WIRE_DESC_OOL_PORTS) {
-			mach_port_name_t *names = calloc(wd.count ? wd.count : 1, sizeof *names);
-			arrays[di] = names;
-			for (uint32_t k = 0; k < wd.count; k++) {
-				struct wire_port_ref ref;
-				wire_desc_ref(&wd, k, &ref);
-				mach_port_name_t n = decode_ref(&d, &ref);
-				if (names)
-					names[k] = n;
-				else if (MACH_PORT_VALID(n))
-					d.bad = true;   /* out of memory: give up the link */
-			}
-			mach_msg_ool_ports_descriptor_t od = {0};
-			od.address = names;
-			od.count = names ? wd.count : 0;
-			od.deallocate = FALSE;
-			od.copy = MACH_MSG_VIRTUAL_COPY;
-			od.disposition = move_of(wd.right);
-			od.type = MACH_MSG_OOL_PORTS_DESCRIPTOR;
-			memcpy(p, &od, sizeof od);
-			p += DESC_OOL_SIZE;
-		} else {
-			/* The data stays in the frame buffer: a kobject receiver
-			 * borrows it, a queue copies it (deallocate FALSE). */
-			mach_msg_ool_descriptor_t od = {0};
-			od.address = wd.count ? (void *)wd.ool : NULL;
-			od.size = wd.count;
-			od.deallocate = FALSE;
-			od.copy = MACH_MSG_VIRTUAL_COPY;
-			od.type = MACH_MSG_OOL_DESCRIPTOR;
-			memcpy(p, &od, sizeof od);
-			p += DESC_OOL_SIZE;
-		}
-		di++;
-	}
-	memcpy(p, wm->body, wm->body_size);
-	p += wm->body_size;
+	unsigned char *end = rebuild_body(&d, wm, arrays, buf + sizeof(mach_msg_header_t));
 	pthread_mutex_unlock(&net_lock);
 
-	h->msgh_bits = MACH_MSGH_BITS(dest_disp, reply_disp) | (complex ? MACH_MSGH_BITS_COMPLEX : 0);
-	h->msgh_size = (mach_msg_size_t)(p - buf);
-	h->msgh_remote_port = dest;
+	mach_msg_type_name_t reply_disp = MACH_PORT_VALID(reply) ? move_of(wm->reply.right)
+	        : (reply == MACH_PORT_DEAD ? MACH_MSG_TYPE_MOVE_SEND : 0);
+	h->msgh_bits = MACH_MSGH_BITS(dest.disp, reply_disp) |
+	        ((wm->flags & WIRE_MSG_COMPLEX) ? MACH_MSGH_BITS_COMPLEX : 0);
+	h->msgh_size = (mach_msg_size_t)(end - buf);
+	h->msgh_remote_port = dest.name;
 	h->msgh_local_port = reply;
 	h->msgh_voucher_port = MACH_PORT_NULL;
 	h->msgh_id = wm->id;
+	recv_deliver(&d, h, &dest);
 
-	bool sent = false;
-	if (!d.bad && MACH_PORT_VALID(dest)) {
-		mach_msg_return_t mr = ipc_mach_msg(net, h, MACH_SEND_MSG | MACH_SEND_ALWAYS,
-		        h->msgh_size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-		sent = mr == MACH_MSG_SUCCESS;
-	}
-	if (!sent) {
-		/* Its port died (expected when a message crosses a death), or
-		 * the frame was bad: every right it carried is given back. */
-		pthread_mutex_lock(&net_lock);
-		undo_made(&d);
-		if (dest_popped)
-			net_undo_dealloc(&u, dest);
-		pthread_mutex_unlock(&net_lock);
-	}
 	for (uint32_t i = 0; i < wm->desc_count; i++)
 		free(arrays[i]);
 	free(arrays);

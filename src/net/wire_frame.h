@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION      1
+#define WIRE_VERSION      2   /* 2: every frame after the handshake in an AEAD record */
 #define WIRE_HEADER_SIZE  12          /* magic[4] version type flags[2] length[4] */
 extern const uint8_t wire_magic[4];  /* "MOBJ" */
 

@@ -1,0 +1,46 @@
+/* Records: how frames travel after the handshake (docs/wire.md 3a).
+ *
+ * The frames of one direction form a byte stream cut into records:
+ *
+ *   length (4, little-endian, 1..NET_RECORD_MAX) || ciphertext (length) || tag (16)
+ *
+ * sealed with XChaCha20-Poly1305 (libsodium crypto_aead_xchacha20poly1305_
+ * ietf) under that direction's session key, the length as associated data,
+ * and the record's sequence number (0, 1, 2, ... per direction) as the
+ * nonce. A record that does not open - injected, replayed, reordered,
+ * truncated or altered - is a protocol error: the link is closed. A
+ * record holds at most NET_RECORD_MAX bytes of frames, so a receiver
+ * needs no more than one record's room before it can check anything. */
+#ifndef MEMOBJ_NET_RECORD_H
+#define MEMOBJ_NET_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net_auth.h"
+
+#define NET_RECORD_MAX   65536u       /* plaintext bytes per record */
+#define NET_RECORD_HEAD  4u
+#define NET_RECORD_TAG   16u
+#define NET_RECORD_FULL  (NET_RECORD_HEAD + NET_RECORD_MAX + NET_RECORD_TAG)
+
+/* One direction's state. */
+struct net_record_key {
+	uint8_t key[NET_KEY_SIZE];
+	uint64_t seq;                 /* the next record's number */
+};
+
+/* Seals the `len` plaintext bytes at rec + NET_RECORD_HEAD in place
+ * (1 <= len <= NET_RECORD_MAX): writes the length before them and the
+ * tag after. The record is NET_RECORD_HEAD + len + NET_RECORD_TAG bytes. */
+void net_record_seal(struct net_record_key *k, uint8_t *rec, uint32_t len);
+
+/* The length field of a record's first NET_RECORD_HEAD bytes, or 0 when it
+ * is out of range (a protocol error). */
+uint32_t net_record_length(const uint8_t *rec);
+
+/* Opens a whole record (its length already checked) into out (room for
+ * its length). 0, or -EBADMSG when it does not authenticate. */
+int net_record_open(struct net_record_key *k, const uint8_t *rec, uint32_t len, uint8_t *out);
+
+#endif
