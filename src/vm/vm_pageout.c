@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 struct queue_entry {
@@ -93,6 +94,14 @@ static bool evict(const struct queue_entry *e)
 		(void)ring_push(*e);
 		pthread_mutex_unlock(&queue_lock);
 		pthread_mutex_unlock(&obj->lock);
+		vm_object_release(obj);
+		return false;
+	}
+	if (obj->internal && p->precious) {
+		/* The default pager gave it back: it could not store it. The
+		 * page stays, out of the queue (vm_internal.c). */
+		pthread_mutex_unlock(&obj->lock);
+		vm_internal_keep(obj);
 		vm_object_release(obj);
 		return false;
 	}
