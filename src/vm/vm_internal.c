@@ -282,12 +282,11 @@ static void balance_internal(void)
 	size_t n;
 	long anon;
 	struct candidate *c = scan(&n, &anon);
-	long active = (long)atomic_load_explicit(&k->active, memory_order_relaxed);
+	long active = (long)vm_internal_counted();
 	if (c != NULL && anon > 0 && (vm_size_t)(active + anon) > k->resident_max) {
 		qsort(c, n, sizeof *c, by_resident_desc);
 		for (size_t i = 0; i < n; i++) {
-			active = (long)atomic_load_explicit(&k->active,
-			                                    memory_order_relaxed);
+			active = (long)vm_internal_counted();
 			if ((vm_size_t)(active + anon) <= k->resident_max)
 				break;
 			if (convert(c[i].start, c[i].end, dm_k, cluster))
@@ -403,9 +402,30 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 	return mr;
 }
 
+static atomic_size_t pinned;
+
+size_t vm_internal_pinned(void)
+{
+	return atomic_load_explicit(&pinned, memory_order_relaxed);
+}
+
+size_t vm_internal_counted(void)
+{
+	size_t a = atomic_load_explicit(&vm_kernel()->active, memory_order_relaxed);
+	size_t p = vm_internal_pinned();
+	return a > p ? a - p : 0;
+}
+
+void vm_internal_release(struct vm_object *obj)
+{
+	atomic_fetch_sub_explicit(&pinned, (size_t)obj->internal_pinned,
+	                          memory_order_relaxed);
+}
+
 void vm_internal_keep(struct vm_object *obj)
 {
-	(void)obj;
+	obj->internal_pinned++;
+	atomic_fetch_add_explicit(&pinned, 1, memory_order_relaxed);
 	if (!atomic_exchange(&keep_warned, true))
 		fprintf(stderr, "memobj: the default pager could not store pages "
 		        "of vm_allocate memory (backing store full or failing); "

@@ -35,6 +35,13 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 /* Pageout met a page of an internal object that the default pager gave
  * back precious (its store is full or failed): the page stays resident,
  * out of the pageout queue. One line on stderr the first time. */
-void vm_internal_keep(struct vm_object *obj);
+void vm_internal_keep(struct vm_object *obj);   /* obj locked */
+/* Pages kept that way in all (they do not count toward the limit). */
+size_t vm_internal_pinned(void);
+/* The object pages that count toward MEMOBJ_RESIDENT_MAX: all resident
+ * ones but those kept. */
+size_t vm_internal_counted(void);
+/* The last reference to an internal object goes (vm_object_release). */
+void vm_internal_release(struct vm_object *obj);
 
 #endif

@@ -13,6 +13,7 @@
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "os/os_memfd.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 /* The object table: live objects by kernel-space object name and by id.
@@ -88,6 +89,8 @@ void vm_object_release(struct vm_object *obj)
 {
 	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (obj->internal)
+		vm_internal_release(obj);
 	atomic_fetch_sub(&vm_kernel()->active, obj->resident);
 	if (obj->memfd >= 0)
 		close(obj->memfd);

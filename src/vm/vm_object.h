@@ -86,6 +86,8 @@ struct vm_object {
 	uint8_t *internal_sent;         /* a bit per page: it went out once
 	                                 * (data_initialize sent); send_lock */
 	uint64_t internal_pages;
+	uint64_t internal_pinned;       /* pages kept: the pager could not
+	                                 * store them (obj->lock) */
 
 	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
 };
