@@ -12,7 +12,7 @@
  *                 UFFDIO_COPY; aim <= 1.5x the latter
  *
  * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64). */
-#define _GNU_SOURCE
+
 #include <mach/mach.h>
 #include <memobj/default_pager.h>
 

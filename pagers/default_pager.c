@@ -428,6 +428,14 @@ static kern_return_t dp_create(memory_object_t pager_port,
 				object_free(o);
 			kr = KERN_RESOURCE_SHORTAGE;
 		} else {
+			/* A kernel that dies sends no terminate: its death (a
+			 * dead name, told on the object port) frees the object. */
+			mach_port_t prev = MACH_PORT_NULL;
+			if (mach_port_request_notification(mach_task_self(), control,
+			        MACH_NOTIFY_DEAD_NAME, 0, new_object,
+			        MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev) == KERN_SUCCESS &&
+			    MACH_PORT_VALID(prev))
+				mach_port_deallocate(mach_task_self(), prev);
 			kr = KERN_SUCCESS;
 		}
 	}
@@ -1052,6 +1060,26 @@ static boolean_t dp_demux(mach_msg_header_t *in, mach_msg_header_t *out)
 		/* Malformed, unknown or a notification: it still takes its
 		 * place in the object's order. */
 		(void)dp_ignore(in->msgh_local_port, seqno);
+		if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
+		    in->msgh_size >= offsetof(mach_dead_name_notification_t, trailer)) {
+			mach_port_t dead =
+				((mach_dead_name_notification_t *)in)->not_port;
+			pthread_mutex_lock(&dp_lock);
+			struct dp_object *o = find_object(in->msgh_local_port);
+			for (size_t i = 0; o != NULL && i < o->ncontrols; i++)
+				if (o->controls[i].control == dead) {
+					mach_port_deallocate(mach_task_self(), dead);
+					o->controls[i] = o->controls[--o->ncontrols];
+					break;
+				}
+			if (o != NULL && o->internal && o->ncontrols == 0)
+				object_free(o);
+			pthread_mutex_unlock(&dp_lock);
+			/* The notification's own reference to the name. */
+			mach_port_deallocate(mach_task_self(), dead);
+			((mig_reply_error_t *)out)->RetCode = MIG_NO_REPLY;
+			return TRUE;
+		}
 		if (in->msgh_id == MACH_NOTIFY_NO_SENDERS) {
 			pthread_mutex_lock(&dp_lock);
 			struct dp_object *o = find_object(in->msgh_local_port);

@@ -74,13 +74,20 @@ static inline size_t dp_resident_max(void)
 	return v;
 }
 
+/* Bytes the pager holds now (0 on error). */
+static inline vm_size_t dp_used(mach_port_t pager)
+{
+	default_pager_info_t info;
+	if (default_pager_info(pager, &info) != KERN_SUCCESS)
+		return 0;
+	return info.total_space - info.free_space;
+}
+
 /* Waits (at most 30 s) until the pager holds at least `bytes`. */
 static inline int dp_wait_used(mach_port_t pager, vm_size_t bytes)
 {
 	for (int i = 0; i < 3000; i++) {
-		default_pager_info_t info;
-		if (default_pager_info(pager, &info) == KERN_SUCCESS &&
-		    info.total_space - info.free_space >= bytes)
+		if (dp_used(pager) >= bytes)
 			return 1;
 		dp_nap();
 	}
