@@ -306,7 +306,7 @@ static int store_block(struct dp_object *o, uint64_t index, const void *data)
 	bool fresh = entry == 0;
 	if (fresh && (entry = block_alloc(o->pager, NULL)) == 0)
 		return -ENOSPC;
-	uint64_t at;
+	uint64_t at = 0;
 	struct dp_segment *s = entry_segment(entry, &at);
 	int err = s ? full_pwrite(s->fd, data, BLOCK, at) : -EIO;
 	if (s != NULL) {
@@ -518,7 +518,7 @@ static bool load_page(struct dp_object *o, vm_offset_t off, vm_size_t ps,
 	for (vm_size_t b = 0; b < ps; b += BLOCK) {
 		uint64_t idx = (off + b) / BLOCK;
 		uint64_t entry = idx < o->nblocks ? o->map[idx] : 0;
-		uint64_t at;
+		uint64_t at = 0;
 		struct dp_segment *s = entry ? entry_segment(entry, &at) : NULL;
 		if (s == NULL) {
 			memset(buf + b, 0, BLOCK);
@@ -883,7 +883,7 @@ static kern_return_t store_evacuate(struct dp_store *st)
 {
 	for (struct dp_object *o = st->pager->objects; o; o = o->next)
 		for (uint64_t i = 0; i < o->nblocks; i++) {
-			uint64_t at;
+			uint64_t at = 0;
 			struct dp_segment *s = o->map[i] ? entry_segment(o->map[i], &at)
 			                                 : NULL;
 			if (s == NULL || s->store != st)
@@ -891,9 +891,9 @@ static kern_return_t store_evacuate(struct dp_store *st)
 			uint64_t to = block_alloc(st->pager, st);
 			if (to == 0)
 				return KERN_FAILURE;
-			uint64_t to_at;
+			uint64_t to_at = 0;
 			struct dp_segment *d = entry_segment(to, &to_at);
-			if (full_pread(s->fd, dp_buf, BLOCK, at) != 0 ||
+			if (d == NULL || full_pread(s->fd, dp_buf, BLOCK, at) != 0 ||
 			    full_pwrite(d->fd, dp_buf, BLOCK, to_at) != 0) {
 				block_free(to);
 				return KERN_FAILURE;
