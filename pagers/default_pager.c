@@ -1068,15 +1068,15 @@ static boolean_t dp_demux(mach_msg_header_t *in, mach_msg_header_t *out)
 			struct dp_object *o = find_object(in->msgh_local_port);
 			for (size_t i = 0; o != NULL && i < o->ncontrols; i++)
 				if (o->controls[i].control == dead) {
-					mach_port_deallocate(mach_task_self(), dead);
 					o->controls[i] = o->controls[--o->ncontrols];
 					break;
 				}
 			if (o != NULL && o->internal && o->ncontrols == 0)
 				object_free(o);
 			pthread_mutex_unlock(&dp_lock);
-			/* The notification's own reference to the name. */
-			mach_port_deallocate(mach_task_self(), dead);
+			/* Every reference to the dead name (one per message the
+			 * kernel sent, and the notification's). */
+			mach_port_destroy(mach_task_self(), dead);
 			((mig_reply_error_t *)out)->RetCode = MIG_NO_REPLY;
 			return TRUE;
 		}
