@@ -972,7 +972,13 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 		if (!on_pager)
 			break;
 		out->info.Head.msgh_size = sizeof out->info;
-		fill_info(p, &out->info.info);
+		{
+			/* The reply is packed: fill an aligned copy. */
+			default_pager_info_t info;
+			fill_info(p, &info);
+			memcpy((char *)out + offsetof(dp_info_reply_t, info), &info,
+			       sizeof info);
+		}
 		out->info.count = 0;
 		kr = KERN_SUCCESS;
 		break;
@@ -1025,7 +1031,8 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 			}
 			out->info.Head.msgh_size = sizeof out->info;
 			out->info.count = BACKING_STORE_BASIC_INFO_COUNT;
-			memcpy(out->info.data, &b, sizeof b);
+			memcpy((char *)out + offsetof(dp_info_reply_t, data), &b,
+			       sizeof b);
 			kr = KERN_SUCCESS;
 		}
 		break;
@@ -1266,7 +1273,8 @@ kern_return_t default_pager_info(default_pager_t pager,
 	if (kr == KERN_SUCCESS) {
 		if (repp->info.Head.msgh_size != sizeof repp->info)
 			return MIG_TYPE_ERROR;
-		*info = repp->info.info;
+		memcpy(info, (char *)repp + offsetof(dp_info_reply_t, info),
+		       sizeof *info);
 	}
 	return kr;
 }
@@ -1321,7 +1329,8 @@ kern_return_t default_pager_backing_store_info(backing_store_t backing_store,
 	if (repp->info.Head.msgh_size != sizeof repp->info ||
 	    repp->info.count != BACKING_STORE_BASIC_INFO_COUNT)
 		return MIG_TYPE_ERROR;
-	memcpy(info, repp->info.data, sizeof repp->info.data);
+	memcpy(info, (char *)repp + offsetof(dp_info_reply_t, data),
+	       sizeof repp->info.data);
 	*info_count = repp->info.count;
 	return KERN_SUCCESS;
 }
