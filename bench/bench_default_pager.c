@@ -7,9 +7,13 @@
  *                 holds what went out, per 4 KiB page, vs pwrite of as
  *                 many pages to a file
  *   page-in       reading every page back (faults on paged-out pages:
- *                 data_request, pread, data_supply) vs pread of as many
- *                 pages, and vs a raw userfaultfd fault + pread +
- *                 UFFDIO_COPY; aim <= 1.5x the latter
+ *                 data_request, pread, data_supply), per page installed
+ *                 (host_statistics pageins): the first read also writes
+ *                 back the dirty pages it evicts; the second read evicts
+ *                 clean ones only, so it is the page-in proper. vs pread
+ *                 of as many pages, and vs a raw userfaultfd fault +
+ *                 pread + UFFDIO_COPY; aim <= 1.5x the latter (second
+ *                 read)
  *
  * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64). */
 
@@ -174,6 +178,7 @@ int main(int argc, char **argv)
 
 	/* page-out and page-in */
 	double t_out[RUNS], t_in[RUNS], n_out[RUNS], n_in[RUNS];
+	double t_in2[RUNS], n_in2[RUNS];
 	for (int r = 0; r < RUNS; r++) {
 		default_pager_info_t i0, info;
 		default_pager_info(pager, &i0);
@@ -194,6 +199,13 @@ int main(int argc, char **argv)
 		t_in[r] = read_all((char *)a, size);
 		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s1, &c1);
 		n_in[r] = (double)(s1.pageins - s0.pageins);
+		/* Again: every page has been out once and the resident ones are
+		 * clean, so this is page-in plus dropping clean pages. */
+		c0 = c1 = HOST_VM_INFO_COUNT;
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s0, &c0);
+		t_in2[r] = read_all((char *)a, size);
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s1, &c1);
+		n_in2[r] = (double)(s1.pageins - s0.pageins);
 		vm_deallocate(mach_task_self(), a, size);
 		struct timespec ts = { 0, 200 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -206,6 +218,8 @@ int main(int argc, char **argv)
 	if (in_faults < 1)
 		in_faults = 1;
 	double in_us = median(t_in, RUNS) * 1e6 / in_faults;
+	double in2_pages = median(n_in2, RUNS);
+	double in2_us = median(t_in2, RUNS) * 1e6 / (in2_pages < 1 ? 1 : in2_pages);
 
 	/* floors: pwrite / pread of as many pages, raw uffd + pread */
 	char fpath[300];
@@ -245,12 +259,15 @@ int main(int argc, char **argv)
 	ROW("first touch, anonymous mmap (floor)", mm_us);
 	ROW("page-out to the default pager", out_us);
 	ROW("pwrite of the same pages (floor)", w_us);
-	ROW("page-in from the default pager", in_us);
+	ROW("page-in, first read (evicts dirty pages)", in_us);
+	ROW("page-in, second read (clean evictions)", in2_us);
 	ROW("pread of the same pages (floor)", r_us);
 	ROW("raw userfaultfd fault + pread (floor)", u_us);
-	double a1 = vm_us / mm_us, a2 = in_us / u_us;
+	double a1 = vm_us / mm_us, a2 = in2_us / u_us;
 	printf("first touch vs mmap:        %.2fx  (aim <= 1.2x: %s)\n", a1,
 	       a1 <= 1.2 ? "met" : "not met");
+	printf("first-read page-in vs uffd + pread: %.2fx  (no aim: it also writes back)\n",
+	       in_us / u_us);
 	printf("page-in vs uffd + pread:    %.2fx  (aim <= 1.5x: %s)\n", a2,
 	       a2 <= 1.5 ? "met" : "not met");
 	printf("page-out vs pwrite:         %.2fx  (no aim)\n", out_us / w_us);
