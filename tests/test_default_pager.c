@@ -315,6 +315,42 @@ TEST(backing_stores)
 	unlink(seg);
 }
 
+TEST(store_delete_moves_pages)
+{
+	/* Pages go to the newest store of the highest priority; deleting it
+	 * moves them to the pager's first store. Memory from vm_map of
+	 * MEMORY_OBJECT_NULL is internal memory too. */
+	backing_store_t bs;
+	REQUIRE(default_pager_backing_store_create(shipped, BS_MAXPRI, 1, &bs) == KERN_SUCCESS);
+	const char *seg = tmp_path("seg2");
+	int fd = open(seg, O_RDWR | O_CREAT, 0600);
+	REQUIRE(fd >= 0 && ftruncate(fd, 16 << 20) == 0);
+	close(fd);
+	REQUIRE(default_pager_add_segment(bs, seg, 0, 0, 0) == KERN_SUCCESS);
+	size_t limit = dp_resident_max(), size = 4 * limit;
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, size, 0, TRUE, MEMORY_OBJECT_NULL, 0,
+	               FALSE, VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_COPY) == KERN_SUCCESS);
+	dp_fill((void *)a, size, 1234, 4);
+	backing_store_basic_info_data_t b;
+	int moved_in = 0;
+	for (int i = 0; i < 3000 && !moved_in; i++) {
+		mach_msg_type_number_t count = BACKING_STORE_BASIC_INFO_COUNT;
+		moved_in = default_pager_backing_store_info(bs, BACKING_STORE_BASIC_INFO,
+		        (backing_store_info_t)&b, &count) == KERN_SUCCESS &&
+		        b.bs_pages_total - b.bs_pages_free >= (size - limit) / 2 / 4096;
+		if (!moved_in)
+			dp_nap();
+	}
+	CHECK(moved_in);
+	CHECK(b.pages_init > 0);                 /* first write-outs */
+	CHECK_EQ(b.bs_pages_total, (16 << 20) / 4096);
+	CHECK_EQ(default_pager_backing_store_delete(bs), KERN_SUCCESS);
+	CHECK_EQ(dp_check((void *)a, size, 1234), 0);
+	CHECK_EQ(vm_deallocate(mach_task_self(), a, size), KERN_SUCCESS);
+	unlink(seg);
+}
+
 TEST(full_store_keeps_pages)
 {
 	/* A pager with 64 KiB of store: most pages cannot go out. */
@@ -374,6 +410,7 @@ int main(void)
 	RUN(shipped_pager_pages_vm_allocate);
 	RUN(spec_default_manager);
 	RUN(backing_stores);
+	RUN(store_delete_moves_pages);
 	RUN(full_store_keeps_pages);
 	RUN(failing_segment_keeps_pages);
 	unlink(tmp_path("main"));
