@@ -36,7 +36,7 @@ static void pager_process(int ready_fd)
 /* This kernel's default pager, as MEMOBJ_DEFAULT_PAGER registered it. */
 static mach_port_t wait_registered(void)
 {
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 3000; i++) {
 		memory_object_default_t dm = MACH_PORT_NULL;
 		vm_address_t a = 0;
 		/* Any call starts the kernel (and its pageout thread). */
