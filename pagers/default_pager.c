@@ -509,50 +509,63 @@ static kern_return_t dp_data_return(memory_object_t object,
 	return o != NULL ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
 
-/* Reads the kernel page at `off` into buf: true when some block of it was
- * ever written (the rest reads as zeros). *err on a read error. */
-static bool load_page(struct dp_object *o, vm_offset_t off, vm_size_t ps,
-        char *buf, int *err)
+/* Reads blocks [first, first+n) of o into buf, one pread per run of
+ * blocks that lie next to each other in one segment; never-written blocks
+ * read as zeros. 0 or -errno (a read failed). */
+static int load_blocks(struct dp_object *o, uint64_t first, uint64_t n,
+        char *buf)
 {
-	bool any = false;
-	for (vm_size_t b = 0; b < ps; b += BLOCK) {
-		uint64_t idx = (off + b) / BLOCK;
-		uint64_t entry = idx < o->nblocks ? o->map[idx] : 0;
+	int err = 0;
+	for (uint64_t i = 0; i < n;) {
+		uint64_t entry = first + i < o->nblocks ? o->map[first + i] : 0;
 		uint64_t at = 0;
 		struct dp_segment *s = entry ? entry_segment(entry, &at) : NULL;
 		if (s == NULL) {
-			memset(buf + b, 0, BLOCK);
+			memset(buf + i * BLOCK, 0, BLOCK);
+			i++;
 			continue;
 		}
-		any = true;
-		int e = full_pread(s->fd, buf + b, BLOCK, at);
+		uint64_t j = i + 1;
+		while (j < n && first + j < o->nblocks &&
+		       o->map[first + j] == entry + (j - i) &&
+		       entry_segment(o->map[first + j], &(uint64_t){ 0 }) == s)
+			j++;
+		int e = full_pread(s->fd, buf + i * BLOCK, (size_t)(j - i) * BLOCK, at);
 		if (e != 0) {
-			s->store->pages_in_fail++;
-			*err = e;
+			s->store->pages_in_fail += (natural_t)(j - i);
+			err = e;
 		} else {
-			s->store->pages_in++;
+			s->store->pages_in += (natural_t)(j - i);
 		}
+		i = j;
 	}
-	return any;
+	return err;
 }
 
 struct dp_run {
+	struct dp_object *object;
 	memory_object_control_t control;
 	vm_offset_t offset;
 	vm_size_t length;
 	bool data;
 };
 
+/* Answers a run: stored pages are read (coalesced) and supplied, never
+ * written ones are unavailable, a read error is data_error. */
 static void run_flush(struct dp_run *r)
 {
 	if (r->length == 0)
 		return;
-	if (r->data)
+	if (!r->data)
+		(void)memory_object_data_unavailable(r->control, r->offset, r->length);
+	else if (load_blocks(r->object, r->offset / BLOCK, r->length / BLOCK,
+	                     dp_buf) != 0)
+		(void)memory_object_data_error(r->control, r->offset, r->length,
+		                               KERN_MEMORY_ERROR);
+	else
 		(void)memory_object_data_supply(r->control, r->offset,
 		        (pointer_t)(uintptr_t)dp_buf, (mach_msg_type_number_t)r->length,
 		        FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL);
-	else
-		(void)memory_object_data_unavailable(r->control, r->offset, r->length);
 	r->length = 0;
 }
 
@@ -572,7 +585,7 @@ static kern_return_t dp_data_request(memory_object_t object,
 	struct dp_pager *p = o->pager;
 	p->pagein_calls++;
 	/* Runs of pages alike: supplied from dp_buf, or unavailable. */
-	struct dp_run run = { control, 0, 0, false };
+	struct dp_run run = { o, control, 0, 0, false };
 	vm_offset_t end = offset + length;
 	for (vm_offset_t off = offset; off < end; off += ps) {
 		if (off % BLOCK != 0 || off + ps > o->size || off + ps < off) {
@@ -591,19 +604,10 @@ static kern_return_t dp_data_request(memory_object_t object,
 			run.offset = off;
 			run.data = data;
 		}
-		if (data) {
-			int err = 0;
-			load_page(o, off, ps, dp_buf + run.length, &err);
-			if (err != 0) {
-				run_flush(&run);
-				(void)memory_object_data_error(control, off, ps,
-				                               KERN_MEMORY_ERROR);
-				continue;
-			}
+		if (data)
 			p->pages_in += (natural_t)(ps / BLOCK);
-		} else {
+		else
 			p->pages_unavail += (natural_t)(ps / BLOCK);
-		}
 		run.length += ps;
 	}
 	run_flush(&run);
