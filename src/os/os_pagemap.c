@@ -9,6 +9,10 @@
 
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_SWAP_TYPE(e) ((e) & 0x1f)
+/* A swap entry of the last type is a PTE marker (e.g. a userfaultfd
+ * write-protect marker on a never-touched page): no data behind it. */
+#define PAGEMAP_MARKER_TYPE 0x1f
 
 long os_mincore_count(uintptr_t addr, size_t len)
 {
@@ -54,7 +58,9 @@ int os_pagemap_used(uintptr_t addr, size_t len, uint8_t *out)
 			break;
 		}
 		for (size_t i = 0; i < k; i++)
-			out[done + i] = (ent[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+			out[done + i] = (ent[i] & PAGEMAP_PRESENT) ||
+			                ((ent[i] & PAGEMAP_SWAPPED) &&
+			                 PAGEMAP_SWAP_TYPE(ent[i]) != PAGEMAP_MARKER_TYPE);
 		done += k;
 	}
 	close(fd);

@@ -111,18 +111,16 @@ static struct vm_map_entry *find_anonymous(uintptr_t start, uintptr_t end)
 	return e;
 }
 
-/* Copies the pages of [start, start+size) that hold data into the cache
- * (whole kernel pages) and records them resident and dirty. The range is
- * write-protected. Returns the kernel pages copied, or -errno. */
-static long copy_in(struct vm_object *obj, uintptr_t start, vm_size_t size)
+/* Copies the pages of [start, start+size) that hold data (used: a byte
+ * per system page) into the cache, whole kernel pages, and records them
+ * resident and dirty. The range is write-protected. Returns the kernel
+ * pages copied, or -errno. */
+static long copy_in(struct vm_object *obj, uintptr_t start, vm_size_t size,
+        const uint8_t *used)
 {
 	struct vm_kernel *k = vm_kernel();
-	size_t sys_pages = size / k->system_page_size;
 	size_t per = k->page_size / k->system_page_size;
-	uint8_t *used = malloc(sys_pages);
-	if (used == NULL)
-		return -ENOMEM;
-	int err = os_pagemap_used(start, size, used);
+	int err = 0;
 	long copied = 0;
 	uint64_t pages = size >> k->page_shift;
 	for (uint64_t i = 0; i < pages && err == 0; i++) {
@@ -159,7 +157,6 @@ static long copy_in(struct vm_object *obj, uintptr_t start, vm_size_t size)
 		pthread_mutex_unlock(&obj->lock);
 		copied++;
 	}
-	free(used);
 	return err != 0 ? err : copied;
 }
 
@@ -183,8 +180,18 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		vm_map_unlock();
 		return false;
 	}
-	if (os_uffd_writeprotect(k->uffd, start, size, 1, 1) != 0)
+	/* Which pages hold data: read before the write protection, which
+	 * leaves markers on empty entries. Registered, the range gains no
+	 * page unseen (a fault on a hole waits in the fault thread). */
+	uint8_t *used = malloc(size / k->system_page_size);
+	if (used == NULL || os_pagemap_used(start, size, used) != 0) {
+		free(used);
 		goto undo_register;
+	}
+	if (os_uffd_writeprotect(k->uffd, start, size, 1, 1) != 0) {
+		free(used);
+		goto undo_register;
+	}
 
 	mach_port_name_t object_k;
 	if (ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE,
@@ -210,7 +217,9 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		ipc_port_destroy(ipc_space_kernel(), object_k);
 		goto undo_protect;
 	}
-	long copied = copy_in(obj, start, size);
+	long copied = copy_in(obj, start, size, used);
+	free(used);
+	used = NULL;
 	mach_msg_return_t mr = MACH_SEND_INVALID_DEST;
 	if (copied >= 0) {
 		pthread_mutex_lock(&obj->send_lock);
@@ -274,6 +283,7 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 	return done;
 
 undo_protect:
+	free(used);
 	os_uffd_writeprotect(k->uffd, start, size, 0, 1);
 undo_register:
 	os_uffd_unregister(k->uffd, start, size);
