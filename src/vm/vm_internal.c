@@ -422,6 +422,19 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 	return mr;
 }
 
+bool vm_internal_never_out(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t length)
+{
+	struct vm_kernel *k = vm_kernel();
+	uint64_t first = offset >> k->page_shift;
+	uint64_t last = (offset + length) >> k->page_shift;
+	for (uint64_t i = first; i < last; i++)
+		if (i >= obj->internal_pages ||
+		    (obj->internal_sent[i >> 3] & (1u << (i & 7))))
+			return false;
+	return true;
+}
+
 static atomic_size_t pinned;
 
 size_t vm_internal_pinned(void)

@@ -32,6 +32,13 @@ mach_port_name_t vm_default_manager_ref(vm_size_t *cluster_size);
  * freed. (obj->send_lock held) */
 mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
         struct vm_return_run *r, bool kernel_copy);
+/* True when no page of [offset, offset+length) of internal object obj
+ * ever went out (the default pager has none of them: a fault zero-fills
+ * them without asking, as a Mach kernel's existence map allows). Call
+ * with obj->send_lock held: a page's first trip out is sent, and its bit
+ * set, under it, so a page being evicted is seen as out. */
+bool vm_internal_never_out(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t length);
 /* Pageout met a page of an internal object that the default pager gave
  * back precious (its store is full or failed): the page stays resident,
  * out of the pageout queue. One line on stderr the first time. */
