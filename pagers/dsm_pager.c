@@ -45,7 +45,14 @@
 #define MAX_SIZE      ((vm_size_t)16 << 30)    /* largest object */
 #define NO_WRITER     ((int8_t)-1)
 #define DSM_QUIT_ID   0x64736d71               /* "dsmq": private, stops an object */
+#define DSM_TICK_ID   0x64736d74               /* "dsmt": the hold timer fired */
 #define RCV_BUFFER    4096
+/* A kernel keeps a page at least this long after it got it (µs), so the
+ * thread that faulted runs before the page moves on (no livelock under
+ * contention); doubled each time a page asked for writing comes back
+ * unchanged, eased again when one comes back written. */
+#define HOLD_MIN_US   20
+#define HOLD_MAX_US   5000
 
 typedef struct dsm_op {
 	struct dsm_op *next;
@@ -58,6 +65,7 @@ typedef struct dsm_op {
 	uint64_t g0, g1;      /* the kernel's pages, in granules */
 	uint64_t b0, b1;      /* the range it keeps others out of */
 	int pending;          /* recalls not yet answered */
+	uint64_t not_before;  /* deferred: a holder got the page too recently */
 } dsm_op_t;
 
 typedef struct dsm_recall {
@@ -84,6 +92,8 @@ typedef struct dsm_object {
 	uint8_t *data;                 /* the master copy */
 	uint64_t *readers;             /* per granule: kernels with a read copy */
 	int8_t *writer;                /* per granule: the kernel that may write */
+	uint64_t *granted;             /* per granule: when its holder got it (µs) */
+	uint8_t *asked_write;          /* per granule: the writer asked for write */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -96,6 +106,9 @@ typedef struct dsm_object {
 	vm_size_t max_page;            /* largest page size seen */
 	dsm_op_t *ops, **ops_tail;
 	dsm_recall_t *recalls;
+	uint64_t hold_us;              /* current minimum hold */
+	uint64_t tick_at;              /* timer armed for then (0: not); dsm.lock */
+	uint64_t holds_deferred;       /* operations that waited for a hold */
 } dsm_object_t;
 
 /* The process's pager: one port set, a few threads, the objects. */
@@ -105,7 +118,27 @@ static struct {
 	pthread_mutex_t lock;
 	mach_port_t pset;
 	dsm_object_t *objects;
+	pthread_cond_t timer;          /* a tick_at was armed (dsm.lock) */
 } dsm = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Asks the timer thread for a tick on o's port at `when`. Lock order:
+ * o->lock, then dsm.lock (nobody takes o->lock holding dsm.lock). */
+static void arm_tick(dsm_object_t *o, uint64_t when)
+{
+	pthread_mutex_lock(&dsm.lock);
+	if (o->tick_at == 0 || when < o->tick_at) {
+		o->tick_at = when;
+		pthread_cond_signal(&dsm.timer);
+	}
+	pthread_mutex_unlock(&dsm.lock);
+}
 
 static _Thread_local dsm_object_t *served;   /* object of the message in hand */
 
@@ -197,10 +230,13 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 	uint64_t bit = UINT64_C(1) << k;
 	if (!op->unlock) {
 		bool write = (op->access & VM_PROT_WRITE) || op->optimistic;
+		uint64_t t = now_us();
 		for (uint64_t g = op->g0; g < op->g1; g++) {
+			o->granted[g] = t;
 			if (write) {
 				o->writer[g] = (int8_t)k;
 				o->readers[g] = 0;
+				o->asked_write[g] = (op->access & VM_PROT_WRITE) != 0;
 			} else {
 				o->readers[g] |= bit;
 			}
@@ -214,10 +250,13 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		return;
 	}
 	bool any = false;
+	uint64_t t = now_us();
 	for (uint64_t g = op->g0; g < op->g1; g++) {
 		if (o->readers[g] & bit) {
 			o->writer[g] = (int8_t)k;
 			o->readers[g] = 0;
+			o->asked_write[g] = 1;
+			o->granted[g] = t;
 			any = true;
 		} else if (o->writer[g] == k) {
 			any = true;
@@ -232,19 +271,40 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 	}
 }
 
-/* Sends the lock_requests op needs; true when it could be granted at once. */
-static bool start(dsm_object_t *o, dsm_op_t *op)
+enum start_result { START_GRANT, START_WAIT, START_DEFER };
+
+/* Sends the lock_requests op needs: START_GRANT when it can be granted at
+ * once, START_WAIT for answers, START_DEFER when a kernel it must recall
+ * got the page less than the hold time ago (a tick is armed). */
+static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 {
 	int k = op->kernel;
-	op->started = true;
 	if (!op->unlock) {
 		/* It asks, so it has none of it (every page it let go of came
 		 * back before this request, in order). */
 		drop_holdings(o, k, op->g0, op->g1);
 	} else if (!holds_any(o, k, op->g0, op->g1)) {
-		return true;
+		op->started = true;
+		return START_GRANT;
 	}
 	bool want_write = op->unlock || (op->access & VM_PROT_WRITE);
+	/* The hold: whoever must let go keeps the page a moment first. */
+	uint64_t latest = 0;
+	for (uint64_t g = op->g0; g < op->g1; g++) {
+		bool recall = o->writer[g] != NO_WRITER && o->writer[g] != k;
+		if (want_write)
+			recall |= (o->readers[g] & ~(UINT64_C(1) << k)) != 0;
+		if (recall && o->granted[g] > latest)
+			latest = o->granted[g];
+	}
+	uint64_t now = now_us();
+	if (latest != 0 && now < latest + o->hold_us) {
+		op->not_before = latest + o->hold_us;
+		o->holds_deferred++;
+		arm_tick(o, op->not_before);
+		return START_DEFER;
+	}
+	op->started = true;
 	bool others = false;
 	for (unsigned j = 0; j < o->nkernels; j++) {
 		if ((int)j == k || !attached(o, (int)j))
@@ -300,7 +360,7 @@ static bool start(dsm_object_t *o, dsm_op_t *op)
 		op->pending++;
 	}
 	op->optimistic = !want_write && !others;
-	return op->pending == 0;
+	return op->pending == 0 ? START_GRANT : START_WAIT;
 }
 
 static bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
@@ -332,9 +392,9 @@ static void pump(dsm_object_t *o)
 			bool blocked = false;
 			for (dsm_op_t *e = o->ops; e != op && !blocked; e = e->next)
 				blocked = overlaps(op->b0, op->b1, e->b0, e->b1);
-			if (blocked)
+			if (blocked || (op->not_before && now_us() < op->not_before))
 				continue;
-			if (start(o, op)) {
+			if (start(o, op) == START_GRANT) {
 				grant(o, op);
 				remove_op(o, op);
 				again = true;
@@ -529,6 +589,27 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 		if (offset >= o->storage || g1 > o->ngranules)
 			g1 = offset >= o->storage ? g0 : o->ngranules;
 		uint64_t bit = UINT64_C(1) << k;
+		/* Pages that were asked for writing and come back unchanged:
+		 * the faulting thread did not get to run before they left
+		 * (such pages are installed dirty, so `dirty` cannot tell).
+		 * Hold pages longer then; a little less after each that came
+		 * back written. */
+		bool asked = false, changed = false;
+		for (uint64_t g = g0; g < g1 && !kernel_copy; g++) {
+			if (o->writer[g] != k || !o->asked_write[g])
+				continue;
+			o->asked_write[g] = 0;
+			asked = true;
+			changed = changed || memcmp(o->data + (g << GRANULE_SHIFT),
+			        (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
+			        GRANULE) != 0;
+		}
+		if (asked && !changed && o->hold_us < HOLD_MAX_US)
+			o->hold_us *= 2;
+		else if (asked && changed)
+			o->hold_us -= o->hold_us / 4;
+		if (o->hold_us < HOLD_MIN_US)
+			o->hold_us = HOLD_MIN_US;
 		for (uint64_t g = g0; g < g1; g++) {
 			if (o->writer[g] == k) {
 				/* The writer's data is the newest: keep it. */
@@ -574,15 +655,27 @@ static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seq
 	return KERN_SUCCESS;
 }
 
-/* Nothing to make durable: the data is the manager's memory. */
+/* Nothing to make durable: the data is the manager's memory. A
+ * VM_SYNC_INVALIDATE flush tells which pages the kernel let go of. */
 static kern_return_t dsm_synchronize(memory_object_t object, mach_port_seqno_t seqno,
         memory_object_control_t control, vm_offset_t offset, vm_size_t length,
         vm_sync_t flags)
 {
-	(void)object; (void)seqno; (void)flags;
+	(void)object; (void)seqno;
 	dsm_object_t *o = served;
 	int k = find_kernel(o, control);
 	count(o, k, DSM_MSG_SYNCHRONIZE);
+	if (k >= 0 && (flags & VM_SYNC_INVALIDATE) && offset < o->storage) {
+		/* The kernel flushed the range (dirty pages came back before
+		 * this message; clean ones went without a word): it holds
+		 * none of it now. */
+		uint64_t g0 = offset >> GRANULE_SHIFT;
+		uint64_t g1 = length > o->storage - offset ? o->ngranules
+		            : (offset + length + GRANULE - 1) >> GRANULE_SHIFT;
+		drop_holdings(o, k, g0, g1);
+		check_returns(o, k);
+		pump(o);
+	}
 	count(o, k, DSM_MSG_SYNCHRONIZE_COMPLETED);
 	memory_object_synchronize_completed(control, offset, length);
 	mach_port_deallocate(mach_task_self(), control);
@@ -639,6 +732,10 @@ static void dispatch(dsm_object_t *o, mach_msg_header_t *in, mach_msg_header_t *
 {
 	if (in->msgh_id == DSM_QUIT_ID) {
 		o->dead = true;
+		return;
+	}
+	if (in->msgh_id == DSM_TICK_ID) {
+		pump(o);
 		return;
 	}
 	if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
@@ -730,8 +827,54 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Sends a tick to each object whose hold timer is due. */
+static void *timer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&dsm.lock);
+	for (;;) {
+		uint64_t next = 0, now = now_us();
+		for (dsm_object_t *o = dsm.objects; o != NULL; o = o->next) {
+			if (o->tick_at != 0 && o->tick_at <= now) {
+				o->tick_at = 0;
+				mach_msg_header_t tick = {
+					.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+					.msgh_size = sizeof tick,
+					.msgh_remote_port = o->port,
+					.msgh_id = DSM_TICK_ID,
+				};
+				/* A full queue will be served anyway; try again soon. */
+				if (mach_msg(&tick, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof tick, 0,
+				             MACH_PORT_NULL, 0, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+					o->tick_at = now + 1000;
+			} else if (o->tick_at != 0 && (next == 0 || o->tick_at < next)) {
+				next = o->tick_at;
+			}
+		}
+		if (next == 0) {
+			pthread_cond_wait(&dsm.timer, &dsm.lock);
+		} else {
+			struct timespec ts = { (time_t)(next / 1000000u),
+			                       (long)(next % 1000000u) * 1000 };
+			pthread_cond_timedwait(&dsm.timer, &dsm.lock, &ts);
+		}
+	}
+	return NULL;
+}
+
 static void start_pager(void)
 {
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dsm.timer, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_t timer;
+	if (pthread_create(&timer, NULL, timer_main, NULL) != 0) {
+		dsm.start_kr = KERN_RESOURCE_SHORTAGE;
+		return;
+	}
+	pthread_detach(timer);
 	dsm.start_kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
 	                                  &dsm.pset);
 	if (dsm.start_kr != KERN_SUCCESS)
@@ -755,6 +898,8 @@ static void free_object(dsm_object_t *o)
 		vm_deallocate(mach_task_self(), (vm_address_t)(uintptr_t)o->data, o->storage);
 	free(o->readers);
 	free(o->writer);
+	free(o->granted);
+	free(o->asked_write);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -794,9 +939,13 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	pthread_cond_init(&o->event, &attr);
 	pthread_condattr_destroy(&attr);
 	vm_address_t data = 0;
+	o->hold_us = HOLD_MIN_US;
 	o->readers = calloc(o->ngranules, sizeof *o->readers);
 	o->writer = malloc(o->ngranules * sizeof *o->writer);
-	if (o->readers == NULL || o->writer == NULL ||
+	o->granted = calloc(o->ngranules, sizeof *o->granted);
+	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
+	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
+	    o->asked_write == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;

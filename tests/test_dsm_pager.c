@@ -484,8 +484,8 @@ static int netns_setup(void)
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd,
 	         "ip netns add %1$s && ip link add %1$sa type veth peer name %1$sb && "
-	         "ip link set %1$sb netns %1$s && ip addr add 10.198.%2$d.1/24 dev %1$sa && "
-	         "ip link set %1$sa up && ip -n %1$s addr add 10.198.%2$d.2/24 dev %1$sb && "
+	         "ip link set %1$sb netns %1$s && ip addr add 10.197.%2$d.1/24 dev %1$sa && "
+	         "ip link set %1$sa up && ip -n %1$s addr add 10.197.%2$d.2/24 dev %1$sb && "
 	         "ip -n %1$s link set %1$sb up && ip -n %1$s link set lo up",
 	         ns_name, sub);
 	if (sh(cmd) != 0) {
@@ -508,7 +508,7 @@ TEST(counter_over_tcp_between_hosts)
 	static const char key[] = "MEMOBJ_KEY=dsm test key";
 	setenv("MEMOBJ_KEY", "dsm test key", 1);
 	char addr[160];
-	snprintf(addr, sizeof addr, "tcp:10.198.%d.2:%d", sub, 7000 + (int)getpid() % 2000);
+	snprintf(addr, sizeof addr, "tcp:10.197.%d.2:%d", sub, 7000 + (int)getpid() % 2000);
 	const char *prefix[] = { "ip", "netns", "exec", ns_name, NULL };
 	const char *menv[] = { key, NULL };
 	const char *margs[] = { "manager", addr, "dsm-tcp", NULL };
