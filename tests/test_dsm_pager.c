@@ -199,6 +199,17 @@ static int peer_survivor(const char *address, const char *name)
 		pause();
 }
 
+/* Writes `value` at `off` and says so. */
+static int peer_poke(const char *address, const char *name, vm_offset_t off, uint64_t value)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	atomic_store(at(peer_base, off), value);
+	peer_say("poked");
+	for (;;)
+		pause();
+}
+
 /* A manager in its own process (for the SIGBUS and TCP tests). */
 static int peer_manager(const char *address, const char *name)
 {
@@ -370,6 +381,30 @@ TEST(killed_owner_others_continue)
 	peer_stop(&s);
 	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
 	drop_object("dsm-kill", obj);
+}
+
+/* vm_msync(VM_SYNC_INVALIDATE) drops clean pages without a data_return:
+ * the manager must not wait for them when another kernel writes. */
+TEST(msync_invalidate_then_another_writer)
+{
+	memory_object_t obj = make_object("dsm-msync");
+	vm_address_t here = map_here(obj);
+	CHECK_EQ(atomic_load(at(here, OFF_Q)), 0);     /* held here, clean */
+	atomic_store(at(here, OFF_P), 5);              /* held here, dirty */
+	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_Q, 0x20000,
+	         VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	struct peer p;
+	char off[32];
+	snprintf(off, sizeof off, "%d", OFF_Q);
+	const char *args[] = { "poke", address, "dsm-msync", off, "77", NULL };
+	const char *env[] = { page_env[1], NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	CHECK(peer_expect(&p, "poked", 4 * PEER_TIMEOUT_MS) != NULL);
+	CHECK_EQ(atomic_load(at(here, OFF_Q)), 77);
+	CHECK_EQ(atomic_load(at(here, OFF_P)), 5);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-msync", obj);
 }
 
 static sigjmp_buf fault_jmp;
@@ -565,6 +600,9 @@ int main(int argc, char **argv)
 			return peer_victim(addr, name);
 		if (strcmp(role, "survivor") == 0)
 			return peer_survivor(addr, name);
+		if (strcmp(role, "poke") == 0 && argc >= 7)
+			return peer_poke(addr, name, (vm_offset_t)atol(argv[5]),
+			                 (uint64_t)atol(argv[6]));
 		if (strcmp(role, "manager") == 0)
 			return peer_manager(addr, name);
 		return 1;
@@ -584,6 +622,7 @@ int main(int argc, char **argv)
 		RUN(ping_pong_never_stale);
 		RUN(false_sharing_stays_exact);
 		RUN(killed_owner_others_continue);
+		RUN(msync_invalidate_then_another_writer);
 		RUN(killed_manager_gives_sigbus);
 	}
 	char cmd[128];
