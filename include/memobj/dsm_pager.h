@@ -27,7 +27,7 @@
 #define DSM_PAGER_GRANULE 4096
 
 /* Makes an object of `size` bytes (a multiple of DSM_PAGER_GRANULE, at
- * most 1 TiB), zero-filled. *object receives a send right the pager keeps
+ * most 16 GiB), zero-filled. *object receives a send right the pager keeps
  * (use it with vm_map or netname_check_in; do not deallocate it).
  * KERN_INVALID_ARGUMENT: size 0, not a multiple of the granule, too large,
  * or object NULL. KERN_RESOURCE_SHORTAGE: no memory, ports or threads. */
