@@ -743,11 +743,18 @@ static void dispatch(dsm_object_t *o, mach_msg_header_t *in, mach_msg_header_t *
 	                     sizeof(mach_msg_format_0_trailer_t)) {
 		mach_port_name_t name = ((mach_dead_name_notification_t *)in)->not_port;
 		int k = find_kernel(o, name);
-		if (k >= 0)
+		mach_port_type_t type = 0;
+		if (k >= 0) {
 			forget_kernel(o, k, DSM_KERNEL_DEAD);
-		/* The notification's reference and ours: the name goes. */
-		if (MACH_PORT_VALID(name))
+			/* The notification's reference and ours: the name goes. */
 			mach_port_destroy(mach_task_self(), name);
+		} else if (MACH_PORT_VALID(name) &&
+		           mach_port_type(mach_task_self(), name, &type) == KERN_SUCCESS &&
+		           type == MACH_PORT_TYPE_DEAD_NAME) {
+			/* A kernel already forgotten: drop the notification's
+			 * reference only (never a live right that took the name). */
+			mach_port_deallocate(mach_task_self(), name);
+		}
 		return;
 	}
 	if (in->msgh_id >= MACH_NOTIFY_FIRST && in->msgh_id <= MACH_NOTIFY_LAST) {
