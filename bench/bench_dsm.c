@@ -18,7 +18,8 @@
  * fault from the manager <= 1.3 x (raw round trip + in-process fault);
  * 2-kernel speedup at 512x512 >= 1.8.
  *
- *   bench_dsm [FAULTS]     (default 400 faults per measurement) */
+ *   bench_dsm [FAULTS] [unix|tcp|matrix]...   (default 400 faults per
+ *   measurement, every part) */
 #include <mach/mach.h>
 #include <memobj/dsm_pager.h>
 
@@ -44,10 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OBJ_SIZE ((vm_size_t)96 << 20)
+#define OBJ_SIZE ((vm_size_t)128 << 20)
 #define PAGE 4096
 #define REGION ((vm_size_t)4 << 20)     /* one measurement's pages */
-#define MM_BASE ((vm_size_t)32 << 20)   /* matrices from here on */
+#define MM_BASE ((vm_size_t)48 << 20)   /* matrices from here on */
 #define HOT_ITER 2000
 #define NAME "bench-dsm"
 #define TIMEOUT_MS 120000
@@ -582,8 +583,19 @@ int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "--kernel") == 0)
 		return kernel_main(argv[2], argv[3], argv[4], atoi(argv[5]));
-	if (argc >= 2 && atoi(argv[1]) >= 8)
-		faults = atoi(argv[1]) > 20000 ? 20000 : atoi(argv[1]);
+	bool want_unix = true, want_tcp = true, want_matrix = true;
+	for (int i = 1; i < argc; i++) {
+		if (atoi(argv[i]) >= 8)
+			faults = atoi(argv[i]) > 20000 ? 20000 : atoi(argv[i]);
+		if (strcmp(argv[i], "unix") == 0 || strcmp(argv[i], "tcp") == 0 ||
+		    strcmp(argv[i], "matrix") == 0) {
+			if (want_unix && want_tcp && want_matrix)
+				want_unix = want_tcp = want_matrix = false;
+			want_unix |= strcmp(argv[i], "unix") == 0;
+			want_tcp |= strcmp(argv[i], "tcp") == 0;
+			want_matrix |= strcmp(argv[i], "matrix") == 0;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	setenv("MEMOBJ_PAGE_SIZE", "4096", 1);
 	char dir[] = "/tmp/memobj-bench-dsm-XXXXXX", maddr[128], raddr[128], cmd[1024];
@@ -615,18 +627,18 @@ int main(int argc, char **argv)
 	struct kernel ks[3];
 	static const vm_size_t psz[3] = { 4096, 16384, 65536 };
 	raw_listen("unix", raddr, 0);
-	bool up = true;
+	bool up = want_unix;
 	for (int i = 0; i < 3 && up; i++)
 		up = start_kernel(&ks[i], NULL, maddr, "unix", raddr, 0, psz[i]) == 0;
 	if (up)
 		micro("unix socket", &ks[0], &ks[1], true);
-	else
+	else if (want_unix)
 		printf("unix socket: kernels did not start\n");
 	for (int i = 0; i < 3; i++)
 		stop_kernel(&ks[i]);
 	/* The matrices: kernels alike (16 KiB pages), so that the speedup
 	 * measures parallelism, not page sizes. */
-	if (!getenv("BENCH_DSM_NO_MATRIX")) {
+	if (want_matrix) {
 		up = true;
 		for (int i = 0; i < 3 && up; i++)
 			up = start_kernel(&ks[i], NULL, maddr, "unix", raddr, 0, 16384) == 0;
@@ -645,7 +657,9 @@ int main(int argc, char **argv)
 	         "ip link set %1$sb netns %1$s && ip addr add 10.196.%2$d.1/24 dev %1$sa && "
 	         "ip link set %1$sa up && ip -n %1$s addr add 10.196.%2$d.2/24 dev %1$sb && "
 	         "ip -n %1$s link set %1$sb up && ip -n %1$s link set lo up 2>/dev/null", nsn, sub);
-	if (sh(cmd) == 0) {
+	if (!want_tcp) {
+		/* not asked for */
+	} else if (sh(cmd) == 0) {
 		setenv("MEMOBJ_KEY", "bench key, not secret", 1);
 		char taddr[64], host[32];
 		snprintf(host, sizeof host, "10.196.%d.1", sub);

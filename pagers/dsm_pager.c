@@ -50,9 +50,11 @@
 /* A kernel keeps a page at least this long after it got it (µs), so the
  * thread that faulted runs before the page moves on (no livelock under
  * contention); doubled each time a page asked for writing comes back
- * unchanged, eased again when one comes back written. */
+ * unchanged, halved when one comes back written. A page can also come
+ * back unchanged because a spinning kernel took it only to find nothing
+ * to do: the cap keeps that from slowing every transfer for long. */
 #define HOLD_MIN_US   20
-#define HOLD_MAX_US   5000
+#define HOLD_MAX_US   1000
 
 typedef struct dsm_op {
 	struct dsm_op *next;
@@ -604,12 +606,14 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 			        (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
 			        GRANULE) != 0;
 		}
-		if (asked && !changed && o->hold_us < HOLD_MAX_US)
+		if (asked && !changed)
 			o->hold_us *= 2;
 		else if (asked && changed)
-			o->hold_us -= o->hold_us / 4;
+			o->hold_us /= 2;
 		if (o->hold_us < HOLD_MIN_US)
 			o->hold_us = HOLD_MIN_US;
+		if (o->hold_us > HOLD_MAX_US)
+			o->hold_us = HOLD_MAX_US;
 		for (uint64_t g = g0; g < g1; g++) {
 			if (o->writer[g] == k) {
 				/* The writer's data is the newest: keep it. */
