@@ -597,6 +597,7 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	setenv("MEMOBJ_PAGE_SIZE", "4096", 1);
 	char dir[] = "/tmp/memobj-bench-dsm-XXXXXX", maddr[128], raddr[128], cmd[1024];
 	if (mkdtemp(dir) == NULL)
