@@ -13,7 +13,7 @@
  *
  * medians of per-fault times, and messages per fault counted by the
  * manager (both directions, every kind). Then C = A x B of doubles,
- * 256x256 and 512x512, with 1, 2 and 3 kernels (median of 3 runs), and
+ * 256x256 and 512x512, with 1, 2 and 3 kernels (median of 5 runs), and
  * the speedup. Aims: hotspot cycle <= 150 us over the Unix socket; read
  * fault from the manager <= 1.3 x (raw round trip + in-process fault);
  * 2-kernel speedup at 512x512 >= 1.8.
@@ -516,20 +516,20 @@ static bool check_c(vm_offset_t off, int n)
 static void matrices(struct kernel *ks, int nk_max)
 {
 	printf("matrix multiply C = A x B (doubles), over the Unix socket; "
-	       "kernels with 16 KiB pages; inputs start at the manager; median of 3 runs\n");
+	       "kernels with 16 KiB pages; inputs start at the manager; median of 5 runs\n");
 	vm_offset_t off = MM_BASE;
 	for (int n = 256; n <= 512; n *= 2) {
 		double t1 = 0;
 		printf("  %dx%d:", n, n);
 		for (int nk = 1; nk <= nk_max; nk++) {
-			double t[3];
+			double t[5];
 			bool ok = true;
 			struct phase ph;
 			uint64_t f0, m0;
 			phase_start(&ph);
 			f0 = ph.f0;
 			m0 = ph.m0;
-			for (int rep = 0; rep < 3; rep++) {
+			for (int rep = 0; rep < 5; rep++) {
 				if (off + 3 * mat_bytes(n) > OBJ_SIZE)
 					off = MM_BASE;
 				if (fill_and_flush(off, n) != 0)
@@ -552,7 +552,7 @@ static void matrices(struct kernel *ks, int nk_max)
 				ok = ok && check_c(off, n);
 				off += 3 * mat_bytes(n);
 			}
-			double med = median(t, 3) / 1e3;
+			double med = median(t, 5) / 1e3;
 			if (nk == 1)
 				t1 = med;
 			printf("  %d kernel%s %7.1f ms", nk, nk > 1 ? "s" : " ", med);

@@ -54,7 +54,7 @@
  * back unchanged because a spinning kernel took it only to find nothing
  * to do: the cap keeps that from slowing every transfer for long. */
 #define HOLD_MIN_US   20
-#define HOLD_MAX_US   1000
+#define HOLD_MAX_US   200
 
 typedef struct dsm_op {
 	struct dsm_op *next;
