@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OBJ_SIZE ((vm_size_t)128 << 20)
+#define OBJ_SIZE ((vm_size_t)192 << 20)
 #define PAGE 4096
 #define REGION ((vm_size_t)4 << 20)     /* one measurement's pages */
 #define MM_BASE ((vm_size_t)48 << 20)   /* matrices from here on */
