@@ -2,7 +2,7 @@
 # One entry point for people and CI: installs what the build needs (Debian),
 # builds memobj, and runs the demo, the tests or the benchmarks.
 #
-#   bash build.sh demo [FILE]   build, then run the embedded demo and the DSM demo
+#   bash build.sh demo [FILE]   build, then run the embedded demo
 #   bash build.sh test          build, then run every test (ctest)
 #   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
 #   bash build.sh clang         build with clang (warnings are errors)
