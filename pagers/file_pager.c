@@ -1,6 +1,6 @@
 /* file_pager: serves a regular file as a memory object, read-only or with
  * write-back. See file_pager.h for the protocol it speaks. */
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 #include <errno.h>
 #include <fcntl.h>

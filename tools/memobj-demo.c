@@ -14,7 +14,7 @@
  * Exit status: 0 when the sums match, 1 when they do not (or a step
  * failed), 2 for bad usage. */
 #include <mach/mach.h>
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 #include <errno.h>
 #include <fcntl.h>
