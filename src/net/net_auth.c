@@ -20,6 +20,7 @@
 
 #include "hmac_sha256.h"
 #include "net_socket.h"
+#include "os/os_log.h"
 
 static const char auth_label[] = "memobj-auth-v1";
 
@@ -162,7 +163,7 @@ static int refuse(int fd, int err, const char *why)
 {
 	char name[NET_ADDR_NAME_MAX];
 	net_peer_name(fd, name, sizeof name);
-	fprintf(stderr, "memobj: link with %s refused: %s\n", name, why);
+	os_log(OS_LOG_WARN, "link with %s refused: %s", name, why);
 	return err;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "net/net_internal.h"
+#include "os/os_log.h"
 
 pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t net_node_id;
@@ -26,12 +27,10 @@ static _Atomic int handshakes;
 
 void net_log(const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	os_vlog(OS_LOG_WARN, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "memobj: %s\n", line);
 }
 
 static mach_port_name_t kobject_port(ipc_kobject_handler_t handler)
