@@ -47,7 +47,8 @@ what=${1:-demo}
 case "$what" in
 demo)
 	ensure_tools
-	build build
+	cmake -S . -B build >/dev/null
+	cmake --build build -j"$jobs" --target memobj-demo   # only what the demo needs
 	exec ./build/tools/memobj-demo "$@"
 	;;
 test)
