@@ -20,7 +20,10 @@ libdir=$(dirname "$(find "$tmp/prefix" -name memobj.pc | head -1)")/..
 libdir=$(cd "$libdir" && pwd)
 
 for f in include/mach/mach.h include/memobj/file_pager.h share/man/man7/memobj.7 \
-	share/doc/memobj/README.md; do
+	share/man/man3/memory_object_data_supply.3 share/man/man3/seqnos_memory_object_init.3 \
+	share/man/man1/memobjd.1 share/man/man1/memobj.1 share/doc/memobj/README.md \
+	share/doc/memobj/departures.md bin/memobj bin/memobjd bin/memobj-demo \
+	lib/cmake/memobj/memobjConfig.cmake; do
 	[ -e "$tmp/prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
 done
 head -c 50000 /dev/urandom >"$tmp/data"
@@ -42,4 +45,11 @@ cmake --build "$tmp/cm" >/dev/null
 "$tmp/prefix/bin/memobj-demo" --size 1m >/dev/null
 mv "$tmp/prefix" "$tmp/moved"
 "$tmp/moved/bin/memobj-demo" --size 1m >/dev/null
+"$tmp/moved/bin/memobj" --version >/dev/null
+"$tmp/moved/bin/memobjd" --version >/dev/null
+# man finds the installed pages (a .so link included), where man exists.
+if command -v man >/dev/null; then
+	MANPATH="$tmp/moved/share/man" man -P cat 3 seqnos_memory_object_init 2>/dev/null |
+		grep -q 'memory_object_init' || { echo "man 3 seqnos_memory_object_init: nothing"; exit 1; }
+fi
 echo "install tree: pkg-config, find_package and relocated programs work"
