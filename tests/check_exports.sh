@@ -5,7 +5,7 @@ set -euo pipefail
 lib=$1
 syms=$(nm -D --defined-only "$lib" | awk '{print $3}' | sed 's/@.*//' | sort -u)
 [ -n "$syms" ] || { echo "no dynamic symbols in $lib" >&2; exit 1; }
-public='^(mach_|memory_object_|seqnos_memory_object_|host_|netname_|memobj_|default_pager_|do_mach_notify_|do_seqnos_mach_notify_|mig_|notify_server$|seqnos_notify_server$|NDR_record$|name_server_port$|vm_(allocate|deallocate|map|protect|msync|region|inherit|read|write|copy|statistics|set_default_memory_manager|page_size|page_mask|page_shift)$|MEMOBJ_0$)'
+public='^(mach_|task_|thread_|bootstrap_|memory_object_|seqnos_memory_object_|host_|netname_|memobj_|default_pager_|do_mach_notify_|do_seqnos_mach_notify_|mig_|notify_server$|seqnos_notify_server$|NDR_record$|name_server_port$|vm_(allocate|deallocate|map|protect|msync|region|inherit|read|write|copy|statistics|set_default_memory_manager|page_size|page_mask|page_shift)$|MEMOBJ_0$)'
 internal='^(ipc_|vm_object_|vm_page_|vm_map_|vm_fault|vm_kernel|vm_pageout|vm_return|net_|os_|emmi_|wire_|sha256|hmac)'
 bad=0
 for s in $syms; do
@@ -28,7 +28,7 @@ for s in memory_object_init memory_object_data_request memory_object_terminate \
 done
 if [ $# -ge 2 ]; then
 	for s in $(nm -D --defined-only "$2" | awk '{print $3}' | sed 's/@.*//' | sort -u); do
-		[[ $s =~ ^(file_pager_|dsm_pager_|default_pager_|redis_pager_|MEMOBJ_PAGERS_0$) ]] ||
+		[[ $s =~ ^(file_pager_|dsm_|default_pager_|redis_|MEMOBJ_PAGERS_0$) ]] ||
 			{ echo "pagers library exports $s" >&2; bad=1; }
 	done
 fi
