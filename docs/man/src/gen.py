@@ -71,7 +71,13 @@ def page(name, names, summary, desc, rets, notes, see, section=3, extra_syn=None
     out.append(',\n'.join('.BR %s (%s)'%tuple(x.split('.')) for x in see)+'\n.PP\nThe OSF Mach kernel documentation is the reference for each call;\nmemobj\'s departures are also in\n.IR share/doc/memobj/departures.md .')
     text='\n'.join(out)+'\n'
     d=ROOT+'/docs/man'
-    open('%s/%s.%d'%(d,name,section),'w').write(text)
+    target='%s/%s.%d'%(d,name,section)
+    # A page written by hand (by the room that owns the call) wins: only
+    # pages this script made, or missing ones, are (re)written.
+    if os.path.exists(target) and 'docs/man/src/gen.py' not in open(target).readline():
+        print('kept hand-written', os.path.basename(target), file=sys.stderr)
+        return
+    open(target,'w').write(text)
     for n in names:
         if n!=name:
             open('%s/%s.%d'%(d,n,section),'w').write('.so man%d/%s.%d\n'%(section,name,section))
