@@ -17,5 +17,6 @@
 #include <mach/memory_object_control.h>
 #include <mach/default_pager.h>
 #include <mach/memobj.h>
+#include <mach/memobj_stat.h>
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emmi/emmi_msgs.h"
+#include "emmi/emmi_stat.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_kernel.h"
@@ -135,6 +136,8 @@ void emmi_control_handler(void *context, mach_msg_header_t *msg,
         mach_msg_size_t size)
 {
 	atomic_fetch_add_explicit(&vm_kernel()->hits, 1, memory_order_relaxed);
+	if (size >= sizeof(mach_msg_header_t))
+		emmi_stat_count(msg->msgh_id);
 	struct vm_object *obj = vm_object_lookup_id((uint64_t)(uintptr_t)context);
 	/* Too short to be any control call: only the header is trusted. */
 	if (obj == NULL || size < sizeof(mach_msg_header_t) ||

@@ -192,6 +192,7 @@ struct ipc_kmsg {
 	mach_port_seqno_t seqno;       /* given when dequeued */
 	ipc_kobject_handler_t handler; /* set when bound for a kobject */
 	void *context;
+	ipc_space_t kspace;            /* the kobject's space (for tracing) */
 	bool lent;                     /* OOL data is the sender's memory */
 };
 #define ipc_kmsg_hdr(k) ((mach_msg_header_t *)(void *)((k) + 1))

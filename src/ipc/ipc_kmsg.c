@@ -631,6 +631,7 @@ void ipc_kmsg_deliver(ipc_kmsg_t kmsg)
 		kmsg->seqno = dest->seqno++;
 		kmsg->handler = dest->handler;
 		kmsg->context = dest->context;
+		kmsg->kspace = dest->receiver;
 		ipc_kmsg_copyout(dest->receiver, kmsg);
 		ipc_kmsg_write_trailer(kmsg, MAX_TRAILER_SIZE);
 		ipc_defer_delivery(kmsg);

@@ -67,6 +67,8 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 {
 	if (msg == NULL)
 		return MACH_SEND_INVALID_DATA;
+	if (send_size >= sizeof *msg)
+		ipc_trace(IPC_TRACE_SEND, space, msg, send_size, 0);
 	struct ipc_copyin ci;
 	ipc_kmsg_t kmsg;
 	bool lend = send_size >= sizeof(mach_msg_base_t) &&
@@ -160,6 +162,7 @@ static mach_msg_return_t msg_receive(ipc_space_t space, mach_msg_header_t *msg,
 	mach_msg_size_t trailer = REQUESTED_TRAILER_SIZE(option);
 	ipc_kmsg_write_trailer(kmsg, trailer);
 	memcpy(msg, ipc_kmsg_hdr(kmsg), round_msg(kmsg->size) + trailer);
+	ipc_trace(IPC_TRACE_RECEIVE, space, msg, kmsg->size, kmsg->seqno);
 	ipc_kmsg_free(kmsg);
 	return MACH_MSG_SUCCESS;
 }

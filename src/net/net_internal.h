@@ -221,4 +221,8 @@ void net_link_teardown(struct net_link *link);
 /* ---- name server (net_nameserver.c) ---- */
 void net_name_server_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t size);
 
+/* The names checked in with this node's name server (statistics). */
+uint32_t net_nameserver_names(uint32_t start, char (*names)[80], uint32_t max,
+        uint32_t *total);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "net/net_internal.h"
+#include "os/os_log.h"
 
 pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t net_node_id;
@@ -43,12 +44,10 @@ static int handshakes;                 /* under slots_lock */
 
 void net_log(const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	os_vlog(OS_LOG_WARN, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "memobj: %s\n", line);
 }
 
 void net_log_limited(const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "os/os_log.h"
 #include "os/os_uffd.h"
 #include "vm/vm_internal.h"
 
@@ -26,8 +27,8 @@ vm_size_t vm_kernel_page_size_from_env(vm_size_t system_page_size)
 	            v <= 2u * 1024 * 1024 && (v & (v - 1)) == 0 &&
 	            v >= system_page_size;
 	if (!valid) {
-		fprintf(stderr, "memobj: MEMOBJ_PAGE_SIZE=%s is not a power of two "
-		        "from the system page size (%llu) to 2 MiB; using %llu\n",
+		os_log(OS_LOG_WARN, "MEMOBJ_PAGE_SIZE=%s is not a power of two "
+		        "from the system page size (%llu) to 2 MiB; using %llu",
 		        env, (unsigned long long)system_page_size,
 		        (unsigned long long)system_page_size);
 		return system_page_size;
@@ -58,8 +59,8 @@ vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size)
 		}
 		if (errno != 0 || *end != '\0' || end == env ||
 		    v > (~0ull >> shift) || (v << shift) < page_size)
-			fprintf(stderr, "memobj: MEMOBJ_RESIDENT_MAX=%s is not a size "
-			        "of at least one page (e.g. 512m); using %llu\n",
+			os_log(OS_LOG_WARN, "MEMOBJ_RESIDENT_MAX=%s is not a size "
+			        "of at least one page (e.g. 512m); using %llu",
 			        env, dflt);
 		else
 			bytes = v << shift;
@@ -79,8 +80,8 @@ static void kernel_start(void)
 	k->uffd = os_uffd_open(&k->uffd_features);
 	k->wp = k->uffd >= 0 && (k->uffd_features & OS_UFFD_HAVE_WP);
 	if (k->uffd < 0) {
-		fprintf(stderr, "memobj: userfaultfd unavailable (%s): vm_map of "
-		        "memory objects will fail\n", strerror(-k->uffd));
+		os_log(OS_LOG_ERROR, "userfaultfd unavailable (%s): vm_map of "
+		        "memory objects will fail", strerror(-k->uffd));
 		return;
 	}
 	pthread_t thread;
@@ -90,7 +91,7 @@ static void kernel_start(void)
 	int err = pthread_create(&thread, &attr, vm_fault_thread, k);
 	pthread_attr_destroy(&attr);
 	if (err != 0) {
-		fprintf(stderr, "memobj: cannot start the fault thread (%s)\n",
+		os_log(OS_LOG_ERROR, "cannot start the fault thread (%s)",
 		        strerror(err));
 		close(k->uffd);
 		k->uffd = -err;

@@ -485,3 +485,25 @@ void vm_object_maybe_terminate(struct vm_object *obj)
 		object_terminate(obj);
 	pthread_mutex_unlock(&table_lock);
 }
+
+size_t vm_object_snapshot(struct vm_object ***out)
+{
+	size_t n = 0, cap = 16;
+	struct vm_object **objs = malloc(cap * sizeof *objs);
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; objs != NULL && b < TABLE_BUCKETS; b++)
+		for (struct vm_object *o = by_id[b]; o != NULL; o = o->next_by_id) {
+			if (n == cap) {
+				struct vm_object **more = realloc(objs, 2 * cap * sizeof *objs);
+				if (more == NULL)
+					break;
+				objs = more;
+				cap *= 2;
+			}
+			vm_object_ref(o);
+			objs[n++] = o;
+		}
+	pthread_mutex_unlock(&table_lock);
+	*out = objs;
+	return n;
+}

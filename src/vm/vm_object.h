@@ -127,6 +127,9 @@ struct vm_object *vm_object_lookup_id(uint64_t id);
 struct vm_object *vm_object_lookup_name(mach_port_name_t object_k);
 /* Reference to the live object whose control port is control_k. */
 struct vm_object *vm_object_lookup_control(mach_port_name_t control_k);
+/* References to every live object (statistics); *out is malloc'd (free it
+ * after releasing each). Returns the count. */
+size_t vm_object_snapshot(struct vm_object ***out);
 
 /* Control calls, from the control port's kobject handler (vm_pagein.c).
  * data_supply answers KERN_INVALID_ADDRESS when `data` is unreadable

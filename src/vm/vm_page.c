@@ -1,5 +1,6 @@
 /* Page tables: a hash of kernel page index -> page state. */
 #include "vm/vm_page.h"
+#include "vm/vm_stat.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 		}
 	}
 	if (p->nwaiters == 0) {
-		p->first = (vm_waiter_t){ tid, address };
+		p->first = (vm_waiter_t){ tid, address, vm_stat_now() };
 		p->nwaiters = 1;
 		return 0;
 	}
@@ -129,7 +130,7 @@ int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 		p->more = m;
 		p->more_cap = cap;
 	}
-	p->more[p->nwaiters - 1] = (vm_waiter_t){ tid, address };
+	p->more[p->nwaiters - 1] = (vm_waiter_t){ tid, address, vm_stat_now() };
 	p->nwaiters++;
 	return 0;
 }

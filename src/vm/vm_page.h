@@ -16,6 +16,7 @@ enum vm_page_state {
 typedef struct vm_waiter {
 	pid_t     tid;
 	uintptr_t address;       /* its exact faulting address */
+	uint64_t  since;         /* when it began to wait (vm_stat_now) */
 } vm_waiter_t;
 
 typedef struct vm_page {

@@ -11,12 +11,14 @@
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_stat.h"
 
 void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
 {
 	struct vm_kernel *k = vm_kernel();
 	for (size_t i = 0; i < waiters->count; i++) {
 		vm_waiter_t *w = &waiters->items[i];
+		vm_stat_fault_waited(w->since);
 		uintptr_t page = w->address & ~(uintptr_t)k->page_mask;
 		if (reason != KERN_SUCCESS && w->tid != 0)
 			os_signal_sigbus(w->tid, w->address, reason);
