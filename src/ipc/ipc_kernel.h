@@ -95,4 +95,10 @@ boolean_t ipc_msg_ool_lent(const mach_msg_header_t *msg);
  * a port of another node). */
 boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name);
 
+/* The handler of the kernel object `name` in `space` denotes (as
+ * ipc_port_is_kobject), or NULL when it is none: lets a layer tell its own
+ * kernel objects (control ports, proxies, special ports) apart. */
+ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
+        mach_port_name_t name);
+
 #endif
