@@ -17,88 +17,11 @@
 #include "harness.h"
 #include "cache_manager.h"
 #include "net_peer.h"
+#include "toucher.h"
 
-#define WAIT_MS 10000
+#define WAIT_MS TOUCH_WAIT_MS
 
 static vm_size_t ps;
-
-/* ---- a thread that touches one address and may take SIGBUS ---- */
-
-static __thread sigjmp_buf touch_jmp;
-static __thread volatile sig_atomic_t touch_armed;
-
-static void on_sigbus(int sig)
-{
-	if (!touch_armed) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-	}
-	siglongjmp(touch_jmp, 1);
-}
-
-struct toucher {
-	volatile uint8_t *addr;
-	int write;
-	int result;                 /* 0 ran through, 1 SIGBUS */
-	pthread_t thread;
-};
-
-static void *touch_main(void *arg)
-{
-	struct toucher *t = arg;
-	touch_armed = 1;
-	if (sigsetjmp(touch_jmp, 1) == 0) {
-		if (t->write)
-			*t->addr = 0x5a;
-		else
-			(void)*t->addr;
-		t->result = 0;
-	} else {
-		t->result = 1;
-	}
-	touch_armed = 0;
-	return NULL;
-}
-
-static void touch_start(struct toucher *t, vm_address_t addr, int write)
-{
-	t->addr = (volatile uint8_t *)addr;
-	t->write = write;
-	t->result = -1;
-	REQUIRE(pthread_create(&t->thread, NULL, touch_main, t) == 0);
-}
-
-/* Joins the toucher within WAIT_MS; its result, or -1 if it still waits
- * (it is left behind: the test has failed). */
-static int touch_join(struct toucher *t)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	if (pthread_timedjoin_np(t->thread, NULL, &ts) != 0)
-		return -1;
-	return t->result;
-}
-
-static unsigned faults_now(void)
-{
-	vm_statistics_data_t s;
-	mach_msg_type_number_t n = HOST_VM_INFO_COUNT;
-	memset(&s, 0, sizeof s);
-	host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s, &n);
-	return s.faults;
-}
-
-static int wait_faults_past(unsigned before)
-{
-	long long deadline = peer_now_ms() + WAIT_MS;
-	while (faults_now() <= before)
-		if (peer_now_ms() > deadline)
-			return 0;
-		else
-			sched_yield();
-	return 1;
-}
 
 /* ---- manager death ---- */
 
@@ -124,15 +47,15 @@ static void wait_then(enum why why, int destroy)
 		/* Resident and write-locked: the write waits for an unlock. */
 		CHECK_EQ(*(volatile uint8_t *)(a + ps), cm_pattern(ps));
 	}
-	unsigned before = faults_now();
+	unsigned before = toucher_faults();
 	struct toucher t;
-	touch_start(&t, a + ps, why == WAIT_UNLOCK);
+	REQUIRE(touch_start(&t, a + ps, why == WAIT_UNLOCK) == 0);
 	switch (why) {
 	case WAIT_REQUEST:
 		CHECK(cm_wait(m, CM_DATA_REQUEST, 1, NULL) >= 0);
 		break;
 	case WAIT_NOT_READY:
-		CHECK(wait_faults_past(before));
+		CHECK(toucher_wait_fault(before));
 		break;
 	case WAIT_UNLOCK:
 	case WAIT_READ_LOCK:
@@ -153,7 +76,7 @@ static void wait_then(enum why why, int destroy)
 		CHECK_EQ(touch_join(&t), 1);
 		/* Later accesses fail at once too. */
 		struct toucher t2;
-		touch_start(&t2, a + 2 * ps, 1);
+		REQUIRE(touch_start(&t2, a + 2 * ps, 1) == 0);
 		CHECK_EQ(touch_join(&t2), 1);
 		vm_deallocate(mach_task_self(), a, 4 * ps);
 	}
@@ -437,8 +360,7 @@ int main(int argc, char **argv)
 	    strcmp(argv[2], "stall") == 0)
 		return stall_child(argv[3]);
 	alarm(280);
-	struct sigaction sa = { .sa_handler = on_sigbus };
-	sigaction(SIGBUS, &sa, NULL);
+	toucher_install();
 	ps = cm_kernel_page_size();
 	RUN(manager_death_ends_request_wait);
 	RUN(manager_death_ends_not_ready_wait);

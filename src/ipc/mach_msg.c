@@ -80,6 +80,7 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 	            (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
 	            ipc_port_is_kobject(space, msg->msgh_remote_port);
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
+	ci.kernel_sender = space->is_kernel;
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
 		return mr;
