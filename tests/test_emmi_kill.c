@@ -58,6 +58,12 @@ static void mgr_peer_event(struct cm *m, const struct cm_event *e)
 		die();
 	if (strcmp(mgr_mode, "die-terminate") == 0 && e->kind == CM_TERMINATE)
 		die();
+	/* Not killed: the manager destroys the object under the waiter. */
+	if ((strcmp(mgr_mode, "destroy-on-request") == 0 &&
+	     e->kind == CM_DATA_REQUEST) ||
+	    (strcmp(mgr_mode, "destroy-on-unlock") == 0 &&
+	     e->kind == CM_DATA_UNLOCK))
+		memory_object_destroy(m->control, KERN_FAILURE);
 }
 
 static int peer_mgr(const char *address, const char *mode)
@@ -70,8 +76,9 @@ static int peer_mgr(const char *address, const char *mode)
 	if (m == NULL)
 		return 3;
 	m->no_ready = strcmp(mode, "noready") == 0;
-	m->silent = strcmp(mode, "silent") == 0;
-	if (strcmp(mode, "lockw") == 0)
+	m->silent = strcmp(mode, "silent") == 0 ||
+	            strcmp(mode, "destroy-on-request") == 0;
+	if (strcmp(mode, "lockw") == 0 || strcmp(mode, "destroy-on-unlock") == 0)
 		m->supply_lock = VM_PROT_WRITE;
 	if (strcmp(mode, "lockr") == 0)
 		m->supply_lock = VM_PROT_READ | VM_PROT_WRITE;
@@ -183,6 +190,31 @@ static void remote_finish(struct remote *r)
 {
 	vm_deallocate(mach_task_self(), r->base, NPAGES * ps);
 	peer_stop(&r->mgr);
+}
+
+/* A thread waits on page 1 of a remote object, its manager destroys the
+ * object at that step (mode destroy-on-...): SIGBUS within the bound. */
+static void destroyed_while(const char *mode, int write)
+{
+	struct remote r;
+	REQUIRE(remote_start(&r, mode) == 0);
+	if (write)
+		CHECK_EQ(((volatile uint8_t *)r.base)[ps], cm_pattern(ps));
+	struct toucher t;
+	REQUIRE(touch_start(&t, r.base + ps, write) == 0);
+	CHECK_EQ(touch_join(&t), 1);
+	CHECK(peer_expect(&r.mgr, "terminate", PEER_TIMEOUT_MS) != NULL);
+	remote_finish(&r);
+}
+
+TEST(remote_destroy_ends_request_wait)
+{
+	destroyed_while("destroy-on-request", 0);
+}
+
+TEST(remote_destroy_ends_unlock_wait)
+{
+	destroyed_while("destroy-on-unlock", 1);
 }
 
 /* A thread waits on page 1 for `what` (the manager reports `step`); the
@@ -583,6 +615,8 @@ int main(int argc, char **argv)
 	RUN(manager_killed_during_its_lock_request);
 	RUN(manager_killed_data_return_in_flight);
 	RUN(manager_killed_at_terminate);
+	RUN(remote_destroy_ends_request_wait);
+	RUN(remote_destroy_ends_unlock_wait);
 	RUN(kernel_killed_before_init_answered);
 	RUN(kernel_killed_request_outstanding);
 	RUN(kernel_killed_unlock_outstanding);
