@@ -306,7 +306,9 @@ static int stall_child(const char *mode)
 	if (a == 0)
 		return 3;
 	peer_say("port 0x%x", (unsigned)m->object);
-	if (strcmp(mode, "unlock") == 0) {
+	if (strcmp(mode, "none") == 0) {
+		/* nothing waits */
+	} else if (strcmp(mode, "unlock") == 0) {
 		(void)*(volatile uint8_t *)(a + ps);
 		*(volatile uint8_t *)(a + ps) = 1;
 	} else if (strcmp(mode, "msync") == 0) {
@@ -320,11 +322,12 @@ static int stall_child(const char *mode)
 		pause();
 }
 
-static void stall_case(const char *mode, const char *want)
+static void stall_case_env(const char *mode, const char *want,
+        const char *setting)
 {
 	struct peer p;
 	const char *args[] = { "stall", mode, NULL };
-	const char *env[] = { "MEMOBJ_STALL_WARN=0.2", NULL };
+	const char *env[] = { setting, NULL };
 	REQUIRE(peer_start(&p, NULL, env, args) == 0);
 	const char *l = peer_expect(&p, "port ", PEER_TIMEOUT_MS);
 	CHECK(l != NULL);
@@ -341,6 +344,26 @@ static void stall_case(const char *mode, const char *want)
 		if (strstr(l, want) == NULL || strstr(l, name) == NULL)
 			fprintf(stderr, "line: %s\n", l);
 	}
+	peer_stop(&p);
+}
+
+static void stall_case(const char *mode, const char *want)
+{
+	stall_case_env(mode, want, "MEMOBJ_STALL_WARN=0.2");
+}
+
+TEST(stall_setting_invalid)
+{
+	/* A bad value is said, and the default (10 s) used. */
+	struct peer p;
+	const char *args[] = { "stall", "none", NULL };
+	const char *env[] = { "MEMOBJ_STALL_WARN=soon", NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	const char *l = peer_expect(&p, "memobj: MEMOBJ_STALL_WARN=soon",
+	                            PEER_TIMEOUT_MS);
+	CHECK(l != NULL);
+	if (l)
+		CHECK(strstr(l, "using 10") != NULL);
 	peer_stop(&p);
 }
 
@@ -385,5 +408,6 @@ int main(int argc, char **argv)
 	RUN(stall_line_request);
 	RUN(stall_line_unlock);
 	RUN(stall_line_msync);
+	RUN(stall_setting_invalid);
 	return harness_done();
 }
