@@ -76,7 +76,7 @@ uint32_t vm_kernel_stall_warn_from_env(void)
 	errno = 0;
 	double v = strtod(env, &end);
 	if (errno != 0 || *end != '\0' || end == env || !(v >= 0) ||
-	    v > 86400.0 * 40) {
+	    v > 1e6) {
 		fprintf(stderr, "memobj: MEMOBJ_STALL_WARN=%s is not a number of "
 		        "seconds (0 turns the warning off); using 10\n", env);
 		return 10000;

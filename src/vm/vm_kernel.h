@@ -47,7 +47,7 @@ vm_size_t vm_kernel_page_size_from_env(vm_size_t system_page_size);
  * default is half of physical memory. */
 vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size);
 
-/* Parses MEMOBJ_STALL_WARN (seconds, decimals allowed, 0 turns the
+/* Parses MEMOBJ_STALL_WARN (seconds up to 10^6, decimals allowed, 0 turns the
  * warning off; default 10) into milliseconds. */
 uint32_t vm_kernel_stall_warn_from_env(void);
 

@@ -54,8 +54,9 @@ static void scan_page(vm_page_t *p, void *arg)
 	struct stall_scan *s = arg;
 	if (p->nwaiters == 0 || p->stall_warned)
 		return;
-	uint32_t age = s->now - p->wait_since;
-	if (age < s->limit)
+	/* Signed: a wait that began after `now` was read is young. */
+	int32_t age = (int32_t)(s->now - p->wait_since);
+	if (age < (int32_t)s->limit)
 		return;
 	p->stall_warned = 1;
 	const char *what;
@@ -68,7 +69,7 @@ static void scan_page(vm_page_t *p, void *arg)
 		       "fail?)";
 	else
 		what = "data_request unanswered";
-	say(s, age, p->index << vm_kernel()->page_shift, what);
+	say(s, (uint32_t)age, p->index << vm_kernel()->page_shift, what);
 }
 
 static void scan_object(struct vm_object *obj, void *arg)
@@ -79,11 +80,11 @@ static void scan_object(struct vm_object *obj, void *arg)
 	if (!obj->dead && !obj->terminated) {
 		vm_page_foreach(&obj->pages, scan_page, s);
 		for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
-			uint32_t age = s->now - w->since;
-			if (w->done || w->stall_warned || age < s->limit)
+			int32_t age = (int32_t)(s->now - w->since);
+			if (w->done || w->stall_warned || age < (int32_t)s->limit)
 				continue;
 			w->stall_warned = true;
-			say(s, age, w->offset, "memory_object_synchronize unanswered "
+			say(s, (uint32_t)age, w->offset, "memory_object_synchronize unanswered "
 			    "(vm_msync waits for synchronize_completed)");
 		}
 	}
