@@ -54,6 +54,7 @@ struct cm {
 	int no_ready;                   /* never change_attributes */
 	kern_return_t init_result;      /* init's answer (KERN_SUCCESS) */
 	int silent;                     /* never answer data_request */
+	int keep_control;               /* terminate keeps the control port */
 	cm_hook_t on_event;             /* every logged event, manager thread */
 	struct cm_event *ev;
 	int nev, cap;
@@ -188,6 +189,8 @@ static kern_return_t cm_terminate(memory_object_t object, mach_port_seqno_t seqn
 	if (m == NULL)
 		return KERN_FAILURE;
 	cm_log(m, (struct cm_event){ .kind = CM_TERMINATE });
+	if (m->keep_control)
+		return KERN_SUCCESS;       /* the receive right stays, unserved */
 	mach_port_destroy(mach_task_self(), control);
 	pthread_mutex_lock(&m->lock);
 	if (m->control == control)

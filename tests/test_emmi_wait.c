@@ -226,12 +226,35 @@ static void *get_main(void *arg)
 	return NULL;
 }
 
-TEST(get_attributes_racing_terminate)
+TEST(get_attributes_of_a_live_object)
+{
+	/* The stub's dead-server checks never fire on a live kernel. */
+	struct cm *m = cm_start(2 * ps);
+	REQUIRE(m != NULL);
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	mach_port_t c = cm_control(m);
+	int bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		memory_object_attr_info_data_t attr;
+		mach_msg_type_number_t n = MEMORY_OBJECT_ATTR_INFO_COUNT;
+		kern_return_t kr = memory_object_get_attributes(c,
+		        MEMORY_OBJECT_ATTRIBUTE_INFO, (memory_object_info_t)&attr, &n);
+		bad += kr != KERN_SUCCESS || n != MEMORY_OBJECT_ATTR_INFO_COUNT;
+	}
+	CHECK_EQ(bad, 0);
+	vm_deallocate(mach_task_self(), a, 2 * ps);
+	CHECK(cm_wait(m, CM_TERMINATE, 1, NULL) >= 0);
+	cm_stop(m);
+}
+
+static void get_attributes_race(int keep_control)
 {
 	int died = 0;
 	for (int round = 0; round < 50; round++) {
 		struct cm *m = cm_start(2 * ps);
 		REQUIRE(m != NULL);
+		m->keep_control = keep_control;
 		vm_address_t a = cm_map(m, FALSE);
 		REQUIRE(a != 0);
 		struct getter g = { .control = cm_control(m) };
@@ -243,15 +266,36 @@ TEST(get_attributes_racing_terminate)
 		vm_deallocate(mach_task_self(), a, 2 * ps);   /* terminate */
 		CHECK(cm_wait(m, CM_TERMINATE, 1, NULL) >= 0);
 		g.stop = 1;
-		pthread_join(th, NULL);
+		/* Never a call left waiting on a port nobody serves. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += WAIT_MS / 1000;
+		int joined = pthread_timedjoin_np(th, NULL, &ts) == 0;
+		CHECK(joined);
+		if (!joined)
+			break;
 		CHECK_EQ(g.bad, 0);
 		died += g.died;
 		if (g.bad)
 			fprintf(stderr, "get_attributes answered 0x%x\n", g.bad_kr);
-		mach_port_deallocate(mach_task_self(), g.control);
+		if (keep_control)
+			mach_port_destroy(mach_task_self(), g.control);
+		else
+			mach_port_deallocate(mach_task_self(), g.control);
 		cm_stop(m);
 	}
 	printf("     get_attributes met a dead server %d times in 50 races\n", died);
+}
+
+TEST(get_attributes_racing_terminate)
+{
+	get_attributes_race(0);
+}
+
+TEST(get_attributes_racing_terminate_control_kept)
+{
+	/* The manager keeps the control port's receive right unserved. */
+	get_attributes_race(1);
 }
 
 TEST(host_statistics_counts_pageouts)
@@ -401,7 +445,9 @@ int main(int argc, char **argv)
 	RUN(vm_map_of_kernel_ports_refused);
 	RUN(control_calls_on_non_control_ports_refused);
 	RUN(lock_value_no_change_with_bits_refused);
+	RUN(get_attributes_of_a_live_object);
 	RUN(get_attributes_racing_terminate);
+	RUN(get_attributes_racing_terminate_control_kept);
 	RUN(host_statistics_counts_pageouts);
 	RUN(stall_line_not_ready);
 	RUN(stall_line_init_fails);

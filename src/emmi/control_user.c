@@ -237,9 +237,21 @@ kern_return_t memory_object_get_attributes(memory_object_control_t memory_contro
 	m.request.NDR = NDR_record;
 	m.request.flavor = flavor;
 	m.request.count = *attributes_count;
-	kr = mach_msg(&m.request.Head, MACH_SEND_MSG | MACH_RCV_MSG,
+	/* A control port of this kernel answers in this thread, during the
+	 * send: the reply is queued when the receive starts. If it is not,
+	 * the port left the kernel between the check and the send (terminate
+	 * handed it to the manager) and the request sits in a queue that may
+	 * never be served: the server is gone. The reply port goes too, so
+	 * that a late answer is never taken for the next call's. */
+	bool local = page_mask != 0;
+	kr = mach_msg(&m.request.Head, MACH_SEND_MSG | MACH_RCV_MSG |
+	              (local ? MACH_RCV_TIMEOUT : 0),
 	              m.request.Head.msgh_size, sizeof m, reply,
-	              MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	              local ? 0 : MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	if (kr == MACH_RCV_TIMED_OUT && local) {
+		mig_dealloc_reply_port(reply);
+		return MIG_SERVER_DIED;
+	}
 	if (kr != MACH_MSG_SUCCESS)
 		return kr;
 	emmi_attributes_reply_t *r = &m.r.reply;
