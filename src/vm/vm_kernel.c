@@ -112,17 +112,31 @@ static void kernel_start(void)
 		        strerror(err));
 		close(k->uffd);
 		k->uffd = -err;
-		return;
 	}
-	if (k->stall_warn_ms == 0)
+}
+
+static pthread_once_t stall_once = PTHREAD_ONCE_INIT;
+
+static void stall_start(void)
+{
+	struct vm_kernel *k = &the_kernel;
+	if (k->stall_warn_ms == 0 || k->uffd < 0)
 		return;
+	pthread_t thread;
+	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&thread, &attr, vm_stall_thread, k);
+	int err = pthread_create(&thread, &attr, vm_stall_thread, k);
 	pthread_attr_destroy(&attr);
 	if (err != 0)
 		fprintf(stderr, "memobj: cannot start the stall watchdog (%s); "
 		        "MEMOBJ_STALL_WARN is off\n", strerror(err));
+}
+
+void vm_kernel_stall_start(void)
+{
+	(void)vm_kernel();
+	pthread_once(&stall_once, stall_start);
 }
 
 struct vm_kernel *vm_kernel(void)

@@ -97,6 +97,7 @@ static kern_return_t enter_object(uintptr_t addr, vm_size_t size,
 		munmap((void *)addr, size);
 		return KERN_RESOURCE_SHORTAGE;
 	}
+	vm_kernel_stall_start();
 	struct vm_object *obj = vm_object_enter_mapping(memory_object, addr,
 	        offset, size, copy != FALSE, &kr);
 	if (obj == NULL) {
