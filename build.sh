@@ -8,6 +8,7 @@
 #   bash build.sh clang         build with clang (warnings are errors)
 #   bash build.sh fuzz [SECS]   fuzz the wire-frame decoder (libFuzzer)
 #   bash build.sh bench [NAME]  Release build, then the benchmarks
+#   bash build.sh soak [SECS]   the VM/EMMI soak for SECS seconds (default 120)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -81,6 +82,11 @@ fuzz)
 bench)
 	ensure_tools $redis_deps
 	exec bash bench/run "$@"
+	;;
+soak)
+	ensure_tools
+	build build
+	exec ./build/tests/test_emmi_soak "${1:-120}"
 	;;
 *)
 	sed -n '2,11p' "$0" >&2

@@ -10,6 +10,7 @@
 #include "emmi/emmi_stat.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
+#include "net/net_internal.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
@@ -112,6 +113,14 @@ static void get_attributes(struct vm_object *obj, mach_msg_header_t *msg)
 	                 r.Head.msgh_size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
 	                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
 		ipc_port_deallocate(ipc_space_kernel(), reply);
+}
+
+enum emmi_port_kind emmi_port_kind(ipc_space_t space, mach_port_name_t name)
+{
+	ipc_kobject_handler_t h = ipc_port_kobject_handler(space, name);
+	if (h == NULL)
+		return EMMI_PORT_PLAIN;
+	return h == net_proxy_handler ? EMMI_PORT_REMOTE : EMMI_PORT_KERNEL;
 }
 
 static bool range_msg_ok(const mach_msg_header_t *msg)

@@ -233,6 +233,7 @@ struct ipc_copyin {
 	struct ipc_copyin_right inline_rights[6];
 	struct ipc_dealloc_range *deallocs; /* sender memory freed on success */
 	uint32_t ndeallocs;
+	bool kernel_sender;            /* deallocs are kernel memory: munmap */
 	mach_msg_return_t body_error;  /* reported once the header checks out */
 	mach_msg_size_t ool_done;      /* descriptors whose memory was copied */
 	ipc_port_t dest;

@@ -114,4 +114,11 @@ static inline void ipc_trace(ipc_trace_point_t point, ipc_space_t space,
 	if (__builtin_expect(hook != NULL, 0))
 		hook(point, space, msg, size, seqno);
 }
+
+/* The handler of the kernel object `name` in `space` denotes (as
+ * ipc_port_is_kobject), or NULL when it is none: lets a layer tell its own
+ * kernel objects (control ports, proxies, special ports) apart. */
+ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
+        mach_port_name_t name);
+
 #endif

@@ -45,20 +45,27 @@ static bool must_wait(ipc_space_t space, ipc_kmsg_t kmsg, ipc_port_t dest)
  * message's OOL data can be lent rather than copied. */
 boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name)
 {
+	return ipc_port_kobject_handler(space, name) != NULL;
+}
+
+ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
+        mach_port_name_t name)
+{
 	ipc_init();
 	if (space == NULL || !MACH_PORT_VALID(name))
-		return FALSE;
-	bool kobject = false;
+		return NULL;
+	ipc_kobject_handler_t handler = NULL;
 	ipc_lock();
 	ipc_entry_t entry = ipc_entry_lookup(space, name);
 	if (entry != NULL && entry->object != NULL &&
 	    (entry->type & MACH_PORT_TYPE_PORT_RIGHTS)) {
 		ipc_port_t port = entry->object;
-		kobject = port->active && port->handler != NULL &&
-		          port->receiver != NULL && port->receiver->is_kernel;
+		if (port->active && port->receiver != NULL &&
+		    port->receiver->is_kernel)
+			handler = port->handler;
 	}
 	ipc_unlock();
-	return kobject;
+	return handler;
 }
 
 static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
@@ -75,6 +82,7 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 	            (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
 	            ipc_port_is_kobject(space, msg->msgh_remote_port);
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
+	ci.kernel_sender = space->is_kernel;
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
 		return mr;

@@ -69,6 +69,24 @@ vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size)
 	return pages ? pages : 1;
 }
 
+uint32_t vm_kernel_stall_warn_from_env(void)
+{
+	const char *env = getenv("MEMOBJ_STALL_WARN");
+	if (env == NULL || *env == '\0')
+		return 10000;
+	char *end;
+	errno = 0;
+	double v = strtod(env, &end);
+	if (errno != 0 || *end != '\0' || end == env || !(v >= 0) ||
+	    v > 1e6) {
+		fprintf(stderr, "memobj: MEMOBJ_STALL_WARN=%s is not a number of "
+		        "seconds (0 turns the warning off); using 10\n", env);
+		return 10000;
+	}
+	uint32_t ms = (uint32_t)(v * 1000.0 + 0.5);
+	return ms == 0 && v > 0 ? 1 : ms;
+}
+
 static void kernel_start(void)
 {
 	struct vm_kernel *k = &the_kernel;
@@ -77,6 +95,7 @@ static void kernel_start(void)
 	k->page_mask = k->page_size - 1;
 	k->page_shift = (unsigned)__builtin_ctzll(k->page_size);
 	k->resident_max = vm_kernel_resident_max_from_env(k->page_size);
+	k->stall_warn_ms = vm_kernel_stall_warn_from_env();
 	k->uffd = os_uffd_open(&k->uffd_features);
 	k->wp = k->uffd >= 0 && (k->uffd_features & OS_UFFD_HAVE_WP);
 	if (k->uffd < 0) {
@@ -99,6 +118,30 @@ static void kernel_start(void)
 	}
 	/* MEMOBJ_DEFAULT_PAGER: register that node's default pager. */
 	vm_internal_kernel_start();
+}
+
+static pthread_once_t stall_once = PTHREAD_ONCE_INIT;
+
+static void stall_start(void)
+{
+	struct vm_kernel *k = &the_kernel;
+	if (k->stall_warn_ms == 0 || k->uffd < 0)
+		return;
+	pthread_t thread;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&thread, &attr, vm_stall_thread, k);
+	pthread_attr_destroy(&attr);
+	if (err != 0)
+		fprintf(stderr, "memobj: cannot start the stall watchdog (%s); "
+		        "MEMOBJ_STALL_WARN is off\n", strerror(err));
+}
+
+void vm_kernel_stall_start(void)
+{
+	(void)vm_kernel();
+	pthread_once(&stall_once, stall_start);
 }
 
 struct vm_kernel *vm_kernel(void)

@@ -234,6 +234,7 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 			*kr = KERN_RESOURCE_SHORTAGE;
 			return NULL;
 		}
+		obj->object_name = object;
 		table_insert(obj);
 		created = true;
 	}
@@ -471,6 +472,15 @@ void vm_object_mapping_remove(struct vm_object *obj, uintptr_t start)
 	pthread_mutex_unlock(&obj->lock);
 	if (last)
 		vm_object_maybe_terminate(obj);
+}
+
+void vm_object_foreach(void (*fn)(struct vm_object *, void *), void *arg)
+{
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; b < TABLE_BUCKETS; b++)
+		for (struct vm_object *o = by_id[b]; o; o = o->next_by_id)
+			fn(o, arg);
+	pthread_mutex_unlock(&table_lock);
 }
 
 void vm_object_maybe_terminate(struct vm_object *obj)

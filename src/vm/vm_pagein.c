@@ -262,12 +262,15 @@ struct collect_requested {
 	size_t count, cap;
 };
 
+/* Every waiter of the object: threads on pages being paged in, and
+ * threads parked on resident pages whose lock withholds their access
+ * (data_unlock outstanding, read lock). Requested pages become absent. */
 static void collect_requested(vm_page_t *p, void *arg)
 {
 	struct collect_requested *c = arg;
+	vm_page_take_waiters(p, c->waiters);
 	if (p->state != VM_PAGE_REQUESTED)
 		return;
-	vm_page_take_waiters(p, c->waiters);
 	if (c->count == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		uint64_t *idx = realloc(c->indices, cap * sizeof *idx);
