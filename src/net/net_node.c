@@ -72,9 +72,9 @@ void net_log_limited(const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (skipped)
-		fprintf(stderr, "memobj: %s (and %lu more like it)\n", line, skipped);
+		os_log(OS_LOG_WARN, "%s (and %lu more like it)", line, skipped);
 	else
-		fprintf(stderr, "memobj: %s\n", line);
+		os_log(OS_LOG_WARN, "%s", line);
 }
 
 /* A MEMOBJ_* count or size: digits with an optional k/m/g suffix, at

@@ -79,8 +79,8 @@ uint32_t vm_kernel_stall_warn_from_env(void)
 	double v = strtod(env, &end);
 	if (errno != 0 || *end != '\0' || end == env || !(v >= 0) ||
 	    v > 1e6) {
-		fprintf(stderr, "memobj: MEMOBJ_STALL_WARN=%s is not a number of "
-		        "seconds (0 turns the warning off); using 10\n", env);
+		os_log(OS_LOG_WARN, "MEMOBJ_STALL_WARN=%s is not a number of "
+		        "seconds (0 turns the warning off); using 10", env);
 		return 10000;
 	}
 	uint32_t ms = (uint32_t)(v * 1000.0 + 0.5);
@@ -134,8 +134,8 @@ static void stall_start(void)
 	int err = pthread_create(&thread, &attr, vm_stall_thread, k);
 	pthread_attr_destroy(&attr);
 	if (err != 0)
-		fprintf(stderr, "memobj: cannot start the stall watchdog (%s); "
-		        "MEMOBJ_STALL_WARN is off\n", strerror(err));
+		os_log(OS_LOG_WARN, "cannot start the stall watchdog (%s); "
+		        "MEMOBJ_STALL_WARN is off", strerror(err));
 }
 
 void vm_kernel_stall_start(void)
