@@ -17,5 +17,7 @@
 #include <mach/memory_object_control.h>
 #include <mach/default_pager.h>
 #include <mach/memobj.h>
+#include <mach/mach_error.h>
+#include <mach/mach_init.h>
 
 #endif

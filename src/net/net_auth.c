@@ -162,7 +162,8 @@ static int refuse(int fd, int err, const char *why)
 {
 	char name[NET_ADDR_NAME_MAX];
 	net_peer_name(fd, name, sizeof name);
-	fprintf(stderr, "memobj: link with %s refused: %s\n", name, why);
+	if (err != -ELOOP)  /* a node reaching itself is answered locally */
+		fprintf(stderr, "memobj: link with %s refused: %s\n", name, why);
 	return err;
 }
 
