@@ -77,7 +77,7 @@ typedef struct ipc_entry *ipc_entry_t;
 struct ipc_space {
 	struct ipc_entry **dir;        /* two levels: sparse names are cheap */
 	uint32_t free_head;            /* freed indexes, 0 = none */
-	uint32_t hwm;                  /* next never-used index */
+	uint32_t first, hwm;           /* first index; next never-used one */
 	ipc_entry_t *rhash;            /* port -> entry, for SEND|RECEIVE */
 	uint32_t rhash_size, rhash_count;
 	ipc_entry_t *nhash;            /* name -> entry, for chosen names */

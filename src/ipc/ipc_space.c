@@ -41,7 +41,7 @@ ipc_space_t ipc_space_create(bool is_kernel, uint32_t first_index)
 		free(space);
 		return NULL;
 	}
-	space->hwm = first_index ? first_index : 1;
+	space->hwm = space->first = first_index ? first_index : 1;
 	space->is_kernel = is_kernel;
 	return space;
 }
@@ -340,7 +340,9 @@ void ipc_hash_remove(ipc_space_t space, ipc_port_t port, mach_port_name_t name)
 void ipc_space_foreach(ipc_space_t space,
         void (*fn)(void *arg, mach_port_name_t name, ipc_entry_t entry), void *arg)
 {
-	for (uint32_t c = 0; c < IPC_ENTRY_DIR; c++) {
+	/* Table names lie between the first index and the high-water mark. */
+	uint32_t last = space->hwm > 0 ? (space->hwm - 1) / IPC_ENTRY_CHUNK : 0;
+	for (uint32_t c = space->first / IPC_ENTRY_CHUNK; c <= last && c < IPC_ENTRY_DIR; c++) {
 		struct ipc_entry *chunk = space->dir[c];
 		if (chunk == NULL)
 			continue;
