@@ -19,6 +19,7 @@
 
 #include <mach/mach.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,11 +46,13 @@ static inline uint32_t fuzz_take(struct fuzz_in *in, unsigned bytes)
 	return v;
 }
 
-static inline void fuzz_check(int cond)
-{
-	if (!cond)
-		abort();
-}
+/* A broken invariant is a finding: say which, then abort. */
+#define fuzz_check(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, #cond); \
+		abort(); \
+	} \
+} while (0)
 
 /* Rights the harness makes for one input (any of them may be consumed by
  * the message): a receive right (any disposition may name it), a send
@@ -68,7 +71,10 @@ struct fuzz_rights {
 };
 
 static uint8_t *fuzz_scratch;       /* FUZZ_SCRATCH bytes, then a hole */
-static mach_port_t fuzz_names_array[8];
+/* The names of an OOL ports array: the last 8 slots of the scratch, so a
+ * count past them runs into the hole (never into the harness's own
+ * variables, where the kernel would find names to move). */
+#define fuzz_names_array ((mach_port_t *)(void *)(fuzz_scratch + FUZZ_SCRATCH) - 8)
 
 static inline void fuzz_scratch_init(void)
 {
@@ -153,13 +159,15 @@ static inline mach_msg_size_t fuzz_build(struct fuzz_in *in, struct fuzz_rights 
 		h->msgh_bits |= fuzz_take(in, 4) & ~MACH_MSGH_BITS_PORTS_MASK & ~MACH_MSGH_BITS_COMPLEX;
 
 	size_t off = sizeof *h;
+	uint32_t ndesc = 0, built = 0;
+	size_t desc_end = 0;
 	if (h->msgh_bits & MACH_MSGH_BITS_COMPLEX) {
-		uint32_t ndesc = fuzz_take(in, 1);
+		ndesc = fuzz_take(in, 1);
 		if (!(flags & 8))
 			ndesc %= 5;           /* mostly a plausible count */
 		memcpy(buf + off, &ndesc, 4);
 		off += 4;
-		for (uint32_t i = 0; i < ndesc && i < 8 && off + 16 <= cap; i++) {
+		for (uint32_t i = 0; i < ndesc && i < 8 && off + 16 <= cap; i++, built++) {
 			uint32_t type = fuzz_take(in, 1) % 5;
 			uint32_t disp = fuzz_take(in, 1) % 32;
 			uint32_t sel = fuzz_take(in, 1);
@@ -201,12 +209,16 @@ static inline mach_msg_size_t fuzz_build(struct fuzz_in *in, struct fuzz_rights 
 				d.size = size;
 				d.deallocate = 0;
 				d.copy = fuzz_take(in, 1) % 4;
-				d.type = type == 4 ? (fuzz_take(in, 1)) : type;
+				/* type 4: a type no descriptor has (the kernel stops
+				 * there); a real type must have its own layout, or
+				 * the kernel would read names out of these bytes */
+				d.type = type == 4 ? 4 + fuzz_take(in, 1) % 252 : type;
 				memcpy(buf + off, &d, sizeof d);
 				off += sizeof d;
 			}
 		}
 	}
+	desc_end = off;
 	/* the rest of the input is the body */
 	size_t body = in->left;
 	if (body > cap - off)
@@ -215,6 +227,35 @@ static inline mach_msg_size_t fuzz_build(struct fuzz_in *in, struct fuzz_rights 
 	in->p += body;
 	in->left -= body;
 	off += body;
+	/* Descriptors past the ones built come from the body bytes: give
+	 * them the same treatment (names from the table, addresses in the
+	 * scratch, no deallocation), walking as the kernel will. */
+	for (uint32_t i = built; i < ndesc && desc_end + 12 <= cap; i++) {
+		uint8_t *d = buf + desc_end;
+		uint32_t type = d[11];
+		if (type == MACH_MSG_PORT_DESCRIPTOR) {
+			mach_msg_type_name_t disp = d[10];
+			mach_port_t name = fuzz_name(r, d[0], &disp);
+			memcpy(d, &name, 4);
+			desc_end += 12;
+		} else if (type <= MACH_MSG_OOL_VOLATILE_DESCRIPTOR && desc_end + 16 <= cap) {
+			uintptr_t addr;
+			memcpy(&addr, d, 8);
+			if (type == MACH_MSG_OOL_PORTS_DESCRIPTOR) {
+				mach_msg_type_name_t disp = d[10];
+				for (uint32_t k = 0; k < 8; k++)
+					fuzz_names_array[k] = fuzz_name(r, (uint32_t)(addr >> (k * 8)), &disp);
+				addr = (uintptr_t)fuzz_names_array;
+			} else {
+				addr = (uintptr_t)fuzz_scratch + addr % FUZZ_SCRATCH;
+			}
+			memcpy(d, &addr, 8);
+			d[8] = 0;     /* never deallocate the harness's memory */
+			desc_end += 16;
+		} else {
+			break;        /* the kernel stops here too */
+		}
+	}
 	mach_msg_size_t size = (mach_msg_size_t)off;
 	if (flags & 16)
 		size = (size + 3u) & ~3u;
@@ -281,12 +322,19 @@ static inline void fuzz_names_restore(const struct fuzz_name_state *base, unsign
 		vm_deallocate(mach_task_self(), (vm_address_t)(uintptr_t)names, nn * sizeof *names);
 	for (unsigned k = 0; k < nbase && check; k++) {
 		mach_port_type_t t = 0;
-		fuzz_check(mach_port_type(mach_task_self(), base[k].name, &t) == KERN_SUCCESS);
+		kern_return_t kr = mach_port_type(mach_task_self(), base[k].name, &t);
+		if (kr != KERN_SUCCESS || t != base[k].type)
+			fprintf(stderr, "name 0x%x: type 0x%x, was 0x%x (kr %d)\n", base[k].name,
+			        t, base[k].type, kr);
+		fuzz_check(kr == KERN_SUCCESS);
 		fuzz_check(t == base[k].type);
 		if (t & MACH_PORT_TYPE_SEND) {
 			mach_port_urefs_t r = 0;
 			fuzz_check(mach_port_get_refs(mach_task_self(), base[k].name,
 			        MACH_PORT_RIGHT_SEND, &r) == KERN_SUCCESS);
+			if (r != base[k].srefs)
+				fprintf(stderr, "name 0x%x: %u send refs, was %u\n", base[k].name, r,
+				        base[k].srefs);
 			fuzz_check(r == base[k].srefs);
 		}
 	}

@@ -30,7 +30,7 @@ static void special_port_handler(void *context, mach_msg_header_t *msg,
 	r.Head.msgh_bits = MACH_MSGH_BITS(reply_type, 0);
 	r.Head.msgh_size = sizeof r;
 	r.Head.msgh_remote_port = reply;
-	r.Head.msgh_id = msg->msgh_id + MIG_REPLY_ID_OFFSET;
+	r.Head.msgh_id = (mach_msg_id_t)((uint32_t)msg->msgh_id + MIG_REPLY_ID_OFFSET);
 	r.NDR = NDR_record;
 	r.RetCode = MIG_BAD_ID;
 	if (ipc_mach_msg(kernel_space, &r.Head, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
