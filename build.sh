@@ -6,7 +6,7 @@
 #   bash build.sh test          build, then run every test (ctest)
 #   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
 #   bash build.sh clang         build with clang (warnings are errors)
-#   bash build.sh fuzz [SECS]   fuzz the wire-frame decoder (libFuzzer)
+#   bash build.sh fuzz [SECS]   every fuzz target for SECS each (libFuzzer)
 #   bash build.sh bench [NAME]  Release build, then the benchmarks
 #   bash build.sh soak [SECS]   the VM/EMMI soak for SECS seconds (default 120)
 set -euo pipefail

@@ -18,5 +18,7 @@
 #include <mach/default_pager.h>
 #include <mach/memobj.h>
 #include <mach/memobj_stat.h>
+#include <mach/mach_error.h>
+#include <mach/mach_init.h>
 
 #endif

@@ -311,7 +311,8 @@ static int refuse(int fd, int err, const char *why)
 {
 	char name[NET_ADDR_NAME_MAX];
 	net_peer_name(fd, name, sizeof name);
-	os_log(OS_LOG_WARN, "link with %s refused: %s", name, why);
+	if (err != -ELOOP)  /* a node reaching itself is answered locally */
+		os_log(OS_LOG_WARN, "link with %s refused: %s", name, why);
 	return err;
 }
 

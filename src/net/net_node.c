@@ -375,6 +375,11 @@ kern_return_t memobj_connect(const char *address, mach_port_t *name_server)
 	err = net_auth_handshake(fd, WIRE_ROLE_CONNECTOR, net_node_id, &key,
 	        NET_AUTH_TIMEOUT_MS, &peer);
 	net_auth_key_clear(&key);
+	if (err == -ELOOP) {
+		/* The address is this node's own: its name server is here. */
+		close(fd);
+		return net_name_server_right(name_server);
+	}
 	if (err != 0) {
 		close(fd);
 		/* Refused (key, identity) or a broken peer: it is there but will
@@ -400,4 +405,12 @@ kern_return_t memobj_connect(const char *address, mach_port_t *name_server)
 	pthread_mutex_unlock(&net_lock);
 	net_link_unref(link);
 	return kr == KERN_SUCCESS ? KERN_SUCCESS : KERN_NODE_DOWN;
+}
+
+kern_return_t net_name_server_right(mach_port_t *name)
+{
+	if (net_node_start() != 0)
+		return KERN_RESOURCE_SHORTAGE;
+	return ipc_right_transfer(ipc_space_net(), net_name_server->name,
+	        MACH_MSG_TYPE_MAKE_SEND, ipc_space_task(), name);
 }

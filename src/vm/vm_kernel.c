@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,15 @@ vm_size_t vm_kernel_page_size_from_env(vm_size_t system_page_size)
 	int valid = errno == 0 && *end == '\0' && v >= 4096 &&
 	            v <= 2u * 1024 * 1024 && (v & (v - 1)) == 0 &&
 	            v >= system_page_size;
-	if (!valid) {
+	/* Read twice (libmach's vm_page_size at load, the kernel at start):
+	 * one warning. */
+	static atomic_flag warned = ATOMIC_FLAG_INIT;
+	if (!valid && !atomic_flag_test_and_set(&warned))
 		os_log(OS_LOG_WARN, "MEMOBJ_PAGE_SIZE=%s is not a power of two "
 		        "from the system page size (%llu) to 2 MiB; using %llu",
 		        env, (unsigned long long)system_page_size,
 		        (unsigned long long)system_page_size);
-		return system_page_size;
-	}
-	return (vm_size_t)v;
+	return valid ? (vm_size_t)v : system_page_size;
 }
 
 vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size)
