@@ -140,6 +140,17 @@ static mach_port_name_t kobject_port(ipc_kobject_handler_t handler)
 	return name;
 }
 
+/* A forked child is another kernel: it must not answer to its parent's
+ * node id (the node starts when the library loads, so any child forked
+ * after that would otherwise take a link to its parent for a link to
+ * itself). */
+static void node_forked_child(void)
+{
+	uint64_t id;
+	if (net_random_node_id(&id) == 0)
+		net_node_id = id;
+}
+
 static void node_start_once(void)
 {
 	const char *ping = getenv("MEMOBJ_PING_MS");
@@ -156,6 +167,8 @@ static void node_start_once(void)
 		node_error = err;
 		return;
 	}
+	(void)pthread_atfork(NULL, NULL, node_forked_child); /* fails only on ENOMEM:
+	                                                      * children keep the id */
 	if (ipc_space_net() == NULL) {
 		node_error = -ENOMEM;
 		return;
