@@ -28,6 +28,10 @@ ensure_tools() {
 		case "$tool" in
 		*-dev) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
 		redis-tools) command -v redis-cli >/dev/null || missing+=("$tool") ;;
+		nm) command -v nm >/dev/null || missing+=(binutils) ;;
+		groff) command -v groff >/dev/null || missing+=(groff-base) ;;
+		man) command -v man >/dev/null || missing+=(man-db) ;;
+		ip) command -v ip >/dev/null || missing+=(iproute2) ;;
 		*) command -v "$tool" >/dev/null || missing+=("$tool") ;;
 		esac
 	done
@@ -47,7 +51,9 @@ build() {
 }
 
 # The Redis pager builds against hiredis; its tests start redis-server.
-redis_deps="pkg-config libhiredis-dev redis-server redis-tools"
+# The export and man-page checks read the library with nm and the pages
+# with groff and man; the TCP tests make network namespaces with ip.
+redis_deps="pkg-config libhiredis-dev redis-server redis-tools nm groff man ip"
 
 what=${1:-demo}
 [ $# -gt 0 ] && shift
@@ -89,7 +95,7 @@ soak)
 	exec ./build/tests/test_emmi_soak "${1:-120}"
 	;;
 *)
-	sed -n '2,11p' "$0" >&2
+	sed -n '2,12p' "$0" >&2
 	exit 2
 	;;
 esac
