@@ -95,7 +95,7 @@ soak)
 	exec ./build/tests/test_emmi_soak "${1:-120}"
 	;;
 *)
-	sed -n '2,12p' "$0" >&2
+	sed -n '2,11p' "$0" >&2
 	exit 2
 	;;
 esac
