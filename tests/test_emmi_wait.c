@@ -136,7 +136,10 @@ TEST(vm_map_of_kernel_ports_refused)
 	REQUIRE(a != 0);
 	mach_port_t control = cm_control(m);
 	REQUIRE(control != MACH_PORT_NULL);
-	mach_port_t ports[] = { control, mach_task_self(), mach_host_self() };
+	/* name_server_port: this node's name server, a kernel object too. */
+	REQUIRE(MACH_PORT_VALID(name_server_port));
+	mach_port_t ports[] = { control, mach_task_self(), mach_host_self(),
+	                        name_server_port };
 	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
 		vm_address_t b = 0;
 		CHECK_EQ(vm_map(mach_task_self(), &b, 4 * ps, 0, TRUE, ports[i], 0,
