@@ -152,6 +152,28 @@ int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake)
 	}
 }
 
+int os_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len,
+        int wp, int dontwake, size_t *copied)
+{
+	*copied = 0;
+	while (*copied < len) {
+		struct uffdio_copy c = {
+			.dst = dst + *copied,
+			.src = (uintptr_t)src + *copied,
+			.len = len - *copied,
+			.mode = (wp ? UFFDIO_COPY_MODE_WP : 0) |
+			        (dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
+		};
+		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+			c.copy = (__s64)c.len;
+		else if (errno != EAGAIN && c.copy <= 0)
+			return c.copy < 0 ? (int)c.copy : -errno;
+		if (c.copy > 0)
+			*copied += (size_t)c.copy;
+	}
+	return 0;
+}
+
 int os_uffd_unregister(int uffd, uintptr_t addr, size_t len)
 {
 	struct uffdio_range range = { .start = addr, .len = len };
