@@ -132,6 +132,7 @@ struct supply_view {
 	uintptr_t addr;
 	size_t len;
 	bool wp, woken;
+	bool counted;        /* pageins and active were counted before the copy */
 };
 
 /* The shared view to copy pages [first, first+n) into: one showing them
@@ -197,11 +198,22 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 		if (atomic_load_explicit(&k->active, memory_order_relaxed) + n >
 		    k->resident_max)
 			want_write = true;
+		/* A woken thread that reads the statistics finds its page
+		 * counted: count before the copy wakes it (undone if it fails). */
+		if (!want_write) {
+			atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+			atomic_fetch_add_explicit(&k->active, (unsigned)n, memory_order_relaxed);
+		}
 		int err = os_uffd_copy(k->uffd, dst, data, len, wp, want_write,
 		                       &copied);
 		if (err == 0) {
-			*woke = (struct supply_view){ m, dst, len, wp, !want_write };
+			*woke = (struct supply_view){ m, dst, len, wp, !want_write,
+			                              !want_write };
 			return 0;
+		}
+		if (!want_write) {
+			atomic_fetch_sub_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&k->active, (unsigned)n, memory_order_relaxed);
 		}
 		if (err == -EFAULT)
 			return err;           /* the manager's data is unreadable */
@@ -310,7 +322,10 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 		page_make_resident(obj, first + i, lock_value, precious, &waiters);
 	install_protection_except(obj, first, n, woke.wp ? woke.view : NULL);
 	pthread_mutex_unlock(&obj->lock);
-	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+	if (woke.counted)   /* page_make_resident counted active once more */
+		atomic_fetch_sub_explicit(&k->active, (unsigned)n, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
 	if (woke.woken)
 		drop_woken_waiters(&waiters, woke.addr, woke.len);
 
