@@ -54,7 +54,8 @@ case "$what" in
 demo)
 	ensure_tools
 	build build
-	exec ./build/tools/memobj-demo "$@"
+	./build/tools/memobj-demo "$@"
+	exec ./build/tools/memobj-dsm-demo
 	;;
 test)
 	ensure_tools $redis_deps

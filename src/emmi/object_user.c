@@ -212,3 +212,43 @@ mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
 	m.length = length;
 	return send_to_reply(&m.Head, reply_k);
 }
+
+/* To the default pager (memory_object_default subsystem). */
+
+mach_msg_return_t emmi_send_create(mach_port_name_t pager_k,
+        mach_port_name_t object_k, vm_size_t size, mach_port_name_t control_k,
+        vm_size_t page_size)
+{
+	emmi_create_msg_t m;
+	memset(&m, 0, sizeof m);
+	set_header(&m.Head, pager_k, MACH_MSG_TYPE_COPY_SEND, sizeof m,
+	           EMMI_CREATE);
+	m.body.msgh_descriptor_count = 2;
+	set_port(&m.new_object, object_k, MACH_MSG_TYPE_MOVE_RECEIVE);
+	set_port(&m.new_control, control_k, MACH_MSG_TYPE_MAKE_SEND);
+	m.NDR = NDR_record;
+	m.new_object_size = size;
+	m.new_page_size = page_size;
+	return kernel_send(&m.Head);
+}
+
+mach_msg_return_t emmi_send_data_initialize(mach_port_name_t object_k,
+        mach_port_name_t control_k, vm_offset_t offset, void *data,
+        vm_size_t length)
+{
+	emmi_data_return_msg_t m;
+	memset(&m, 0, sizeof m);
+	set_header(&m.Head, object_k, MACH_MSG_TYPE_COPY_SEND, sizeof m,
+	           EMMI_DATA_INITIALIZE);
+	m.body.msgh_descriptor_count = 2;
+	set_port(&m.control, control_k, MACH_MSG_TYPE_MAKE_SEND);
+	m.data.address = data;
+	m.data.size = (mach_msg_size_t)length;
+	m.data.deallocate = TRUE;
+	m.data.copy = MACH_MSG_VIRTUAL_COPY;
+	m.data.type = MACH_MSG_OOL_DESCRIPTOR;
+	m.NDR = NDR_record;
+	m.offset = offset;
+	m.data_count = (mach_msg_type_number_t)length;
+	return kernel_send(&m.Head);
+}

@@ -41,4 +41,16 @@ mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
         mach_msg_type_name_t reply_type, mach_port_name_t control_k,
         vm_offset_t offset, vm_size_t length);
 
+/* memory_object_create to the default pager pager_k: moves the receive
+ * right object_k (the kernel keeps its send right under the same name) and
+ * gives a send right to control_k. */
+mach_msg_return_t emmi_send_create(mach_port_name_t pager_k,
+        mach_port_name_t object_k, vm_size_t size, mach_port_name_t control_k,
+        vm_size_t page_size);
+/* memory_object_data_initialize: as emmi_send_data_return (the first
+ * copy of the pages the default pager sees). */
+mach_msg_return_t emmi_send_data_initialize(mach_port_name_t object_k,
+        mach_port_name_t control_k, vm_offset_t offset, void *data,
+        vm_size_t length);
+
 #endif

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "ipc/ipc_kernel.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,7 +59,27 @@ kern_return_t host_default_memory_manager(host_priv_t host_priv,
 	}
 	pthread_mutex_unlock(&default_lock);
 	*default_manager = out;
+	/* Internal memory starts to count toward the resident limit. */
+	if (new_k != MACH_PORT_NULL)
+		vm_internal_start();
 	return kr;
+}
+
+mach_port_name_t vm_default_manager_ref(vm_size_t *cluster_size)
+{
+	pthread_mutex_lock(&default_lock);
+	mach_port_name_t dm = default_manager_k;
+	mach_port_type_t type = 0;
+	if (!MACH_PORT_VALID(dm) ||
+	    ipc_port_type(ipc_space_kernel(), dm, &type) != KERN_SUCCESS ||
+	    !(type & MACH_PORT_TYPE_SEND) ||
+	    ipc_port_mod_refs(ipc_space_kernel(), dm, MACH_PORT_RIGHT_SEND, 1)
+	    != KERN_SUCCESS)
+		dm = MACH_PORT_NULL;
+	if (cluster_size != NULL)
+		*cluster_size = default_cluster_size;
+	pthread_mutex_unlock(&default_lock);
+	return dm;
 }
 
 kern_return_t vm_set_default_memory_manager(host_priv_t host_priv,

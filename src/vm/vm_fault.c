@@ -7,6 +7,7 @@
 #include "emmi/object_user.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
 
@@ -138,6 +139,12 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 	}
 	pthread_mutex_lock(&obj->send_lock);
 	pthread_mutex_unlock(&obj->lock);
+	if (obj->internal && vm_internal_never_out(obj, req_offset, req_length)) {
+		/* The default pager never had these pages: zeros, here. */
+		pthread_mutex_unlock(&obj->send_lock);
+		vm_object_data_unavailable(obj, req_offset, req_length);
+		return;
+	}
 	mach_msg_return_t mr = emmi_send_data_request(obj->object_k,
 	        obj->control_k, req_offset, req_length, access);
 	pthread_mutex_unlock(&obj->send_lock);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "os/os_uffd.h"
+#include "vm/vm_internal.h"
 
 static struct vm_kernel the_kernel;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
@@ -93,7 +94,10 @@ static void kernel_start(void)
 		        strerror(err));
 		close(k->uffd);
 		k->uffd = -err;
+		return;
 	}
+	/* MEMOBJ_DEFAULT_PAGER: register that node's default pager. */
+	vm_internal_kernel_start();
 }
 
 struct vm_kernel *vm_kernel(void)

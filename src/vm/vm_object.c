@@ -12,6 +12,8 @@
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
+#include "vm/vm_cache.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 /* The object table: live objects by kernel-space object name and by id.
@@ -88,11 +90,14 @@ void vm_object_release(struct vm_object *obj)
 {
 	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (obj->internal)
+		vm_internal_release(obj);
 	atomic_fetch_sub(&vm_kernel()->active, obj->resident);
 	vm_cache_close(&obj->cache, obj->memfd_size);
 	vm_page_table_free(&obj->pages);
 	free(obj->maps);
 	free(obj->pending);
+	free(obj->internal_sent);
 	pthread_mutex_destroy(&obj->lock);
 	pthread_mutex_destroy(&obj->send_lock);
 	free(obj);
@@ -265,6 +270,47 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 		return NULL;
 	}
 	*kr = KERN_SUCCESS;
+	return obj;
+}
+
+struct vm_object *vm_object_create_internal(mach_port_name_t object_k,
+        uintptr_t start, vm_size_t size, vm_size_t cluster_size)
+{
+	struct vm_kernel *k = vm_kernel();
+	uint64_t pages = size >> k->page_shift;
+	uint8_t *sent = calloc((size_t)((pages + 7) / 8), 1);
+	if (sent == NULL)
+		return NULL;
+	pthread_mutex_lock(&table_lock);
+	struct vm_object *obj = object_create(object_k);
+	if (obj == NULL) {
+		pthread_mutex_unlock(&table_lock);
+		free(sent);
+		return NULL;
+	}
+	obj->internal = true;
+	obj->internal_sent = sent;
+	obj->internal_pages = pages;
+	obj->ready = true;               /* memory_object_create: no handshake */
+	obj->temporary = true;
+	obj->may_cache = false;
+	obj->copy_strategy = MEMORY_OBJECT_COPY_NONE;
+	if (cluster_size >= k->page_size)
+		obj->cluster_size = cluster_size;
+	if (vm_cache_grow(&obj->cache, size, true) != 0 ||
+	    vm_object_mapping_add(obj, start, 0, size, false) != 0) {
+		/* Not in the table yet: object_k stays the caller's. */
+		emmi_unwatch_object(object_k);
+		ipc_port_destroy(ipc_space_kernel(), obj->control_k);
+		obj->control_k = MACH_PORT_NULL;
+		pthread_mutex_unlock(&table_lock);
+		vm_object_release(obj);
+		return NULL;
+	}
+	obj->memfd_size = size;
+	table_insert(obj);
+	vm_object_ref(obj);                  /* the caller's */
+	pthread_mutex_unlock(&table_lock);
 	return obj;
 }
 

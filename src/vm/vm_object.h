@@ -84,6 +84,15 @@ struct vm_object {
 	struct vm_pending_request *pending;
 	size_t npending, pending_cap;
 
+	/* Internal memory (vm_allocate), handed to the default pager with
+	 * memory_object_create (vm_internal.c). */
+	bool internal;
+	uint8_t *internal_sent;         /* a bit per page: it went out once
+	                                 * (data_initialize sent); send_lock */
+	uint64_t internal_pages;
+	uint64_t internal_pinned;       /* pages kept: the pager could not
+	                                 * store them (obj->lock) */
+
 	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
 };
 
@@ -95,6 +104,13 @@ struct vm_object {
 struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
         uintptr_t start, vm_offset_t offset, vm_size_t size, bool copy,
         kern_return_t *kr);
+/* A new internal object for the kernel-space send right object_k (its
+ * receive right still in the kernel space), mapped at [start,
+ * start+size) from offset 0: ready at once, temporary, not cached, no
+ * init sent (vm_internal.c sends memory_object_create). With a reference
+ * for the caller, or NULL. */
+struct vm_object *vm_object_create_internal(mach_port_name_t object_k,
+        uintptr_t start, vm_size_t size, vm_size_t cluster_size);
 /* Mapping records follow the map entries (splits, partial unmaps). */
 int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
         vm_offset_t offset, vm_size_t size, bool copy);

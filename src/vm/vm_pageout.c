@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 struct queue_entry {
@@ -96,6 +97,14 @@ static bool evict(const struct queue_entry *e)
 		vm_object_release(obj);
 		return false;
 	}
+	if (obj->internal && p->precious) {
+		/* The default pager gave it back: it could not store it. The
+		 * page stays, out of the queue (vm_internal.c). */
+		vm_internal_keep(obj);
+		pthread_mutex_unlock(&obj->lock);
+		vm_object_release(obj);
+		return false;
+	}
 	struct vm_return_batch batch = { 0 };
 	vm_waiter_list_t waiters = { 0 };
 	bool dirty = p->dirty || !k->wp;
@@ -158,7 +167,8 @@ static void compact(void)
 void vm_pageout_balance(void)
 {
 	struct vm_kernel *k = vm_kernel();
-	size_t active = atomic_load_explicit(&k->active, memory_order_relaxed);
+	/* Pages the default pager could not take stay over the limit. */
+	size_t active = vm_internal_counted();
 	pthread_mutex_lock(&queue_lock);
 	bool stale = ring_len > 2 * active + 4096;
 	pthread_mutex_unlock(&queue_lock);
@@ -180,7 +190,7 @@ void vm_pageout_balance(void)
 	size_t budget = 2 * ring_len + 2;
 	pthread_mutex_unlock(&queue_lock);
 	struct queue_entry e;
-	while (atomic_load_explicit(&k->active, memory_order_relaxed) > target &&
+	while (vm_internal_counted() > target &&
 	       budget-- > 0 && ring_pop(&e))
 		evict(&e);
 	pthread_mutex_unlock(&balance_lock);

@@ -7,6 +7,7 @@
 
 #include "emmi/object_user.h"
 #include "os/os_memfd.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 
 void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
@@ -49,6 +50,15 @@ void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
 	bool failed = false;
 	for (size_t i = 0; i < batch->count; i++) {
 		struct vm_return_run *r = &batch->runs[i];
+		if (obj->internal) {
+			/* data_initialize for a page's first trip out. */
+			if (failed || obj->dead)
+				os_pages_free(r->data, r->length);
+			else
+				failed = vm_internal_send_run(obj, r, kernel_copy)
+				         != MACH_MSG_SUCCESS;
+			continue;
+		}
 		if (!failed && !obj->dead &&
 		    emmi_send_data_return(obj->object_k, obj->control_k, r->offset,
 		                          r->data, r->length, r->dirty, kernel_copy)

@@ -1,0 +1,281 @@
+/* bench_default_pager: the default pager against its floors.
+ *
+ *   first touch   vm_allocate memory never paged out (a default pager
+ *                 registered, under MEMOBJ_RESIDENT_MAX) vs plain
+ *                 anonymous mmap; aim <= 1.2x
+ *   page-out      vm_allocate 4x the limit, written; time from the first
+ *                 write until the pager holds 90% of what is over the
+ *                 limit, less the writes' own cost (anonymous first
+ *                 touch), per page out, vs pwrite of as many pages
+ *   page-in       reading every page back (faults on paged-out pages:
+ *                 data_request, pread, data_supply), per page installed
+ *                 (host_statistics pageins): the first read also writes
+ *                 back the dirty pages it evicts; the second read evicts
+ *                 clean ones only, so it is the page-in proper. vs pread
+ *                 of as many pages, and vs a raw userfaultfd fault +
+ *                 pread + UFFDIO_COPY; aim <= 1.5x the latter (second
+ *                 read)
+ *
+ * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64). */
+
+#include <mach/mach.h>
+#include <memobj/default_pager.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUNS 5
+#define PAGE 4096
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return v[n / 2];
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_default_pager: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static size_t kpage;
+
+static double touch(char *p, size_t size)
+{
+	double t0 = now();
+	for (size_t i = 0; i < size; i += kpage)
+		p[i] = (char)i;
+	return now() - t0;
+}
+
+static volatile uint64_t sink;
+
+static double read_all(const char *p, size_t size)
+{
+	uint64_t s = 0;
+	double t0 = now();
+	for (size_t i = 0; i < size; i += kpage)
+		s += (unsigned char)p[i];
+	sink = s;
+	return now() - t0;
+}
+
+/* ---- raw userfaultfd floor: fault + pread + UFFDIO_COPY ---- */
+struct raw { int uffd, fd; char *region; char *buf; };
+
+static void *raw_main(void *arg)
+{
+	struct raw *r = arg;
+	for (;;) {
+		struct uffd_msg m;
+		ssize_t n = read(r->uffd, &m, sizeof m);
+		if (n != sizeof m) {
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			return NULL;
+		}
+		if (m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uintptr_t a = m.arg.pagefault.address & ~(uintptr_t)(kpage - 1);
+		if (pread(r->fd, r->buf, kpage, (off_t)(a - (uintptr_t)r->region)) < 0)
+			return NULL;
+		struct uffdio_copy c = { .dst = a, .src = (uintptr_t)r->buf, .len = kpage };
+		ioctl(r->uffd, UFFDIO_COPY, &c);
+	}
+}
+
+static double raw_uffd_pread(int fd, size_t size)
+{
+	struct raw r = { .fd = fd };
+	r.region = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r.buf = aligned_alloc(kpage, kpage);
+	r.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (r.region == MAP_FAILED || r.uffd < 0)
+		die("userfaultfd");
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (uintptr_t)r.region, size },
+	                               .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(r.uffd, UFFDIO_API, &api) || ioctl(r.uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+	pthread_t t;
+	pthread_create(&t, NULL, raw_main, &r);
+	double s = read_all(r.region, size);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	close(r.uffd);
+	munmap(r.region, size);
+	free(r.buf);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
+	size_t size = mib << 20, limit = size / 4;
+	char env[64];
+	snprintf(env, sizeof env, "%zu", limit);
+	setenv("MEMOBJ_RESIDENT_MAX", env, 1);
+	host_page_size(mach_host_self(), &kpage);
+	char path[256];
+	snprintf(path, sizeof path, "%s/bench_default_pager.%d",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp", (int)getpid());
+	mach_port_t pager;
+	if (default_pager_start(path, 2 * size, &pager) != KERN_SUCCESS)
+		die("default_pager_start");
+
+	/* BENCH_DP_CLUSTER=N: page-in clusters of N kernel pages (the
+	 * default pager's registration, re-done with a cluster size). */
+	const char *cl = getenv("BENCH_DP_CLUSTER");
+	size_t cluster_pages = cl ? strtoul(cl, NULL, 0) : 0;
+	if (cluster_pages > 0) {
+		mach_port_t dm = pager;
+		host_default_memory_manager(mach_host_self(), &dm, cluster_pages * kpage);
+		if (MACH_PORT_VALID(dm))
+			mach_port_deallocate(mach_task_self(), dm);
+	}
+
+	/* first touch, under the limit */
+	size_t ft = limit * 3 / 4;
+	double t_vm[RUNS], t_mm[RUNS];
+	for (int r = 0; r < RUNS; r++) {
+		char *m = mmap(NULL, ft, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		t_mm[r] = touch(m, ft);
+		munmap(m, ft);
+		vm_address_t a = 0;
+		if (vm_allocate(mach_task_self(), &a, ft, TRUE) != KERN_SUCCESS)
+			die("vm_allocate");
+		t_vm[r] = touch((char *)a, ft);
+		vm_deallocate(mach_task_self(), a, ft);
+	}
+	double pages_ft = (double)(ft / kpage);
+	double vm_us = median(t_vm, RUNS) * 1e6 / pages_ft;
+	double mm_us = median(t_mm, RUNS) * 1e6 / pages_ft;
+
+	/* page-out and page-in */
+	double t_out[RUNS], t_in[RUNS], n_out[RUNS], n_in[RUNS];
+	double t_in2[RUNS], n_in2[RUNS];
+	for (int r = 0; r < RUNS; r++) {
+		default_pager_info_t i0, info;
+		default_pager_info(pager, &i0);
+		vm_address_t a = 0;
+		if (vm_allocate(mach_task_self(), &a, size, TRUE) != KERN_SUCCESS)
+			die("vm_allocate");
+		/* Pages go out while the region is written (the pageout thread
+		 * converts it as soon as it is over the limit): time the write
+		 * and the wait, and take off what the writes alone cost
+		 * (anonymous first touch, measured above). */
+		double t0 = now();
+		touch((char *)a, size);
+		vm_size_t want = (size - limit) * 9 / 10;
+		do {
+			default_pager_info(pager, &info);
+		} while ((i0.free_space - info.free_space) < want && now() - t0 < 60);
+		t_out[r] = now() - t0;
+		n_out[r] = (double)(i0.free_space - info.free_space) / PAGE;
+		struct vm_statistics s0, s1;
+		mach_msg_type_number_t c0 = HOST_VM_INFO_COUNT, c1 = HOST_VM_INFO_COUNT;
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s0, &c0);
+		t_in[r] = read_all((char *)a, size);
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s1, &c1);
+		n_in[r] = (double)(s1.pageins - s0.pageins);
+		/* Again: every page has been out once and the resident ones are
+		 * clean, so this is page-in plus dropping clean pages. */
+		c0 = c1 = HOST_VM_INFO_COUNT;
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s0, &c0);
+		t_in2[r] = read_all((char *)a, size);
+		host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s1, &c1);
+		n_in2[r] = (double)(s1.pageins - s0.pageins);
+		vm_deallocate(mach_task_self(), a, size);
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	double out_pages = median(n_out, RUNS);
+	double out_us = (median(t_out, RUNS) * 1e6 -
+	                 mm_us * (double)(size / kpage)) / out_pages;
+	/* Pages installed from the pager while reading (host_statistics):
+	 * the sequential read also evicts pages it reads later. */
+	double in_faults = median(n_in, RUNS);
+	if (in_faults < 1)
+		in_faults = 1;
+	double in_us = median(t_in, RUNS) * 1e6 / in_faults;
+	double in2_pages = median(n_in2, RUNS);
+	double in2_us = median(t_in2, RUNS) * 1e6 / (in2_pages < 1 ? 1 : in2_pages);
+
+	/* floors: pwrite / pread of as many pages, raw uffd + pread */
+	char fpath[300];
+	snprintf(fpath, sizeof fpath, "%s.floor", path);
+	int fd = open(fpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char *buf = aligned_alloc(PAGE, kpage);
+	memset(buf, 7, kpage);
+	size_t nfl = (size_t)in_faults;
+	double t_w[RUNS], t_r[RUNS], t_u[RUNS];
+	for (int r = 0; r < RUNS; r++) {
+		double t0 = now();
+		for (size_t i = 0; i < nfl; i++)
+			if (pwrite(fd, buf, kpage, (off_t)(i * kpage)) < 0)
+				die("pwrite");
+		t_w[r] = now() - t0;
+		t0 = now();
+		for (size_t i = 0; i < nfl; i++)
+			if (pread(fd, buf, kpage, (off_t)(i * kpage)) < 0)
+				die("pread");
+		t_r[r] = now() - t0;
+		t_u[r] = raw_uffd_pread(fd, nfl * kpage);
+	}
+	double w_us = median(t_w, RUNS) * 1e6 / (double)nfl;
+	double r_us = median(t_r, RUNS) * 1e6 / (double)nfl;
+	double u_us = median(t_u, RUNS) * 1e6 / (double)nfl;
+	close(fd);
+	unlink(fpath);
+	unlink(path);
+
+	double per4k = (double)PAGE / (double)kpage;
+	printf("bench_default_pager: %zu MiB, MEMOBJ_RESIDENT_MAX %zu MiB, kernel page %zu, "
+	       "median of %d runs, cluster %zu pages (shared machine: noisy)\n", mib, limit >> 20, kpage, RUNS, cluster_pages ? cluster_pages : 1);
+	printf("%-44s %10s %10s\n", "", "us/4KiB", "MiB/s");
+#define ROW(name, us) printf("%-44s %10.3f %10.1f\n", name, (us) * per4k, \
+	                     (double)kpage / (us) / 1.048576)
+	ROW("first touch, vm_allocate (never paged)", vm_us);
+	ROW("first touch, anonymous mmap (floor)", mm_us);
+	ROW("page-out to the default pager", out_us);
+	ROW("pwrite of the same pages (floor)", w_us);
+	ROW("page-in, first read (evicts dirty pages)", in_us);
+	ROW("page-in, second read (clean evictions)", in2_us);
+	ROW("pread of the same pages (floor)", r_us);
+	ROW("raw userfaultfd fault + pread (floor)", u_us);
+	double a1 = vm_us / mm_us, a2 = in2_us / u_us;
+	printf("first touch vs mmap:        %.2fx  (aim <= 1.2x: %s)\n", a1,
+	       a1 <= 1.2 ? "met" : "not met");
+	printf("first-read page-in vs uffd + pread: %.2fx  (no aim: it also writes back)\n",
+	       in_us / u_us);
+	printf("page-in vs uffd + pread:    %.2fx  (aim <= 1.5x: %s)\n", a2,
+	       a2 <= 1.5 ? "met" : "not met");
+	printf("page-out vs pwrite:         %.2fx  (no aim)\n", out_us / w_us);
+	return 0;
+}

@@ -1,0 +1,1102 @@
+/* dsm_pager: coherent shared memory for many kernels, over the EMMI only.
+ * The protocol is in docs/dsm.md; in short:
+ *
+ *  - The manager keeps the master copy of every byte and, per 4 KiB
+ *    granule, which kernel may write it (at most one) and which kernels
+ *    hold a read-only copy (a bit each). A kernel's page of any size covers
+ *    whole granules, and all granules of one kernel page are in the same
+ *    state for that kernel.
+ *  - Every page is supplied precious, so a kernel hands back every page it
+ *    lets go of (eviction, flush, terminate) with data_return: the manager
+ *    always knows which kernels hold what.
+ *  - A fault (data_request, or data_unlock for a write to a read copy) is
+ *    an operation on the faulting kernel's page. Other kernels that must
+ *    let go are sent one lock_request each (batched over the whole range):
+ *    a writer is flushed with RETURN_ALL and no reply, the data_return is
+ *    the answer; readers are flushed without return and answer with
+ *    lock_completed. When every answer is in, the page is granted: a
+ *    data_supply (writable when nobody else held the page), or a
+ *    lock_request that lifts the write lock.
+ *  - Operations whose ranges (rounded to the largest page size among the
+ *    kernels) overlap run one after the other, in arrival order; the
+ *    others run at once. No handler ever waits for a message: the answers
+ *    arrive on the object port (the reply port of every lock_request) and
+ *    move the operations on.
+ *  - Messages are served by DSM_PAGER_THREADS threads on a port set of all
+ *    objects; each object's messages are handled in sequence-number order
+ *    (every message consumes its number, notifications and unknown ones
+ *    too).
+ *  - A kernel that dies (dead-name notification on its control port) or
+ *    terminates is forgotten; what it held for writing reverts to the
+ *    manager's copy (its last returned data). */
+#include <memobj/dsm_pager.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GRANULE       ((vm_size_t)DSM_PAGER_GRANULE)
+#define GRANULE_SHIFT 12
+#define MAX_PAGE      ((vm_size_t)2 << 20)     /* largest kernel page size */
+#define MAX_SIZE      ((vm_size_t)16 << 30)    /* largest object */
+#define NO_WRITER     ((int8_t)-1)
+#define DSM_QUIT_ID   0x64736d71               /* "dsmq": private, stops an object */
+#define DSM_TICK_ID   0x64736d74               /* "dsmt": the hold timer fired */
+#define RCV_BUFFER    4096
+/* A kernel keeps a page at least this long after it got it (µs), so the
+ * thread that faulted runs before the page moves on (no livelock under
+ * contention); doubled each time a page asked for writing comes back
+ * unchanged, halved when one comes back written. A page can also come
+ * back unchanged because a spinning kernel took it only to find nothing
+ * to do: the cap keeps that from slowing every transfer for long. */
+#define HOLD_MIN_US   20
+#define HOLD_MAX_US   200
+
+typedef struct dsm_op {
+	struct dsm_op *next;
+	int kernel;
+	bool unlock;          /* a data_unlock (else a data_request) */
+	bool started;
+	bool cancelled;       /* its kernel went away while it waited */
+	bool optimistic;      /* nobody else held it: grant write to a read */
+	vm_prot_t access;
+	uint64_t g0, g1;      /* the kernel's pages, in granules */
+	uint64_t b0, b1;      /* the range it keeps others out of */
+	int pending;          /* recalls not yet answered */
+	uint64_t not_before;  /* deferred: a holder got the page too recently */
+} dsm_op_t;
+
+typedef struct dsm_recall {
+	struct dsm_recall *next;
+	dsm_op_t *op;
+	int kernel;
+	bool by_return;       /* answered when the kernel holds nothing in range */
+	vm_offset_t offset;   /* the lock_request's range, for lock_completed */
+	vm_size_t size;
+	uint64_t g0, g1;
+} dsm_recall_t;
+
+typedef struct dsm_kernel {
+	dsm_kernel_info_t info;
+	vm_size_t page_size;
+} dsm_kernel_t;
+
+typedef struct dsm_object {
+	struct dsm_object *next;       /* the process's list */
+	memory_object_t port;
+	vm_size_t size;                /* as created */
+	vm_size_t storage;             /* rounded to MAX_PAGE */
+	uint64_t ngranules;
+	uint8_t *data;                 /* the master copy */
+	uint64_t *readers;             /* per granule: kernels with a read copy */
+	int8_t *writer;                /* per granule: the kernel that may write */
+	uint64_t *granted;             /* per granule: when its holder got it (µs) */
+	uint8_t *asked_write;          /* per granule: the writer asked for write */
+
+	pthread_mutex_t lock;          /* everything below */
+	pthread_cond_t turn;           /* next_seqno moved, or dead */
+	pthread_cond_t event;          /* an init arrived */
+	mach_port_seqno_t next_seqno;
+	bool dead;                     /* quit handled: drop what comes */
+	unsigned refs;                 /* workers using it */
+	dsm_kernel_t kernels[DSM_PAGER_MAX_KERNELS];
+	unsigned nkernels;
+	vm_size_t max_page;            /* largest page size seen */
+	dsm_op_t *ops, **ops_tail;
+	dsm_recall_t *recalls;
+	uint64_t hold_us;              /* current minimum hold */
+	uint64_t tick_at;              /* timer armed for then (0: not); dsm.lock */
+	uint64_t holds_deferred;       /* operations that waited for a hold */
+} dsm_object_t;
+
+/* The process's pager: one port set, a few threads, the objects. */
+static struct {
+	pthread_once_t once;
+	kern_return_t start_kr;
+	pthread_mutex_t lock;
+	mach_port_t pset;
+	dsm_object_t *objects;
+	pthread_cond_t timer;          /* a tick_at was armed (dsm.lock) */
+} dsm = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Asks the timer thread for a tick on o's port at `when`. Lock order:
+ * o->lock, then dsm.lock (nobody takes o->lock holding dsm.lock). */
+static void arm_tick(dsm_object_t *o, uint64_t when)
+{
+	pthread_mutex_lock(&dsm.lock);
+	if (o->tick_at == 0 || when < o->tick_at) {
+		o->tick_at = when;
+		pthread_cond_signal(&dsm.timer);
+	}
+	pthread_mutex_unlock(&dsm.lock);
+}
+
+static _Thread_local dsm_object_t *served;   /* object of the message in hand */
+
+static const char *const kind_names[DSM_MSG_KINDS] = {
+	[DSM_MSG_INIT] = "init",
+	[DSM_MSG_DATA_REQUEST] = "data_request",
+	[DSM_MSG_DATA_UNLOCK] = "data_unlock",
+	[DSM_MSG_DATA_RETURN] = "data_return",
+	[DSM_MSG_LOCK_COMPLETED] = "lock_completed",
+	[DSM_MSG_SYNCHRONIZE] = "synchronize",
+	[DSM_MSG_TERMINATE] = "terminate",
+	[DSM_MSG_CHANGE_ATTRIBUTES] = "change_attributes",
+	[DSM_MSG_DATA_SUPPLY] = "data_supply",
+	[DSM_MSG_LOCK_FLUSH] = "lock_request(flush)",
+	[DSM_MSG_LOCK_UNLOCK] = "lock_request(unlock)",
+	[DSM_MSG_SYNCHRONIZE_COMPLETED] = "synchronize_completed",
+	[DSM_MSG_DATA_ERROR] = "data_error",
+};
+
+const char *dsm_msg_kind_name(dsm_msg_kind_t kind)
+{
+	return (unsigned)kind < DSM_MSG_KINDS ? kind_names[kind] : "?";
+}
+
+/* ---- bookkeeping --------------------------------------------------------- */
+
+static bool attached(const dsm_object_t *o, int k)
+{
+	return o->kernels[k].info.state == DSM_KERNEL_ATTACHED;
+}
+
+static int find_kernel(const dsm_object_t *o, memory_object_control_t control)
+{
+	for (unsigned i = 0; i < o->nkernels; i++)
+		if (attached(o, (int)i) && o->kernels[i].info.control == control)
+			return (int)i;
+	return -1;
+}
+
+static void count(dsm_object_t *o, int k, dsm_msg_kind_t kind)
+{
+	if (k >= 0)
+		o->kernels[k].info.messages[kind]++;
+}
+
+static bool holds(const dsm_object_t *o, int k, uint64_t g)
+{
+	return o->writer[g] == k || (o->readers[g] >> k & 1);
+}
+
+static bool holds_any(const dsm_object_t *o, int k, uint64_t g0, uint64_t g1)
+{
+	for (uint64_t g = g0; g < g1; g++)
+		if (holds(o, k, g))
+			return true;
+	return false;
+}
+
+static void drop_holdings(dsm_object_t *o, int k, uint64_t g0, uint64_t g1)
+{
+	for (uint64_t g = g0; g < g1; g++) {
+		if (o->writer[g] == k)
+			o->writer[g] = NO_WRITER;
+		o->readers[g] &= ~(UINT64_C(1) << k);
+	}
+}
+
+/* [offset, offset+size) of kernel k's pages around granules [g0, g1). */
+static void kernel_range(const dsm_object_t *o, int k, uint64_t g0, uint64_t g1,
+        vm_offset_t *offset, vm_size_t *size)
+{
+	vm_size_t ps = o->kernels[k].page_size;
+	vm_offset_t lo = (g0 << GRANULE_SHIFT) & ~(ps - 1);
+	vm_offset_t hi = ((g1 << GRANULE_SHIFT) + ps - 1) & ~(ps - 1);
+	*offset = lo;
+	*size = hi - lo;
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static void grant(dsm_object_t *o, dsm_op_t *op)
+{
+	int k = op->kernel;
+	if (op->cancelled || !attached(o, k))
+		return;
+	memory_object_control_t control = o->kernels[k].info.control;
+	vm_offset_t offset = op->g0 << GRANULE_SHIFT;
+	vm_size_t length = (op->g1 - op->g0) << GRANULE_SHIFT;
+	uint64_t bit = UINT64_C(1) << k;
+	if (!op->unlock) {
+		bool write = (op->access & VM_PROT_WRITE) || op->optimistic;
+		uint64_t t = now_us();
+		for (uint64_t g = op->g0; g < op->g1; g++) {
+			o->granted[g] = t;
+			if (write) {
+				o->writer[g] = (int8_t)k;
+				o->readers[g] = 0;
+				o->asked_write[g] = (op->access & VM_PROT_WRITE) != 0;
+			} else {
+				o->readers[g] |= bit;
+			}
+		}
+		count(o, k, DSM_MSG_DATA_SUPPLY);
+		/* Lent, not moved: the kernel copies it into its cache. */
+		memory_object_data_supply(control, offset,
+		        (pointer_t)(uintptr_t)(o->data + offset),
+		        (mach_msg_type_number_t)length, FALSE,
+		        write ? VM_PROT_NONE : VM_PROT_WRITE, TRUE, MACH_PORT_NULL);
+		return;
+	}
+	bool any = false;
+	uint64_t t = now_us();
+	for (uint64_t g = op->g0; g < op->g1; g++) {
+		if (o->readers[g] & bit) {
+			o->writer[g] = (int8_t)k;
+			o->readers[g] = 0;
+			o->asked_write[g] = 1;
+			o->granted[g] = t;
+			any = true;
+		} else if (o->writer[g] == k) {
+			any = true;
+		}
+	}
+	/* Holding none of it, the kernel lost the page to a flush, which
+	 * woke the writing thread: it faults again with a data_request. */
+	if (any) {
+		count(o, k, DSM_MSG_LOCK_UNLOCK);
+		memory_object_lock_request(control, offset, length,
+		        MEMORY_OBJECT_RETURN_NONE, FALSE, VM_PROT_NONE, MACH_PORT_NULL);
+	}
+}
+
+enum start_result { START_GRANT, START_WAIT, START_DEFER };
+
+/* Sends the lock_requests op needs: START_GRANT when it can be granted at
+ * once, START_WAIT for answers, START_DEFER when a kernel it must recall
+ * got the page less than the hold time ago (a tick is armed). */
+static enum start_result start(dsm_object_t *o, dsm_op_t *op)
+{
+	int k = op->kernel;
+	if (!op->unlock) {
+		/* It asks, so it has none of it (every page it let go of came
+		 * back before this request, in order). */
+		drop_holdings(o, k, op->g0, op->g1);
+	} else if (!holds_any(o, k, op->g0, op->g1)) {
+		op->started = true;
+		return START_GRANT;
+	}
+	bool want_write = op->unlock || (op->access & VM_PROT_WRITE);
+	/* The hold: whoever must let go keeps the page a moment first. */
+	uint64_t latest = 0;
+	for (uint64_t g = op->g0; g < op->g1; g++) {
+		bool recall = o->writer[g] != NO_WRITER && o->writer[g] != k;
+		if (want_write)
+			recall |= (o->readers[g] & ~(UINT64_C(1) << k)) != 0;
+		if (recall && o->granted[g] > latest)
+			latest = o->granted[g];
+	}
+	uint64_t now = now_us();
+	if (latest != 0 && now < latest + o->hold_us) {
+		op->not_before = latest + o->hold_us;
+		o->holds_deferred++;
+		arm_tick(o, op->not_before);
+		return START_DEFER;
+	}
+	op->started = true;
+	bool others = false;
+	for (unsigned j = 0; j < o->nkernels; j++) {
+		if ((int)j == k || !attached(o, (int)j))
+			continue;
+		bool w = false, r = false;
+		uint64_t bit = UINT64_C(1) << j;
+		for (uint64_t g = op->g0; g < op->g1; g++) {
+			w |= o->writer[g] == (int)j;
+			r |= (o->readers[g] & bit) != 0;
+		}
+		others |= w || r;
+		if (!(w || (want_write && r)))
+			continue;
+		dsm_recall_t *rc = calloc(1, sizeof *rc);
+		if (rc == NULL) {
+			/* Out of memory: the op waits for nothing (degraded,
+			 * said once per failure on stderr). */
+			fprintf(stderr, "dsm_pager: out of memory recalling a page\n");
+			continue;
+		}
+		rc->op = op;
+		rc->kernel = (int)j;
+		rc->by_return = w;
+		kernel_range(o, (int)j, op->g0, op->g1, &rc->offset, &rc->size);
+		rc->g0 = rc->offset >> GRANULE_SHIFT;
+		rc->g1 = (rc->offset + rc->size) >> GRANULE_SHIFT;
+		if (rc->g1 > o->ngranules)
+			rc->g1 = o->ngranules;
+		memory_object_control_t control = o->kernels[j].info.control;
+		count(o, (int)j, DSM_MSG_LOCK_FLUSH);
+		kern_return_t kr;
+		if (w)
+			/* A writer: its data comes back in the data_return,
+			 * which is the answer (pages are precious, so even a
+			 * clean one comes back). */
+			kr = memory_object_lock_request(control, rc->offset, rc->size,
+			        MEMORY_OBJECT_RETURN_ALL, TRUE, VM_PROT_NO_CHANGE,
+			        MACH_PORT_NULL);
+		else
+			/* Readers drop their copies; lock_completed answers. */
+			kr = memory_object_lock_request(control, rc->offset, rc->size,
+			        MEMORY_OBJECT_RETURN_NONE, TRUE, VM_PROT_NO_CHANGE,
+			        o->port);
+		if (kr != KERN_SUCCESS) {
+			/* Its control port is dead: the dead-name notification
+			 * follows; until then it holds nothing. */
+			drop_holdings(o, (int)j, rc->g0, rc->g1);
+			free(rc);
+			continue;
+		}
+		rc->next = o->recalls;
+		o->recalls = rc;
+		op->pending++;
+	}
+	op->optimistic = !want_write && !others;
+	return op->pending == 0 ? START_GRANT : START_WAIT;
+}
+
+static bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
+{
+	return a0 < b1 && b0 < a1;
+}
+
+static void remove_op(dsm_object_t *o, dsm_op_t *op)
+{
+	dsm_op_t **pp = &o->ops;
+	while (*pp != op)
+		pp = &(*pp)->next;
+	*pp = op->next;
+	if (o->ops_tail == &op->next)
+		o->ops_tail = pp;
+	free(op);
+}
+
+/* Starts every waiting operation that no earlier one (running or
+ * waiting) overlaps; grants those that need no answers. */
+static void pump(dsm_object_t *o)
+{
+	bool again = true;
+	while (again) {
+		again = false;
+		for (dsm_op_t *op = o->ops; op != NULL; op = op->next) {
+			if (op->started)
+				continue;
+			bool blocked = false;
+			for (dsm_op_t *e = o->ops; e != op && !blocked; e = e->next)
+				blocked = overlaps(op->b0, op->b1, e->b0, e->b1);
+			if (blocked || (op->not_before && now_us() < op->not_before))
+				continue;
+			if (start(o, op) == START_GRANT) {
+				grant(o, op);
+				remove_op(o, op);
+				again = true;
+				break;
+			}
+		}
+	}
+}
+
+static void recall_done(dsm_object_t *o, dsm_recall_t *rc)
+{
+	dsm_recall_t **pp = &o->recalls;
+	while (*pp != rc)
+		pp = &(*pp)->next;
+	*pp = rc->next;
+	dsm_op_t *op = rc->op;
+	free(rc);
+	if (--op->pending == 0) {
+		grant(o, op);
+		remove_op(o, op);
+	}
+}
+
+/* Answers every by-return recall of kernel k that it has satisfied. */
+static void check_returns(dsm_object_t *o, int k)
+{
+	for (dsm_recall_t *rc = o->recalls, *next; rc != NULL; rc = next) {
+		next = rc->next;
+		if (rc->kernel == k && rc->by_return && !holds_any(o, k, rc->g0, rc->g1))
+			recall_done(o, rc);
+	}
+}
+
+static void queue_op(dsm_object_t *o, int k, bool unlock, vm_offset_t offset,
+        vm_size_t length, vm_prot_t access)
+{
+	dsm_op_t *op = calloc(1, sizeof *op);
+	if (op == NULL) {
+		count(o, k, DSM_MSG_DATA_ERROR);
+		memory_object_data_error(o->kernels[k].info.control, offset, length,
+		        KERN_RESOURCE_SHORTAGE);
+		return;
+	}
+	op->kernel = k;
+	op->unlock = unlock;
+	op->access = access;
+	op->g0 = offset >> GRANULE_SHIFT;
+	op->g1 = (offset + length) >> GRANULE_SHIFT;
+	vm_size_t block = o->max_page;
+	op->b0 = (offset & ~(block - 1)) >> GRANULE_SHIFT;
+	op->b1 = ((offset + length + block - 1) & ~(block - 1)) >> GRANULE_SHIFT;
+	*o->ops_tail = op;
+	o->ops_tail = &op->next;
+	pump(o);
+}
+
+/* Kernel k is gone (terminate, or its control port died). */
+static void forget_kernel(dsm_object_t *o, int k, dsm_kernel_state_t why)
+{
+	uint64_t bit = UINT64_C(1) << k;
+	uint64_t lost = 0;
+	for (uint64_t g = 0; g < o->ngranules; g++) {
+		if (o->writer[g] == k) {
+			o->writer[g] = NO_WRITER;
+			lost++;
+		}
+		o->readers[g] &= ~bit;
+	}
+	o->kernels[k].info.state = why;
+	if (why == DSM_KERNEL_DEAD)
+		o->kernels[k].info.pages_lost += lost;
+	for (dsm_op_t *op = o->ops; op != NULL; op = op->next)
+		if (op->kernel == k)
+			op->cancelled = true;
+	for (dsm_recall_t *rc = o->recalls, *next; rc != NULL; rc = next) {
+		next = rc->next;
+		if (rc->kernel == k)
+			recall_done(o, rc);
+	}
+	/* Waiting ops of that kernel go; started ones finish ungranted. */
+	for (dsm_op_t *op = o->ops, *next; op != NULL; op = next) {
+		next = op->next;
+		if (op->kernel == k && !op->started)
+			remove_op(o, op);
+	}
+	pump(o);
+}
+
+/* ---- the server interface ------------------------------------------------ */
+
+static bool valid_range(const dsm_object_t *o, int k, vm_offset_t offset,
+        vm_size_t length)
+{
+	vm_size_t ps = o->kernels[k].page_size;
+	return length != 0 && !((offset | length) & (ps - 1)) &&
+	       offset < o->storage && length <= o->storage - offset;
+}
+
+static kern_return_t dsm_init(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_size_t page_size)
+{
+	(void)object; (void)seqno;
+	dsm_object_t *o = served;
+	if (page_size < GRANULE || page_size > MAX_PAGE || (page_size & (page_size - 1)))
+		return KERN_INVALID_ARGUMENT;   /* releases the control right */
+	int k = -1;
+	if (o->nkernels < DSM_PAGER_MAX_KERNELS) {
+		k = (int)o->nkernels++;
+	} else {
+		/* Full: reuse the oldest slot of a kernel that is gone. */
+		for (unsigned i = 0; i < o->nkernels && k < 0; i++)
+			if (!attached(o, (int)i))
+				k = (int)i;
+		if (k < 0)
+			return KERN_RESOURCE_SHORTAGE;
+	}
+	memset(&o->kernels[k], 0, sizeof o->kernels[k]);
+	o->kernels[k].info.control = control;
+	o->kernels[k].info.page_size = page_size;
+	o->kernels[k].info.state = DSM_KERNEL_ATTACHED;
+	o->kernels[k].page_size = page_size;
+	if (page_size > o->max_page)
+		o->max_page = page_size;
+	count(o, k, DSM_MSG_INIT);
+	mach_port_t prev = MACH_PORT_NULL;
+	if (mach_port_request_notification(mach_task_self(), control,
+	        MACH_NOTIFY_DEAD_NAME, 0, o->port, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+	        &prev) == KERN_SUCCESS && MACH_PORT_VALID(prev))
+		mach_port_deallocate(mach_task_self(), prev);
+	memory_object_attr_info_data_t attr = {
+		.copy_strategy = MEMORY_OBJECT_COPY_NONE,
+		.cluster_size = (memory_object_cluster_size_t)page_size,
+		.may_cache = FALSE,     /* the last unmap terminates: pages come back */
+		.temporary = FALSE,     /* and are returned before terminate */
+	};
+	count(o, k, DSM_MSG_CHANGE_ATTRIBUTES);
+	memory_object_change_attributes(control, MEMORY_OBJECT_ATTRIBUTE_INFO,
+	        (memory_object_info_t)&attr, MEMORY_OBJECT_ATTR_INFO_COUNT,
+	        MACH_PORT_NULL);
+	pthread_cond_broadcast(&o->event);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_fault(memory_object_control_t control, bool unlock,
+        vm_offset_t offset, vm_size_t length, vm_prot_t access)
+{
+	dsm_object_t *o = served;
+	int k = find_kernel(o, control);
+	if (k >= 0) {
+		count(o, k, unlock ? DSM_MSG_DATA_UNLOCK : DSM_MSG_DATA_REQUEST);
+		o->kernels[k].info.faults++;
+		if (!valid_range(o, k, offset, length)) {
+			count(o, k, DSM_MSG_DATA_ERROR);
+			memory_object_data_error(control, offset, length,
+			        KERN_INVALID_ARGUMENT);
+		} else {
+			queue_op(o, k, unlock, offset, length, access);
+		}
+	}
+	/* Each message carrying the control port added a reference. */
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_data_request(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length,
+        vm_prot_t access)
+{
+	(void)object; (void)seqno;
+	return dsm_fault(control, false, offset, length, access);
+}
+
+static kern_return_t dsm_data_unlock(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length,
+        vm_prot_t access)
+{
+	(void)object; (void)seqno;
+	return dsm_fault(control, true, offset, length, access);
+}
+
+static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, pointer_t data,
+        mach_msg_type_number_t data_count, boolean_t dirty, boolean_t kernel_copy)
+{
+	(void)object; (void)seqno; (void)dirty;
+	dsm_object_t *o = served;
+	int k = find_kernel(o, control);
+	if (k >= 0) {
+		count(o, k, DSM_MSG_DATA_RETURN);
+		uint64_t g0 = offset >> GRANULE_SHIFT;
+		uint64_t g1 = g0 + data_count / GRANULE;
+		if (offset >= o->storage || g1 > o->ngranules)
+			g1 = offset >= o->storage ? g0 : o->ngranules;
+		uint64_t bit = UINT64_C(1) << k;
+		/* Pages that were asked for writing and come back unchanged:
+		 * the faulting thread did not get to run before they left
+		 * (such pages are installed dirty, so `dirty` cannot tell).
+		 * Hold pages longer then; a little less after each that came
+		 * back written. */
+		bool asked = false, changed = false;
+		for (uint64_t g = g0; g < g1 && !kernel_copy; g++) {
+			if (o->writer[g] != k || !o->asked_write[g])
+				continue;
+			o->asked_write[g] = 0;
+			asked = true;
+			changed = changed || memcmp(o->data + (g << GRANULE_SHIFT),
+			        (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
+			        GRANULE) != 0;
+		}
+		if (asked && !changed)
+			o->hold_us *= 2;
+		else if (asked && changed)
+			o->hold_us /= 2;
+		if (o->hold_us < HOLD_MIN_US)
+			o->hold_us = HOLD_MIN_US;
+		if (o->hold_us > HOLD_MAX_US)
+			o->hold_us = HOLD_MAX_US;
+		for (uint64_t g = g0; g < g1; g++) {
+			if (o->writer[g] == k) {
+				/* The writer's data is the newest: keep it. */
+				memcpy(o->data + (g << GRANULE_SHIFT),
+				       (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
+				       GRANULE);
+				if (!kernel_copy)
+					o->writer[g] = NO_WRITER;
+			} else if (!kernel_copy) {
+				/* A read copy: equal to ours; it let go. */
+				o->readers[g] &= ~bit;
+			}
+		}
+		check_returns(o, k);
+		pump(o);
+	}
+	vm_deallocate(mach_task_self(), data, data_count);
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length)
+{
+	(void)reply; (void)seqno;
+	dsm_object_t *o = served;
+	int k = find_kernel(o, control);
+	if (k >= 0) {
+		count(o, k, DSM_MSG_LOCK_COMPLETED);
+		for (dsm_recall_t *rc = o->recalls; rc != NULL; rc = rc->next) {
+			if (rc->kernel == k && !rc->by_return && rc->offset == offset &&
+			    rc->size == length) {
+				uint64_t bit = UINT64_C(1) << k;
+				for (uint64_t g = rc->g0; g < rc->g1; g++)
+					o->readers[g] &= ~bit;
+				recall_done(o, rc);
+				break;
+			}
+		}
+		pump(o);
+	}
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* Nothing to make durable: the data is the manager's memory. A
+ * VM_SYNC_INVALIDATE flush tells which pages the kernel let go of. */
+static kern_return_t dsm_synchronize(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length,
+        vm_sync_t flags)
+{
+	(void)object; (void)seqno;
+	dsm_object_t *o = served;
+	int k = find_kernel(o, control);
+	count(o, k, DSM_MSG_SYNCHRONIZE);
+	if (k >= 0 && (flags & VM_SYNC_INVALIDATE) && offset < o->storage) {
+		/* The kernel flushed the range (dirty pages came back before
+		 * this message; clean ones went without a word): it holds
+		 * none of it now. */
+		uint64_t g0 = offset >> GRANULE_SHIFT;
+		uint64_t g1 = length > o->storage - offset ? o->ngranules
+		            : (offset + length + GRANULE - 1) >> GRANULE_SHIFT;
+		drop_holdings(o, k, g0, g1);
+		check_returns(o, k);
+		pump(o);
+	}
+	count(o, k, DSM_MSG_SYNCHRONIZE_COMPLETED);
+	memory_object_synchronize_completed(control, offset, length);
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_terminate(memory_object_t object, mach_port_seqno_t seqno,
+        memory_object_control_t control)
+{
+	(void)object; (void)seqno;
+	dsm_object_t *o = served;
+	int k = find_kernel(o, control);
+	if (k >= 0) {
+		count(o, k, DSM_MSG_TERMINATE);
+		forget_kernel(o, k, DSM_KERNEL_TERMINATED);
+	}
+	/* The message moved the receive right to us: drop it and our sends. */
+	mach_port_destroy(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_ignore(mach_port_t reply, mach_port_seqno_t seqno,
+        memory_object_control_t control, vm_offset_t offset, vm_size_t length,
+        kern_return_t result, vm_offset_t error_offset)
+{
+	(void)reply; (void)seqno; (void)offset; (void)length; (void)result;
+	(void)error_offset;
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static kern_return_t dsm_change_completed(mach_port_t reply, mach_port_seqno_t seqno,
+        memory_object_control_t control, memory_object_flavor_t flavor)
+{
+	(void)reply; (void)seqno; (void)flavor;
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+static const memory_object_routines_t dsm_routines = {
+	.init = dsm_init,
+	.terminate = dsm_terminate,
+	.data_request = dsm_data_request,
+	.data_unlock = dsm_data_unlock,
+	.data_return = dsm_data_return,
+	.lock_completed = dsm_lock_completed,
+	.supply_completed = dsm_ignore,
+	.change_completed = dsm_change_completed,
+	.synchronize = dsm_synchronize,
+};
+
+/* One message of object o, in its turn (o->lock held). */
+static void dispatch(dsm_object_t *o, mach_msg_header_t *in, mach_msg_header_t *out)
+{
+	if (in->msgh_id == DSM_QUIT_ID) {
+		o->dead = true;
+		return;
+	}
+	if (in->msgh_id == DSM_TICK_ID) {
+		pump(o);
+		return;
+	}
+	if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
+	    in->msgh_size >= sizeof(mach_dead_name_notification_t) -
+	                     sizeof(mach_msg_format_0_trailer_t)) {
+		mach_port_name_t name = ((mach_dead_name_notification_t *)in)->not_port;
+		int k = find_kernel(o, name);
+		mach_port_type_t type = 0;
+		if (k >= 0) {
+			forget_kernel(o, k, DSM_KERNEL_DEAD);
+			/* The notification's reference and ours: the name goes. */
+			mach_port_destroy(mach_task_self(), name);
+		} else if (MACH_PORT_VALID(name) &&
+		           mach_port_type(mach_task_self(), name, &type) == KERN_SUCCESS &&
+		           type == MACH_PORT_TYPE_DEAD_NAME) {
+			/* A kernel already forgotten: drop the notification's
+			 * reference only (never a live right that took the name). */
+			mach_port_deallocate(mach_task_self(), name);
+		}
+		return;
+	}
+	if (in->msgh_id >= MACH_NOTIFY_FIRST && in->msgh_id <= MACH_NOTIFY_LAST) {
+		mach_msg_destroy(in);
+		return;
+	}
+	served = o;
+	if (!memory_object_server_routines(&dsm_routines, in, out)) {
+		mach_msg_destroy(in);
+		return;
+	}
+	kern_return_t kr = ((mig_reply_error_t *)out)->RetCode;
+	if (kr != KERN_SUCCESS && kr != MIG_NO_REPLY)
+		mach_msg_destroy(in);
+}
+
+static dsm_object_t *lookup_locked(memory_object_t port)
+{
+	for (dsm_object_t *o = dsm.objects; o != NULL; o = o->next)
+		if (o->port == port)
+			return o;
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	mach_msg_size_t size = RCV_BUFFER;
+	mach_msg_header_t *in = malloc(size);
+	union { mig_reply_error_t r; uint8_t b[512]; } out;
+	if (in == NULL)
+		return NULL;
+	for (;;) {
+		mach_msg_return_t mr = mach_msg(in, MACH_RCV_MSG | MACH_RCV_LARGE |
+		        MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+		        MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_SEQNO),
+		        0, size, dsm.pset, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+		if (mr == MACH_RCV_TOO_LARGE) {
+			mach_msg_size_t need = in->msgh_size + MAX_TRAILER_SIZE;
+			mach_msg_header_t *bigger = realloc(in, need);
+			if (bigger != NULL) {
+				in = bigger;
+				size = need;
+			}
+			continue;
+		}
+		if (mr != MACH_MSG_SUCCESS) {
+			if (mr == MACH_RCV_INVALID_NAME || mr == MACH_RCV_PORT_DIED)
+				break;
+			continue;
+		}
+		const mach_msg_seqno_trailer_t *t = (const mach_msg_seqno_trailer_t *)
+		        ((const uint8_t *)in + round_msg(in->msgh_size));
+		mach_port_seqno_t seqno = t->msgh_seqno;
+		pthread_mutex_lock(&dsm.lock);
+		dsm_object_t *o = lookup_locked(in->msgh_local_port);
+		if (o != NULL)
+			o->refs++;
+		pthread_mutex_unlock(&dsm.lock);
+		if (o == NULL) {
+			mach_msg_destroy(in);
+			continue;
+		}
+		pthread_mutex_lock(&o->lock);
+		while (o->next_seqno != seqno && !o->dead)
+			pthread_cond_wait(&o->turn, &o->lock);
+		if (o->dead)
+			mach_msg_destroy(in);
+		else
+			dispatch(o, in, &out.r.Head);
+		o->next_seqno = seqno + 1;
+		o->refs--;
+		pthread_cond_broadcast(&o->turn);
+		pthread_mutex_unlock(&o->lock);
+	}
+	free(in);
+	return NULL;
+}
+
+/* Sends a tick to each object whose hold timer is due. */
+static void *timer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&dsm.lock);
+	for (;;) {
+		uint64_t next = 0, now = now_us();
+		for (dsm_object_t *o = dsm.objects; o != NULL; o = o->next) {
+			if (o->tick_at != 0 && o->tick_at <= now) {
+				o->tick_at = 0;
+				mach_msg_header_t tick = {
+					.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+					.msgh_size = sizeof tick,
+					.msgh_remote_port = o->port,
+					.msgh_id = DSM_TICK_ID,
+				};
+				/* A full queue will be served anyway; try again soon. */
+				if (mach_msg(&tick, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof tick, 0,
+				             MACH_PORT_NULL, 0, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+					o->tick_at = now + 1000;
+			} else if (o->tick_at != 0 && (next == 0 || o->tick_at < next)) {
+				next = o->tick_at;
+			}
+		}
+		if (next == 0) {
+			pthread_cond_wait(&dsm.timer, &dsm.lock);
+		} else {
+			struct timespec ts = { (time_t)(next / 1000000u),
+			                       (long)(next % 1000000u) * 1000 };
+			pthread_cond_timedwait(&dsm.timer, &dsm.lock, &ts);
+		}
+	}
+	return NULL;
+}
+
+static void start_pager(void)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dsm.timer, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_t timer;
+	if (pthread_create(&timer, NULL, timer_main, NULL) != 0) {
+		dsm.start_kr = KERN_RESOURCE_SHORTAGE;
+		return;
+	}
+	pthread_detach(timer);
+	dsm.start_kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
+	                                  &dsm.pset);
+	if (dsm.start_kr != KERN_SUCCESS)
+		return;
+	for (int i = 0; i < DSM_PAGER_THREADS; i++) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, worker_main, NULL) != 0) {
+			if (i == 0)
+				dsm.start_kr = KERN_RESOURCE_SHORTAGE;
+			break;
+		}
+		pthread_detach(th);
+	}
+}
+
+/* ---- public calls ---------------------------------------------------------- */
+
+static void free_object(dsm_object_t *o)
+{
+	if (o->data)
+		vm_deallocate(mach_task_self(), (vm_address_t)(uintptr_t)o->data, o->storage);
+	free(o->readers);
+	free(o->writer);
+	free(o->granted);
+	free(o->asked_write);
+	while (o->ops) {
+		dsm_op_t *op = o->ops;
+		o->ops = op->next;
+		free(op);
+	}
+	while (o->recalls) {
+		dsm_recall_t *rc = o->recalls;
+		o->recalls = rc->next;
+		free(rc);
+	}
+	pthread_mutex_destroy(&o->lock);
+	pthread_cond_destroy(&o->turn);
+	pthread_cond_destroy(&o->event);
+	free(o);
+}
+
+kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
+{
+	if (object == NULL || size == 0 || (size & (GRANULE - 1)) || size > MAX_SIZE)
+		return KERN_INVALID_ARGUMENT;
+	pthread_once(&dsm.once, start_pager);
+	if (dsm.start_kr != KERN_SUCCESS)
+		return KERN_RESOURCE_SHORTAGE;
+	dsm_object_t *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return KERN_RESOURCE_SHORTAGE;
+	o->size = size;
+	o->storage = (size + MAX_PAGE - 1) & ~(MAX_PAGE - 1);
+	o->ngranules = o->storage >> GRANULE_SHIFT;
+	o->max_page = GRANULE;
+	o->ops_tail = &o->ops;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->turn, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->event, &attr);
+	pthread_condattr_destroy(&attr);
+	vm_address_t data = 0;
+	o->hold_us = HOLD_MIN_US;
+	o->readers = calloc(o->ngranules, sizeof *o->readers);
+	o->writer = malloc(o->ngranules * sizeof *o->writer);
+	o->granted = calloc(o->ngranules, sizeof *o->granted);
+	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
+	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
+	    o->asked_write == NULL ||
+	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
+		free_object(o);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	o->data = (uint8_t *)(uintptr_t)data;
+	memset(o->writer, NO_WRITER, o->ngranules);
+	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &o->port)
+	        != KERN_SUCCESS) {
+		free_object(o);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	/* Requests wait in the queue while the manager answers others. */
+	mach_port_limits_t limits = { MACH_PORT_QLIMIT_MAX };
+	mach_port_set_attributes(mach_task_self(), o->port, MACH_PORT_LIMITS_INFO,
+	        (mach_port_info_t)&limits, MACH_PORT_LIMITS_INFO_COUNT);
+	if (mach_port_insert_right(mach_task_self(), o->port, o->port,
+	                           MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS) {
+		mach_port_destroy(mach_task_self(), o->port);
+		free_object(o);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	pthread_mutex_lock(&dsm.lock);
+	o->next = dsm.objects;
+	dsm.objects = o;
+	pthread_mutex_unlock(&dsm.lock);
+	if (mach_port_insert_member(mach_task_self(), o->port, dsm.pset) != KERN_SUCCESS) {
+		pthread_mutex_lock(&dsm.lock);
+		dsm.objects = o->next;
+		pthread_mutex_unlock(&dsm.lock);
+		mach_port_destroy(mach_task_self(), o->port);
+		free_object(o);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	*object = o->port;
+	return KERN_SUCCESS;
+}
+
+/* Finds a live object and takes a reference; NULL if none. */
+static dsm_object_t *get_object(memory_object_t object)
+{
+	pthread_mutex_lock(&dsm.lock);
+	dsm_object_t *o = MACH_PORT_VALID(object) ? lookup_locked(object) : NULL;
+	if (o != NULL)
+		o->refs++;
+	pthread_mutex_unlock(&dsm.lock);
+	return o;
+}
+
+static void put_object(dsm_object_t *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->refs--;
+	pthread_cond_broadcast(&o->turn);
+	pthread_mutex_unlock(&o->lock);
+}
+
+kern_return_t dsm_pager_destroy(memory_object_t object)
+{
+	pthread_mutex_lock(&dsm.lock);
+	dsm_object_t **pp = &dsm.objects;
+	while (MACH_PORT_VALID(object) && *pp != NULL && (*pp)->port != object)
+		pp = &(*pp)->next;
+	dsm_object_t *o = MACH_PORT_VALID(object) ? *pp : NULL;
+	pthread_mutex_unlock(&dsm.lock);
+	if (o == NULL)
+		return KERN_INVALID_ARGUMENT;
+	/* Behind every message already queued: they are handled first. */
+	mach_msg_header_t quit = {
+		.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+		.msgh_size = sizeof quit,
+		.msgh_remote_port = o->port,
+		.msgh_id = DSM_QUIT_ID,
+	};
+	pthread_mutex_lock(&o->lock);
+	bool sent = mach_msg(&quit, MACH_SEND_MSG, sizeof quit, 0, MACH_PORT_NULL,
+	                     MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL) == MACH_MSG_SUCCESS;
+	if (!sent)
+		o->dead = true;
+	while (!o->dead)
+		pthread_cond_wait(&o->turn, &o->lock);
+	pthread_mutex_unlock(&o->lock);
+	/* Out of the list first, so no worker finds it again. */
+	pthread_mutex_lock(&dsm.lock);
+	for (pp = &dsm.objects; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dsm.lock);
+	pthread_mutex_lock(&o->lock);
+	while (o->refs > 0)
+		pthread_cond_wait(&o->turn, &o->lock);
+	pthread_mutex_unlock(&o->lock);
+	mach_port_destroy(mach_task_self(), o->port);
+	for (unsigned i = 0; i < o->nkernels; i++)
+		if (attached(o, (int)i))
+			mach_port_deallocate(mach_task_self(), o->kernels[i].info.control);
+	free_object(o);
+	return KERN_SUCCESS;
+}
+
+kern_return_t dsm_pager_kernels(memory_object_t object, dsm_kernel_info_t *kernels,
+        unsigned *count_io)
+{
+	if (count_io == NULL || (kernels == NULL && *count_io != 0))
+		return KERN_INVALID_ARGUMENT;
+	dsm_object_t *o = get_object(object);
+	if (o == NULL)
+		return KERN_INVALID_ARGUMENT;
+	pthread_mutex_lock(&o->lock);
+	unsigned n = *count_io < o->nkernels ? *count_io : o->nkernels;
+	for (unsigned i = 0; i < n; i++)
+		kernels[i] = o->kernels[i].info;
+	*count_io = o->nkernels;
+	pthread_mutex_unlock(&o->lock);
+	put_object(o);
+	return KERN_SUCCESS;
+}
+
+kern_return_t dsm_pager_wait_kernels(memory_object_t object, unsigned n,
+        unsigned timeout_ms)
+{
+	dsm_object_t *o = get_object(object);
+	if (o == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o->lock);
+	int err = 0;
+	while (o->nkernels < n && err == 0)
+		err = pthread_cond_timedwait(&o->event, &o->lock, &deadline);
+	bool ok = o->nkernels >= n;
+	pthread_mutex_unlock(&o->lock);
+	put_object(o);
+	return ok ? KERN_SUCCESS : KERN_OPERATION_TIMED_OUT;
+}
