@@ -509,6 +509,16 @@ kern_return_t vm_object_change_attributes(struct vm_object *obj,
 		obj->invalidate = behave.invalidate != FALSE;
 		break;
 	}
+	case MEMORY_OBJECT_READAHEAD_INFO: {
+		if (count != MEMORY_OBJECT_READAHEAD_INFO_COUNT)
+			goto invalid;
+		memory_object_readahead_info_data_t ra;
+		memcpy(&ra, info, sizeof ra);
+		cluster = obj->cluster_size;
+		obj->ra_max = ra.max_window & ~k->page_mask;
+		obj->ra_window = 0;
+		break;
+	}
 	default:
 		goto invalid;
 	}
@@ -595,6 +605,20 @@ kern_return_t vm_object_get_attributes(struct vm_object *obj,
 		};
 		memcpy(info, &behave, sizeof behave);
 		*count = MEMORY_OBJECT_BEHAVE_INFO_COUNT;
+		break;
+	}
+	case MEMORY_OBJECT_READAHEAD_INFO: {
+		if (*count < MEMORY_OBJECT_READAHEAD_INFO_COUNT) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		memory_object_readahead_info_data_t ra = {
+			.max_window = (memory_object_cluster_size_t)obj->ra_max,
+			.requests = obj->ra_requests,
+			.pages = obj->ra_pages,
+		};
+		memcpy(info, &ra, sizeof ra);
+		*count = MEMORY_OBJECT_READAHEAD_INFO_COUNT;
 		break;
 	}
 	default:
