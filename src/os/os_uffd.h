@@ -65,8 +65,9 @@ int os_uffd_unregister(int uffd, uintptr_t addr, size_t len);
 int os_uffd_wake(int uffd, uintptr_t addr, size_t len);
 /* Blocks until the fd is readable (or a signal interrupts). */
 int os_uffd_wait(int uffd);
-/* Reads up to max pagefault events without blocking; other event kinds
- * are skipped. Returns the count (0 when none are pending) or -errno. */
+/* Reads up to max pagefault events, blocking until there is one (the fd
+ * os_uffd_open makes is blocking); other event kinds are skipped. Returns
+ * the count (0 when interrupted or only other events came) or -errno. */
 int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max);
 
 #endif

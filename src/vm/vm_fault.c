@@ -236,14 +236,12 @@ void *vm_fault_thread(void *arg)
 	enum { BATCH = 16 };
 	os_uffd_fault_t faults[BATCH];
 	for (;;) {
-		if (os_uffd_wait(k->uffd) != 0)
-			continue;
-		int n;
-		do {
-			n = os_uffd_read_faults(k->uffd, faults, BATCH);
-			for (int i = 0; i < n; i++)
-				handle_fault(k, &faults[i]);
-		} while (n == BATCH);
+		/* Sleeps in read(2) until a fault comes: no poll first. */
+		int n = os_uffd_read_faults(k->uffd, faults, BATCH);
+		if (n < 0 && os_uffd_wait(k->uffd) != 0)
+			continue;        /* (a persistent error: do not spin) */
+		for (int i = 0; i < n; i++)
+			handle_fault(k, &faults[i]);
 	}
 	return NULL;
 }
