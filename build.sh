@@ -6,8 +6,9 @@
 #   bash build.sh test          build, then run every test (ctest)
 #   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
 #   bash build.sh clang         build with clang (warnings are errors)
-#   bash build.sh fuzz [SECS]   fuzz the wire-frame decoder (libFuzzer)
+#   bash build.sh fuzz [SECS]   every fuzz target for SECS each (libFuzzer)
 #   bash build.sh bench [NAME]  Release build, then the benchmarks
+#   bash build.sh soak [SECS]   the VM/EMMI soak for SECS seconds (default 120)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,6 +28,10 @@ ensure_tools() {
 		case "$tool" in
 		*-dev) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
 		redis-tools) command -v redis-cli >/dev/null || missing+=("$tool") ;;
+		nm) command -v nm >/dev/null || missing+=(binutils) ;;
+		groff) command -v groff >/dev/null || missing+=(groff-base) ;;
+		man) command -v man >/dev/null || missing+=(man-db) ;;
+		ip) command -v ip >/dev/null || missing+=(iproute2) ;;
 		*) command -v "$tool" >/dev/null || missing+=("$tool") ;;
 		esac
 	done
@@ -46,14 +51,18 @@ build() {
 }
 
 # The Redis pager builds against hiredis; its tests start redis-server.
-redis_deps="pkg-config libhiredis-dev redis-server redis-tools"
+# The export and man-page checks read the library with nm and the pages
+# with groff and man; the TCP tests make network namespaces with ip.
+redis_deps="pkg-config libhiredis-dev redis-server redis-tools nm groff man ip"
 
 what=${1:-demo}
 [ $# -gt 0 ] && shift
 case "$what" in
 demo)
 	ensure_tools
-	build build
+	cmake -S . -B build >/dev/null
+	# only what the demos need: the file-pager demo, then the seed's case
+	cmake --build build -j"$jobs" --target memobj-demo memobj-dsm-demo
 	./build/tools/memobj-demo "$@"
 	exec ./build/tools/memobj-dsm-demo
 	;;
@@ -80,8 +89,13 @@ bench)
 	ensure_tools $redis_deps strace
 	exec bash bench/run "$@"
 	;;
+soak)
+	ensure_tools
+	build build
+	exec ./build/tests/test_emmi_soak "${1:-120}"
+	;;
 *)
-	sed -n '2,11p' "$0" >&2
+	sed -n '2,12p' "$0" >&2
 	exit 2
 	;;
 esac

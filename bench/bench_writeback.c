@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <mach/mach.h>
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 static int fd;
 

@@ -1,6 +1,6 @@
 /* file_pager: serves a regular file as a memory object, read-only or with
  * write-back. See file_pager.h for the protocol it speaks. */
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +17,8 @@
 /* A private message id that tells the server loop to stop; no MIG
  * interface uses it. */
 #define FILE_PAGER_QUIT_ID 0x66696c65
+/* Likewise: ask every kernel for its dirty pages (file_pager_flush). */
+#define FILE_PAGER_FLUSH_ID 0x666c7368
 
 /* Read-around on a page-cache miss: the window of the file (aligned) the
  * kernel is asked to read ahead, as it does for a fault on a plain mmap
@@ -30,6 +32,7 @@
 typedef struct kernel_entry {
 	memory_object_control_t control;
 	vm_size_t page_size;
+	unsigned flush_pending;       /* lock_completed still due from it */
 } kernel_entry_t;
 
 /* Returned bytes a pwrite failed to put in the file: kept, in return
@@ -58,7 +61,12 @@ struct file_pager {
 	vm_address_t free_lo, free_hi; /* returned memory not yet deallocated */
 
 	pthread_mutex_t lock;         /* guards everything below */
-	pthread_cond_t detached_cond; /* signalled when kernel_count drops to 0 */
+	pthread_cond_t detached_cond; /* signalled when kernel_count drops to 0,
+	                               * and when a flush completes */
+	uint64_t flush_requests;      /* file_pager_flush calls so far */
+	uint64_t flush_started;       /* flush messages the server handled */
+	uint64_t flush_done;          /* flush_started when the last completed */
+	unsigned flush_pending;       /* lock_completed due from all kernels */
 	kernel_entry_t *kernels;
 	size_t kernel_count, kernel_capacity;
 	file_pager_stats_t stats;
@@ -110,7 +118,7 @@ static bool add_kernel(file_pager_t *pager, memory_object_control_t control,
 	if (ok) {
 		if (entry == NULL)
 			entry = &pager->kernels[pager->kernel_count++];
-		*entry = (kernel_entry_t){ control, page_size };
+		*entry = (kernel_entry_t){ control, page_size, 0 };
 		pager->stats.inits++;
 	}
 	pthread_mutex_unlock(&pager->lock);
@@ -131,8 +139,15 @@ static void remove_kernel(file_pager_t *pager, memory_object_control_t control)
 {
 	pthread_mutex_lock(&pager->lock);
 	kernel_entry_t *entry = find_kernel_locked(pager, control);
-	if (entry)
+	if (entry) {
+		/* Its lock_completed will never come: a flush waits no more. */
+		pager->flush_pending -= entry->flush_pending;
+		if (entry->flush_pending != 0 && pager->flush_pending == 0) {
+			pager->flush_done = pager->flush_started;
+			pthread_cond_broadcast(&pager->detached_cond);
+		}
 		*entry = pager->kernels[--pager->kernel_count];
+	}
 	pager->stats.terminates++;
 	if (pager->kernel_count == 0)
 		pthread_cond_broadcast(&pager->detached_cond);
@@ -553,7 +568,96 @@ static kern_return_t file_pager_terminate(memory_object_t object,
 	return KERN_SUCCESS;
 }
 
+/* A flush is complete when every kernel asked has answered: the returned
+ * pages were handled before each lock_completed (same port, in order). */
+static void flush_finish_locked(file_pager_t *pager)
+{
+	pager->flush_done = pager->flush_started;
+	pthread_cond_broadcast(&pager->detached_cond);
+}
+
+static void flush_sync(file_pager_t *pager)
+{
+	if (!pager->writable)
+		return;
+	retry_held(pager, false);
+	int err;
+	while ((err = fdatasync(pager->fd)) != 0 && errno == EINTR)
+		;
+	if (err != 0) {
+		fprintf(stderr, "file_pager: fdatasync: %s\n", strerror(errno));
+		COUNT(pager, sync_errors, 1);
+	}
+}
+
+static kern_return_t file_pager_lock_completed(mach_port_t reply,
+        mach_port_seqno_t seqno, memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length)
+{
+	(void)reply; (void)seqno; (void)offset; (void)length;
+	file_pager_t *pager = served_pager;
+	bool last = false;
+	pthread_mutex_lock(&pager->lock);
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	if (entry != NULL && entry->flush_pending != 0) {
+		entry->flush_pending--;
+		last = --pager->flush_pending == 0;
+	}
+	pthread_mutex_unlock(&pager->lock);
+	if (last) {
+		flush_free(pager);
+		flush_sync(pager);
+		pthread_mutex_lock(&pager->lock);
+		if (pager->flush_pending == 0)
+			flush_finish_locked(pager);
+		pthread_mutex_unlock(&pager->lock);
+	}
+	mach_port_deallocate(mach_task_self(), control);
+	return KERN_SUCCESS;
+}
+
+/* The server thread's part of file_pager_flush: ask each kernel for its
+ * dirty pages, lock_completed to our own port. Never waits here: the
+ * answers come through this same loop (SPEC section 6). */
+static void flush_start(file_pager_t *pager)
+{
+	pthread_mutex_lock(&pager->lock);
+	pager->flush_started++;
+	size_t n = pager->kernel_count;
+	kernel_entry_t *ks = malloc((n ? n : 1) * sizeof *ks);
+	if (ks != NULL && n != 0)
+		memcpy(ks, pager->kernels, n * sizeof *ks);
+	pthread_mutex_unlock(&pager->lock);
+	for (size_t i = 0; ks != NULL && i < n; i++) {
+		vm_size_t size = round_up(pager->file_size ? pager->file_size : 1, ks[i].page_size);
+		kern_return_t kr = memory_object_lock_request(ks[i].control, 0, size,
+		        MEMORY_OBJECT_RETURN_DIRTY, FALSE, VM_PROT_NO_CHANGE, pager->object);
+		count_send(pager, kr);
+		if (kr != KERN_SUCCESS)
+			continue;
+		pthread_mutex_lock(&pager->lock);
+		kernel_entry_t *entry = find_kernel_locked(pager, ks[i].control);
+		if (entry != NULL) {
+			entry->flush_pending++;
+			pager->flush_pending++;
+		}
+		pthread_mutex_unlock(&pager->lock);
+	}
+	free(ks);
+	pthread_mutex_lock(&pager->lock);
+	bool idle = pager->flush_pending == 0;
+	pthread_mutex_unlock(&pager->lock);
+	if (idle) {
+		flush_free(pager);
+		flush_sync(pager);
+		pthread_mutex_lock(&pager->lock);
+		flush_finish_locked(pager);
+		pthread_mutex_unlock(&pager->lock);
+	}
+}
+
 static const memory_object_routines_t file_pager_routines = {
+	.lock_completed = file_pager_lock_completed,
 	.init = file_pager_init,
 	.terminate = file_pager_terminate,
 	.data_request = file_pager_data_request,
@@ -566,8 +670,11 @@ static const memory_object_routines_t file_pager_routines = {
 
 static boolean_t file_pager_demux(mach_msg_header_t *in, mach_msg_header_t *out)
 {
-	if (in->msgh_id == FILE_PAGER_QUIT_ID) {
-		served_pager->quit = true;
+	if (in->msgh_id == FILE_PAGER_QUIT_ID || in->msgh_id == FILE_PAGER_FLUSH_ID) {
+		if (in->msgh_id == FILE_PAGER_QUIT_ID)
+			served_pager->quit = true;
+		else
+			flush_start(served_pager);
 		/* A one-way message: fill the reply as MIG would, send nothing. */
 		mig_reply_error_t *reply = (mig_reply_error_t *)out;
 		*reply = (mig_reply_error_t){ .Head = { .msgh_size = sizeof *reply,
@@ -734,6 +841,43 @@ void file_pager_destroy(file_pager_t *pager)
 	pthread_mutex_destroy(&pager->lock);
 	close(pager->fd);
 	free(pager);
+}
+
+kern_return_t file_pager_flush(file_pager_t *pager, unsigned timeout_ms)
+{
+	if (pager == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pager->lock);
+	uint64_t ticket = ++pager->flush_requests;
+	pthread_mutex_unlock(&pager->lock);
+	/* Behind every message already queued, like the quit message. */
+	mach_msg_header_t flush = {
+		.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+		.msgh_size = sizeof flush,
+		.msgh_remote_port = pager->object,
+		.msgh_id = FILE_PAGER_FLUSH_ID,
+	};
+	mach_msg_return_t mr = mach_msg(&flush, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof flush,
+	        0, MACH_PORT_NULL, timeout_ms, MACH_PORT_NULL);
+	if (mr == MACH_SEND_TIMED_OUT)
+		return KERN_OPERATION_TIMED_OUT;
+	if (mr != MACH_MSG_SUCCESS)
+		return KERN_FAILURE;
+	pthread_mutex_lock(&pager->lock);
+	int err = 0;
+	while (pager->flush_done < ticket && err == 0)
+		err = pthread_cond_timedwait(&pager->detached_cond, &pager->lock, &deadline);
+	bool done = pager->flush_done >= ticket;
+	pthread_mutex_unlock(&pager->lock);
+	return done ? KERN_SUCCESS : KERN_OPERATION_TIMED_OUT;
 }
 
 void file_pager_get_stats(file_pager_t *pager, file_pager_stats_t *stats)

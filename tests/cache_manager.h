@@ -50,6 +50,12 @@ struct cm {
 	cm_hook_t on_unlock;            /* run in the manager thread */
 	cm_hook_t on_sync;
 	volatile int flag;              /* free for hooks and tests */
+	/* failure modes (kill matrix, stall tests) */
+	int no_ready;                   /* never change_attributes */
+	kern_return_t init_result;      /* init's answer (KERN_SUCCESS) */
+	int silent;                     /* never answer data_request */
+	int keep_control;               /* terminate keeps the control port */
+	cm_hook_t on_event;             /* every logged event, manager thread */
 	struct cm_event *ev;
 	int nev, cap;
 };
@@ -78,6 +84,8 @@ static __attribute__((unused)) void cm_log(struct cm *m, struct cm_event e)
 	m->ev[m->nev++] = e;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
+	if (m->on_event)
+		m->on_event(m, &e);
 }
 
 static __attribute__((unused)) int cm_count(struct cm *m, enum cm_kind kind)
@@ -157,6 +165,10 @@ static kern_return_t cm_init(memory_object_t object, mach_port_seqno_t seqno,
 	m->page_size = page_size;
 	pthread_mutex_unlock(&m->lock);
 	cm_log(m, (struct cm_event){ .kind = CM_INIT, .length = page_size });
+	if (m->init_result != KERN_SUCCESS)
+		return m->init_result;     /* releases the control send right */
+	if (m->no_ready)
+		return KERN_SUCCESS;
 	memory_object_attr_info_data_t attr = {
 		.copy_strategy = MEMORY_OBJECT_COPY_DELAY,
 		.cluster_size = (memory_object_cluster_size_t)m->cluster,
@@ -177,6 +189,8 @@ static kern_return_t cm_terminate(memory_object_t object, mach_port_seqno_t seqn
 	if (m == NULL)
 		return KERN_FAILURE;
 	cm_log(m, (struct cm_event){ .kind = CM_TERMINATE });
+	if (m->keep_control)
+		return KERN_SUCCESS;       /* the receive right stays, unserved */
 	mach_port_destroy(mach_task_self(), control);
 	pthread_mutex_lock(&m->lock);
 	if (m->control == control)
@@ -195,7 +209,8 @@ static kern_return_t cm_data_request(memory_object_t object,
 		return KERN_FAILURE;
 	cm_log(m, (struct cm_event){ .kind = CM_DATA_REQUEST, .offset = offset,
 	       .length = length, .access = access });
-	cm_supply(m, control, offset, length);
+	if (!m->silent)
+		cm_supply(m, control, offset, length);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }

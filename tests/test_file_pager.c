@@ -2,7 +2,7 @@
  * file, zero past its end; mappings of one object share pages; unmapping
  * the last mapping brings memory_object_terminate. */
 #include <mach/mach.h>
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 #include "harness.h"
 
 #include <errno.h>

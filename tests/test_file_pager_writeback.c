@@ -6,7 +6,7 @@
  * CMakeLists.txt runs this with MEMOBJ_RESIDENT_MAX=256k, at 4 and 16 KiB
  * pages. */
 #include <mach/mach.h>
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 #include "harness.h"
 
 #include <errno.h>

@@ -267,6 +267,54 @@ ATEST(unknown_id)
 	fixture_fini(&f);
 }
 
+/* Found by fuzz_control_msg: a request id near INT32_MAX made the reply id
+ * (id + 100) overflow, undefined behaviour in every server that answers
+ * it. The reply id wraps, as MIG's unsigned arithmetic would. */
+static mach_msg_id_t wrapped_reply_id(mach_msg_id_t id)
+{
+	return (mach_msg_id_t)((uint32_t)id + MIG_REPLY_ID_OFFSET);
+}
+
+static void expect_bad_id_reply(mach_port_t client, mach_msg_id_t id)
+{
+	rcv_buf_t b;
+	CHECK_EQ(recv_msg(client, &b, RCV_WAIT_MS), MACH_MSG_SUCCESS);
+	mig_reply_error_t *r = (mig_reply_error_t *)&b.h;
+	CHECK_EQ(r->Head.msgh_id, wrapped_reply_id(id));
+	CHECK_EQ(r->RetCode, MIG_BAD_ID);
+}
+
+ATEST(reply_id_wraps)
+{
+	static const mach_msg_id_t ids[] = { INT32_MAX, INT32_MAX - 99, -1, INT32_MIN };
+	boolean_t (*const demuxes[])(mach_msg_header_t *, mach_msg_header_t *) = {
+		notify_server, memory_object_server, seqnos_memory_object_server,
+		memory_object_default_server,
+	};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		for (size_t d = 0; d < sizeof demuxes / sizeof demuxes[0]; d++) {
+			struct fixture f;
+			fixture_init(&f);
+			send_request(&f, ids[i], KERN_SUCCESS, TRUE);
+			CHECK_EQ(mach_msg_server_once(demuxes[d], 4096, f.service, 0), MACH_MSG_SUCCESS);
+			expect_bad_id_reply(f.client, ids[i]);
+			expect_no_senders(&f);
+			fixture_fini(&f);
+		}
+		/* the kernel's special ports answer the same way */
+		mach_port_t thread = mach_thread_self();
+		mach_port_t targets[] = { mach_task_self(), mach_host_self(), thread };
+		for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+			mach_port_t client = new_port();
+			CHECK_EQ(send_small(targets[t], MACH_MSG_TYPE_COPY_SEND, client,
+			        MACH_MSG_TYPE_MAKE_SEND_ONCE, ids[i], 0, 0, 0), MACH_MSG_SUCCESS);
+			expect_bad_id_reply(client, ids[i]);
+			drop_receive(client);
+		}
+		CHECK_EQ(mach_port_deallocate(mach_task_self(), thread), KERN_SUCCESS);
+	}
+}
+
 struct server_thread {
 	mach_port_t port;
 	mach_msg_return_t mr;
@@ -437,6 +485,7 @@ int main(void)
 	RUN(no_reply_keeps_rights_sends_nothing);
 	RUN(error_destroys_rights);
 	RUN(unknown_id);
+	RUN(reply_id_wraps);
 	RUN(server_loop_round_trips);
 	RUN(msg_destroy_releases_everything);
 	return harness_done();

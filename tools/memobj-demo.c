@@ -1,6 +1,7 @@
 /* memobj-demo: a file read through a memory object, end to end.
  *
- *   memobj-demo [--cluster SIZE] [--size SIZE] [FILE]
+ *   memobj-demo [--cluster=SIZE] [--size=SIZE] [--] [FILE]
+ *   memobj-demo --help | --version
  *
  * It starts the file pager (pagers/file_pager.c) on FILE, maps the object
  * with vm_map, checksums every byte through the mapping (each first touch
@@ -12,12 +13,14 @@
  * comes from MEMOBJ_PAGE_SIZE (default: the system's).
  *
  * Exit status: 0 when the sums match, 1 when they do not (or a step
- * failed), 2 for bad usage. */
+ * failed), 2 for bad usage (a size that is not > 0, a FILE that is empty
+ * or not a regular file). SIGINT/SIGTERM remove the temporary file. */
 #include <mach/mach.h>
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -26,7 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "tools_common.h"
 
 #define DEFAULT_FILE_SIZE ((uint64_t)64 << 20)
 #define PROGRESS_STEP     ((uint64_t)4 << 20)   /* redraw the progress line every 4 MiB */
@@ -38,26 +44,6 @@ static double now_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* "64m" -> 67108864; 0 on a malformed size. */
-static uint64_t parse_size(const char *text)
-{
-	char *end;
-	errno = 0;
-	unsigned long long value = strtoull(text, &end, 10);
-	if (errno || end == text)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': value <<= 10; end++; break;
-	case 'm': case 'M': value <<= 20; end++; break;
-	case 'g': case 'G': value <<= 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'I')
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	return *end ? 0 : (uint64_t)value;
 }
 
 static const char *human_size(uint64_t bytes, char *buf, size_t len)
@@ -94,6 +80,16 @@ static void remove_temp_file(void)
 		unlink(temp_path);
 }
 
+/* SIGINT/SIGTERM: remove the temporary file, then die of the signal as
+ * the shell expects. Only async-signal-safe calls. */
+static void on_stop_signal(int sig)
+{
+	if (temp_path[0])
+		unlink(temp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static uint64_t splitmix64(uint64_t *state)
 {
 	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -118,7 +114,12 @@ static bool make_temp_file(uint64_t size)
 
 	static uint64_t block[8192];   /* 64 KiB at a time */
 	uint64_t seed = (uint64_t)time(NULL);
+	bool show_progress = isatty(STDOUT_FILENO) && size > 16 * PROGRESS_STEP;
 	for (uint64_t done = 0; done < size;) {
+		if (show_progress && done % PROGRESS_STEP == 0) {
+			printf("\r  writing the file: %3d%%", (int)(done * 100 / size));
+			fflush(stdout);
+		}
 		for (size_t i = 0; i < sizeof block / sizeof block[0]; i++)
 			block[i] = splitmix64(&seed);
 		size_t chunk = size - done < sizeof block ? (size_t)(size - done) : sizeof block;
@@ -130,6 +131,8 @@ static bool make_temp_file(uint64_t size)
 		}
 		done += (uint64_t)n;
 	}
+	if (show_progress)
+		printf("\r%30s\r", "");
 	close(fd);
 	return true;
 }
@@ -249,44 +252,95 @@ static void print_protocol(const file_pager_stats_t *ps, bool have_vm_stats,
 		       after->lookups - before->lookups, after->hits - before->hits);
 }
 
-static void usage(void)
+static void usage(FILE *to)
 {
-	fprintf(stderr,
-	        "usage: memobj-demo [--cluster SIZE] [--size SIZE] [FILE]\n"
-	        "  FILE       the file to read through a memory object; without it,\n"
-	        "             a temporary file of --size pseudo-random bytes (default 64m)\n"
-	        "  --cluster  bytes the pager asks the kernel to request at once (default 64k)\n"
-	        "  MEMOBJ_PAGE_SIZE (environment) sets the kernel page size\n");
+	fprintf(to,
+	        "usage: memobj-demo [OPTION]... [--] [FILE]\n"
+	        "Reads FILE through a memory object (vm_map + the file pager) and checks\n"
+	        "every byte against read(2).\n\n"
+	        "  FILE               a non-empty regular file; without it, a temporary file\n"
+	        "                     of --size pseudo-random bytes, removed at exit\n"
+	        "  -c, --cluster=SIZE bytes the pager supplies per request (default 64k)\n"
+	        "  -s, --size=SIZE    size of the temporary file (default 64m)\n"
+	        "  -h, --help         this text\n"
+	        "  -V, --version      the version\n"
+	        "SIZE: a number > 0 with an optional k, m or g (1m = 1048576).\n"
+	        "MEMOBJ_PAGE_SIZE (environment) sets the kernel page size; see memobj(7).\n");
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option options[] = {
+		{ "cluster", required_argument, NULL, 'c' },
+		{ "size", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *path = NULL;
 	uint64_t cluster = FILE_PAGER_DEFAULT_CLUSTER;
 	uint64_t temp_size = DEFAULT_FILE_SIZE;
-	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "--cluster") || !strcmp(argv[i], "--size")) && i + 1 < argc) {
-			uint64_t value = parse_size(argv[i + 1]);
-			if (value == 0) {
-				fprintf(stderr, "memobj-demo: bad size '%s'\n", argv[i + 1]);
+	int c;
+	while ((c = getopt_long(argc, argv, "c:s:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+		case 's': {
+			uint64_t value;
+			if (!tools_parse_size(optarg, &value)) {
+				fprintf(stderr, "memobj-demo: --%s=%s: want a size > 0 (e.g. 4096, "
+				        "64k, 1m)\n", c == 'c' ? "cluster" : "size", optarg);
 				return 2;
 			}
-			*(argv[i][2] == 'c' ? &cluster : &temp_size) = value;
-			i++;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage();
+			if (c == 'c' && value > ((uint64_t)1 << 30)) {
+				fprintf(stderr, "memobj-demo: --cluster=%s: at most 1g\n", optarg);
+				return 2;
+			}
+			*(c == 'c' ? &cluster : &temp_size) = value;
+			break;
+		}
+		case 'h':
+			usage(stdout);
 			return 0;
-		} else if (argv[i][0] != '-' && path == NULL) {
-			path = argv[i];
-		} else {
-			usage();
+		case 'V':
+			printf("memobj-demo %s\n", MEMOBJ_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "memobj-demo: one FILE at most ('%s' is extra)\n", argv[optind + 1]);
+		usage(stderr);
+		return 2;
+	}
+	if (optind < argc) {
+		path = argv[optind];
+		struct stat st;
+		if (stat(path, &st) != 0) {
+			fprintf(stderr, "memobj-demo: %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, "memobj-demo: %s is not a regular file (it is %s): the file "
+			        "pager serves regular files only\n", path,
+			        S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) ? "a character device"
+			        : S_ISBLK(st.st_mode) ? "a block device" : S_ISFIFO(st.st_mode) ? "a pipe"
+			        : S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
+			return 2;
+		}
+		if (st.st_size == 0) {
+			fprintf(stderr, "memobj-demo: %s is empty: there is nothing to map\n", path);
 			return 2;
 		}
 	}
 	if (path == NULL) {
+		signal(SIGINT, on_stop_signal);
+		signal(SIGTERM, on_stop_signal);
 		char size_text[32];
 		printf("making a temporary file of %s of pseudo-random bytes\n",
 		       human_size(temp_size, size_text, sizeof size_text));
+		fflush(stdout);
 		if (!make_temp_file(temp_size))
 			return 1;
 		path = temp_path;

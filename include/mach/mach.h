@@ -17,5 +17,8 @@
 #include <mach/memory_object_control.h>
 #include <mach/default_pager.h>
 #include <mach/memobj.h>
+#include <mach/memobj_stat.h>
+#include <mach/mach_error.h>
+#include <mach/mach_init.h>
 
 #endif

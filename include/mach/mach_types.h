@@ -6,16 +6,10 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <mach/kern_return.h>
+#include <mach/boolean.h>
 
 typedef uint32_t natural_t;
 typedef int32_t  integer_t;
-typedef unsigned int boolean_t;
-#ifndef TRUE
-#define TRUE  1
-#endif
-#ifndef FALSE
-#define FALSE 0
-#endif
 
 typedef uint64_t vm_size_t;
 typedef uint64_t vm_offset_t;

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "emmi/emmi_msgs.h"
+#include "emmi/emmi_stat.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
+#include "net/net_internal.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
@@ -113,6 +115,14 @@ static void get_attributes(struct vm_object *obj, mach_msg_header_t *msg)
 		ipc_port_deallocate(ipc_space_kernel(), reply);
 }
 
+enum emmi_port_kind emmi_port_kind(ipc_space_t space, mach_port_name_t name)
+{
+	ipc_kobject_handler_t h = ipc_port_kobject_handler(space, name);
+	if (h == NULL)
+		return EMMI_PORT_PLAIN;
+	return h == net_proxy_handler ? EMMI_PORT_REMOTE : EMMI_PORT_KERNEL;
+}
+
 static bool range_msg_ok(const mach_msg_header_t *msg)
 {
 	return msg->msgh_size == sizeof(emmi_control_range_msg_t) &&
@@ -135,6 +145,8 @@ void emmi_control_handler(void *context, mach_msg_header_t *msg,
         mach_msg_size_t size)
 {
 	atomic_fetch_add_explicit(&vm_kernel()->hits, 1, memory_order_relaxed);
+	if (size >= sizeof(mach_msg_header_t))
+		emmi_stat_count(msg->msgh_id);
 	struct vm_object *obj = vm_object_lookup_id((uint64_t)(uintptr_t)context);
 	/* Too short to be any control call: only the header is trusted. */
 	if (obj == NULL || size < sizeof(mach_msg_header_t) ||

@@ -44,7 +44,7 @@ static kern_return_t check_control(memory_object_control_t control,
 		*page_mask = vm_kernel()->page_mask;
 		return KERN_SUCCESS;
 	}
-	return ipc_port_is_kobject(ipc_space_task(), control)
+	return emmi_port_kind(ipc_space_task(), control) == EMMI_PORT_REMOTE
 	       ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
 
@@ -240,12 +240,42 @@ kern_return_t memory_object_get_attributes(memory_object_control_t memory_contro
 	m.request.NDR = NDR_record;
 	m.request.flavor = flavor;
 	m.request.count = *attributes_count;
-	kr = mach_msg(&m.request.Head, MACH_SEND_MSG | MACH_RCV_MSG,
+	/* A control port of this kernel answers in this thread, during the
+	 * send: the reply is queued when the receive starts. If it is not,
+	 * the port left the kernel between the check and the send (terminate
+	 * handed it to the manager) and the request sits in a queue that may
+	 * never be served: the server is gone. The reply port goes too, so
+	 * that a late answer is never taken for the next call's. */
+	bool local = page_mask != 0;
+	kr = mach_msg(&m.request.Head, MACH_SEND_MSG | MACH_RCV_MSG |
+	              (local ? MACH_RCV_TIMEOUT : 0),
 	              m.request.Head.msgh_size, sizeof m, reply,
-	              MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	              local ? 0 : MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	if (kr == MACH_RCV_TIMED_OUT && local) {
+		mig_dealloc_reply_port(reply);
+		return MIG_SERVER_DIED;
+	}
 	if (kr != MACH_MSG_SUCCESS)
 		return kr;
 	emmi_attributes_reply_t *r = &m.r.reply;
+	/* The request died unanswered (the object was terminated under us
+	 * and the control port's receive right went to the manager, which
+	 * destroyed it): its send-once reply right came back as a notice. */
+	if (r->Head.msgh_id == MACH_NOTIFY_SEND_ONCE) {
+		mach_msg_destroy(&r->Head);
+		return MIG_SERVER_DIED;
+	}
+	/* Answered by whoever holds the port now (a server that does not
+	 * know the call): the kernel that served it is gone. */
+	if (r->Head.msgh_id == EMMI_GET_ATTRIBUTES + MIG_REPLY_ID_OFFSET &&
+	    r->Head.msgh_size == sizeof(mig_reply_error_t) &&
+	    !(r->Head.msgh_bits & MACH_MSGH_BITS_COMPLEX)) {
+		kern_return_t code = ((mig_reply_error_t *)&r->Head)->RetCode;
+		if (code != KERN_SUCCESS) {
+			mach_msg_destroy(&r->Head);
+			return code == MIG_BAD_ID ? MIG_SERVER_DIED : code;
+		}
+	}
 	if (r->Head.msgh_id != EMMI_GET_ATTRIBUTES + MIG_REPLY_ID_OFFSET ||
 	    r->Head.msgh_size < EMMI_ATTRIBUTES_REPLY_SIZE(0) ||
 	    r->count > EMMI_ATTRIBUTES_MAX ||
@@ -276,7 +306,7 @@ kern_return_t memory_object_lock_request(memory_object_control_t memory_control,
 	if ((offset & page_mask) || offset > (vm_offset_t)-1 - size ||
 	    should_return < MEMORY_OBJECT_RETURN_NONE ||
 	    should_return > MEMORY_OBJECT_RETURN_ANYTHING ||
-	    (lock_value & ~(VM_PROT_ALL | VM_PROT_NO_CHANGE)))
+	    (lock_value != VM_PROT_NO_CHANGE && (lock_value & ~VM_PROT_ALL)))
 		return KERN_INVALID_ARGUMENT;
 	mach_msg_type_name_t reply_type;
 	kr = reply_disposition(reply_port, &reply_type);

@@ -16,7 +16,7 @@ static void reply_init(const mach_msg_header_t *in, mig_reply_error_t *r,
 	r->Head.msgh_remote_port = in->msgh_remote_port;
 	r->Head.msgh_local_port = MACH_PORT_NULL;
 	r->Head.msgh_voucher_port = MACH_PORT_NULL;
-	r->Head.msgh_id = in->msgh_id + MIG_REPLY_ID_OFFSET;
+	r->Head.msgh_id = (mach_msg_id_t)((uint32_t)in->msgh_id + MIG_REPLY_ID_OFFSET);
 	r->NDR = NDR_record;
 	r->RetCode = code;
 }

@@ -52,8 +52,12 @@ struct ipc_entry {
 	mach_port_type_t type;         /* MACH_PORT_TYPE_* bits; NONE = free */
 	mach_port_urefs_t urefs;       /* of the send right or the dead name */
 	struct ipc_dnrequest *request; /* dead-name request on this name */
-	uint32_t gen;                  /* low byte of the name */
-	uint32_t next;                 /* free list, or the hash chain */
+	mach_port_name_t name;         /* the full name, while in use */
+	uint32_t gen;                  /* table slot: low byte of its next name */
+	uint32_t next;                 /* table slot: the free list */
+	bool chosen;                   /* a caller's name, in the name hash */
+	struct ipc_entry *hnext;       /* port -> entry hash chain */
+	struct ipc_entry *nnext;       /* name hash chain (chosen names) */
 	/* Scratch while one message's rights are checked (ipc_kmsg.c). */
 	uint32_t pending_urefs;
 	bool pending_receive, pending_sonce;
@@ -64,12 +68,20 @@ typedef struct ipc_entry *ipc_entry_t;
 #define IPC_ENTRY_DIR   65536u        /* chunks: 24-bit index space */
 #define IPC_INDEX_MAX   0xfffffeu     /* index 0xffffff would make ~0 */
 
+/* Names the kernel picks are index << 8 | generation and live in a
+ * two-level table (one array access per lookup). Names a caller picks
+ * (mach_port_allocate_name, mach_port_insert_right) may be any value,
+ * e.g. addresses 16 bytes apart; each gets its own entry in a hash table
+ * keyed by the whole name (O(1) lookups). A kernel-picked name is never
+ * one that is in the hash, so every name denotes at most one entry. */
 struct ipc_space {
 	struct ipc_entry **dir;        /* two levels: sparse names are cheap */
 	uint32_t free_head;            /* freed indexes, 0 = none */
-	uint32_t hwm;                  /* next never-used index */
-	uint32_t *hash;                /* port -> index, for SEND|RECEIVE */
-	uint32_t hash_size, hash_count;
+	uint32_t first, hwm;           /* first index; next never-used one */
+	ipc_entry_t *rhash;            /* port -> entry, for SEND|RECEIVE */
+	uint32_t rhash_size, rhash_count;
+	ipc_entry_t *nhash;            /* name -> entry, for chosen names */
+	uint32_t nhash_size, nhash_count;
 	bool is_kernel;
 };
 
@@ -194,6 +206,7 @@ struct ipc_kmsg {
 	mach_port_seqno_t seqno;       /* given when dequeued */
 	ipc_kobject_handler_t handler; /* set when bound for a kobject */
 	void *context;
+	ipc_space_t kspace;            /* the kobject's space (for tracing) */
 	bool lent;                     /* OOL data is the sender's memory */
 	bool lent_unchecked;           /* ...and its mapping is not checked */
 };
@@ -235,6 +248,7 @@ struct ipc_copyin {
 	struct ipc_copyin_right inline_rights[6];
 	struct ipc_dealloc_range *deallocs; /* sender memory freed on success */
 	uint32_t ndeallocs;
+	bool kernel_sender;            /* deallocs are kernel memory: munmap */
 	mach_msg_return_t body_error;  /* reported once the header checks out */
 	mach_msg_size_t ool_done;      /* descriptors whose memory was copied */
 	ipc_port_t dest;

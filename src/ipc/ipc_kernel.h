@@ -101,4 +101,30 @@ kern_return_t ipc_port_set_kobject_reads_ool_safely(ipc_space_t space,
  * a port of another node). */
 boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name);
 
+/* Message tracing (ipc_trace.c). A registered hook sees every message at
+ * three points: SEND, as a sender in `space` hands it to mach_msg (the
+ * sender's names, before anything is checked); KOBJECT, as a kernel-class
+ * `space` is about to run a kobject handler on it (names copied out into
+ * that space, seqno given); RECEIVE, as a receiver in `space` gets it from
+ * a queue (its names, seqno). The hook must not call into IPC. Off (NULL)
+ * by default: one predictable branch per point. */
+typedef enum { IPC_TRACE_SEND, IPC_TRACE_KOBJECT, IPC_TRACE_RECEIVE } ipc_trace_point_t;
+typedef void (*ipc_trace_hook_t)(ipc_trace_point_t point, ipc_space_t space,
+        const mach_msg_header_t *msg, mach_msg_size_t size, mach_port_seqno_t seqno);
+extern ipc_trace_hook_t ipc_trace_hook_fn;
+void ipc_trace_register(ipc_trace_hook_t hook);
+static inline void ipc_trace(ipc_trace_point_t point, ipc_space_t space,
+        const mach_msg_header_t *msg, mach_msg_size_t size, mach_port_seqno_t seqno)
+{
+	ipc_trace_hook_t hook = __atomic_load_n(&ipc_trace_hook_fn, __ATOMIC_RELAXED);
+	if (__builtin_expect(hook != NULL, 0))
+		hook(point, space, msg, size, seqno);
+}
+
+/* The handler of the kernel object `name` in `space` denotes (as
+ * ipc_port_is_kobject), or NULL when it is none: lets a layer tell its own
+ * kernel objects (control ports, proxies, special ports) apart. */
+ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
+        mach_port_name_t name);
+
 #endif

@@ -434,8 +434,15 @@ void ipc_kmsg_copyin_commit(ipc_space_t space, ipc_kmsg_t kmsg,
 
 void ipc_copyin_done(struct ipc_copyin *ci)
 {
+	/* A kernel-class sender's memory is its own (e.g. pages the VM
+	 * returns to a manager), never the task's map: freeing it through
+	 * vm_deallocate would re-enter the VM, which may be sending under its
+	 * own locks (a data_return at the last unmap, to a proxy). */
 	for (uint32_t i = 0; i < ci->ndeallocs; i++)
-		ipc_ool_release(ci->deallocs[i].addr, ci->deallocs[i].len);
+		if (ci->kernel_sender)
+			ipc_ool_free(ci->deallocs[i].addr, ci->deallocs[i].len);
+		else
+			ipc_ool_release(ci->deallocs[i].addr, ci->deallocs[i].len);
 	free(ci->deallocs);
 	ci->deallocs = NULL;
 	ci->ndeallocs = 0;
@@ -634,6 +641,7 @@ void ipc_kmsg_deliver(ipc_kmsg_t kmsg)
 		kmsg->seqno = dest->seqno++;
 		kmsg->handler = dest->handler;
 		kmsg->context = dest->context;
+		kmsg->kspace = dest->receiver;
 		ipc_kmsg_copyout(dest->receiver, kmsg);
 		ipc_kmsg_write_trailer(kmsg, MAX_TRAILER_SIZE);
 		ipc_defer_delivery(kmsg);

@@ -88,6 +88,7 @@ void ipc_unlock(void)
 		deliver = kmsg->next;
 		const mach_msg_header_t *outer = ipc_lent_delivery;
 		ipc_lent_delivery = kmsg->lent ? ipc_kmsg_hdr(kmsg) : NULL;
+		ipc_trace(IPC_TRACE_KOBJECT, kmsg->kspace, ipc_kmsg_hdr(kmsg), kmsg->size, kmsg->seqno);
 		kmsg->handler(kmsg->context, ipc_kmsg_hdr(kmsg), kmsg->size);
 		ipc_lent_delivery = outer;
 		ipc_kmsg_free(kmsg);

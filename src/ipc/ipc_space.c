@@ -1,13 +1,29 @@
-/* Name spaces: the table of entries a space's names denote.
+/* Name spaces: the entries a space's names denote.
  *
- * A name is index << 8 | generation. Index 0 is never used (so no name is
- * MACH_PORT_NULL) nor is index 0xffffff (so none is MACH_PORT_DEAD). The
- * table has two levels so that mach_port_allocate_name with any name
- * costs one chunk. A reverse hash (port -> index) finds the entry holding
- * send or receive rights for a port, so that a send right arriving for a
- * port already named in the space reuses that name. */
+ * Two kinds of name (see struct ipc_space):
+ *  - names the kernel picks are index << 8 | generation. Index 0 is never
+ *    used (so no name is MACH_PORT_NULL) nor is index 0xffffff (so none is
+ *    MACH_PORT_DEAD). The table has two levels, so a space costs only the
+ *    chunks its names use. A freed index is reused with the next
+ *    generation, so a stale name stays invalid for 255 reuses.
+ *  - names a caller picks (mach_port_allocate_name, insert_right, a
+ *    right received under a chosen name) may be any valid value; each has
+ *    its own entry in a hash table keyed by the whole name, as OSF kept
+ *    such names in a splay tree beside its table. Pagers name ports after
+ *    their own structures' addresses, so names differing only in their low
+ *    bits are the common case: the hash mixes every bit.
+ * The kernel never picks a name that is in the hash; a caller's name that
+ * is in use either way is refused with KERN_NAME_EXISTS.
+ *
+ * A reverse hash (port -> entry) finds the entry holding send or receive
+ * rights for a port, so that a send right arriving for a port already
+ * named in the space reuses that name. Both hashes grow at load 1 and
+ * chain through the entries (which never move: pointers stay valid until
+ * the name is freed). */
 #include <stdlib.h>
 #include "ipc_internal.h"
+
+#define HASH_INITIAL 64u
 
 ipc_space_t ipc_space_create(bool is_kernel, uint32_t first_index)
 {
@@ -15,15 +31,17 @@ ipc_space_t ipc_space_create(bool is_kernel, uint32_t first_index)
 	if (space == NULL)
 		return NULL;
 	space->dir = calloc(IPC_ENTRY_DIR, sizeof *space->dir);
-	space->hash_size = 64;
-	space->hash = calloc(space->hash_size, sizeof *space->hash);
-	if (space->dir == NULL || space->hash == NULL) {
+	space->rhash_size = space->nhash_size = HASH_INITIAL;
+	space->rhash = calloc(space->rhash_size, sizeof *space->rhash);
+	space->nhash = calloc(space->nhash_size, sizeof *space->nhash);
+	if (space->dir == NULL || space->rhash == NULL || space->nhash == NULL) {
 		free(space->dir);
-		free(space->hash);
+		free(space->rhash);
+		free(space->nhash);
 		free(space);
 		return NULL;
 	}
-	space->hwm = first_index ? first_index : 1;
+	space->hwm = space->first = first_index ? first_index : 1;
 	space->is_kernel = is_kernel;
 	return space;
 }
@@ -46,16 +64,81 @@ static ipc_entry_t entry_slot(ipc_space_t space, uint32_t index)
 	return &(*chunk)[index % IPC_ENTRY_CHUNK];
 }
 
-ipc_entry_t ipc_entry_lookup_raw(ipc_space_t space, mach_port_name_t name)
+/* Fibonacci hashing (size a power of two): the top bits of the product
+ * depend on every bit of the key, and keys in arithmetic progression
+ * (names 16 bytes or a page apart) land in distinct buckets. */
+static uint32_t mix(uint64_t key, uint32_t size)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - __builtin_ctz(size)));
+}
+
+/* ---- the name hash (chosen names) ---- */
+
+static ipc_entry_t nhash_find(ipc_space_t space, mach_port_name_t name)
+{
+	if (space->nhash_count == 0)
+		return NULL;
+	for (ipc_entry_t e = space->nhash[mix(name, space->nhash_size)]; e; e = e->nnext)
+		if (e->name == name)
+			return e;
+	return NULL;
+}
+
+static void nhash_grow(ipc_space_t space)
+{
+	uint32_t old_size = space->nhash_size;
+	if (old_size > UINT32_MAX / 2)
+		return;
+	ipc_entry_t *old = space->nhash;
+	ipc_entry_t *table = calloc((size_t)old_size * 2, sizeof *table);
+	if (table == NULL)
+		return;  /* longer chains, still correct */
+	space->nhash = table;
+	space->nhash_size = old_size * 2;
+	for (uint32_t b = 0; b < old_size; b++) {
+		for (ipc_entry_t e = old[b]; e != NULL;) {
+			ipc_entry_t next = e->nnext;
+			uint32_t h = mix(e->name, space->nhash_size);
+			e->nnext = table[h];
+			table[h] = e;
+			e = next;
+		}
+	}
+	free(old);
+}
+
+static void nhash_remove(ipc_space_t space, ipc_entry_t entry)
+{
+	for (ipc_entry_t *link = &space->nhash[mix(entry->name, space->nhash_size)];
+	     *link != NULL; link = &(*link)->nnext) {
+		if (*link == entry) {
+			*link = entry->nnext;
+			space->nhash_count--;
+			return;
+		}
+	}
+}
+
+/* ---- lookup ---- */
+
+/* The in-use table entry named name, or NULL. */
+static ipc_entry_t table_find(ipc_space_t space, mach_port_name_t name)
 {
 	uint32_t index = IPC_NAME_INDEX(name);
 	if (index == 0 || index > IPC_INDEX_MAX)
 		return NULL;
 	ipc_entry_t entry = entry_at(space, index);
-	if (entry == NULL || entry->type == MACH_PORT_TYPE_NONE ||
-	    entry->gen != (name & 0xffu))
+	if (entry == NULL || entry->type == MACH_PORT_TYPE_NONE || entry->name != name)
 		return NULL;
 	return entry;
+}
+
+ipc_entry_t ipc_entry_lookup_raw(ipc_space_t space, mach_port_name_t name)
+{
+	if (!MACH_PORT_VALID(name))
+		return NULL;
+	ipc_entry_t entry = table_find(space, name);
+	return entry != NULL ? entry : nhash_find(space, name);
 }
 
 ipc_entry_t ipc_entry_lookup(ipc_space_t space, mach_port_name_t name)
@@ -87,14 +170,29 @@ ipc_entry_t ipc_entry_lookup(ipc_space_t space, mach_port_name_t name)
 	return entry;
 }
 
+/* ---- allocation ---- */
+
 static void entry_init(ipc_entry_t entry)
 {
 	entry->object = NULL;
 	entry->urefs = 0;
 	entry->request = NULL;
 	entry->next = 0;
+	entry->hnext = entry->nnext = NULL;
 	entry->pending_urefs = 0;
 	entry->pending_receive = entry->pending_sonce = false;
+}
+
+/* Gives the free table slot at index a name no chosen name uses: its
+ * current generation or a later one. False when all 256 are taken. */
+static bool slot_pick_gen(ipc_space_t space, uint32_t index, ipc_entry_t entry)
+{
+	for (uint32_t tries = 0; tries < 256; tries++) {
+		if (nhash_find(space, IPC_NAME(index, entry->gen)) == NULL)
+			return true;
+		entry->gen = (entry->gen + 1) & 0xffu;
+	}
+	return false;
 }
 
 kern_return_t ipc_entry_alloc(ipc_space_t space, mach_port_name_t *name,
@@ -102,13 +200,12 @@ kern_return_t ipc_entry_alloc(ipc_space_t space, mach_port_name_t *name,
 {
 	uint32_t index;
 	ipc_entry_t entry;
-	if (space->free_head != 0) {
-		index = space->free_head;
-		entry = entry_at(space, index);
-		space->free_head = entry->next;
-	} else {
-		/* Skip indexes that mach_port_allocate_name took. */
-		for (;;) {
+	for (;;) {
+		if (space->free_head != 0) {
+			index = space->free_head;
+			entry = entry_at(space, index);
+			space->free_head = entry->next;
+		} else {
 			if (space->hwm > IPC_INDEX_MAX)
 				return KERN_NO_SPACE;
 			index = space->hwm;
@@ -116,13 +213,17 @@ kern_return_t ipc_entry_alloc(ipc_space_t space, mach_port_name_t *name,
 			if (entry == NULL)
 				return KERN_RESOURCE_SHORTAGE;
 			space->hwm++;
-			if (entry->type == MACH_PORT_TYPE_NONE)
-				break;
 		}
+		/* An index whose every name a caller chose is left out of use
+		 * (off the free list); it takes 256 chosen names to do that. */
+		if (slot_pick_gen(space, index, entry))
+			break;
 	}
 	entry_init(entry);
+	entry->chosen = false;
+	entry->name = IPC_NAME(index, entry->gen);
 	entry->type = MACH_PORT_TYPE_DEAD_NAME; /* caller sets the real type */
-	*name = IPC_NAME(index, entry->gen);
+	*name = entry->name;
 	*entryp = entry;
 	return KERN_SUCCESS;
 }
@@ -130,81 +231,80 @@ kern_return_t ipc_entry_alloc(ipc_space_t space, mach_port_name_t *name,
 kern_return_t ipc_entry_alloc_name(ipc_space_t space, mach_port_name_t name,
         ipc_entry_t *entryp)
 {
-	uint32_t index = IPC_NAME_INDEX(name);
-	if (!MACH_PORT_VALID(name) || index == 0 || index > IPC_INDEX_MAX)
+	if (!MACH_PORT_VALID(name))
 		return KERN_INVALID_VALUE;
-	ipc_entry_t entry = entry_slot(space, index);
+	if (ipc_entry_lookup_raw(space, name) != NULL)
+		return KERN_NAME_EXISTS;
+	ipc_entry_t entry = calloc(1, sizeof *entry);
 	if (entry == NULL)
 		return KERN_RESOURCE_SHORTAGE;
-	if (entry->type != MACH_PORT_TYPE_NONE)
-		return entry->gen == (name & 0xffu) ? KERN_NAME_EXISTS : KERN_NO_SPACE;
-	if (index < space->hwm) {
-		/* A freed index: take it off the free list. */
-		uint32_t *link = &space->free_head;
-		while (*link != 0 && *link != index)
-			link = &entry_at(space, *link)->next;
-		if (*link == index)
-			*link = entry->next;
-	}
+	if (space->nhash_count >= space->nhash_size)
+		nhash_grow(space);
 	entry_init(entry);
+	entry->chosen = true;
+	entry->name = name;
 	entry->gen = name & 0xffu;
 	entry->type = MACH_PORT_TYPE_DEAD_NAME;
+	uint32_t h = mix(name, space->nhash_size);
+	entry->nnext = space->nhash[h];
+	space->nhash[h] = entry;
+	space->nhash_count++;
 	*entryp = entry;
 	return KERN_SUCCESS;
 }
 
 void ipc_entry_free(ipc_space_t space, mach_port_name_t name)
 {
-	uint32_t index = IPC_NAME_INDEX(name);
-	ipc_entry_t entry = entry_at(space, index);
-	entry_init(entry);
-	entry->type = MACH_PORT_TYPE_NONE;
-	entry->gen = (entry->gen + 1) & 0xffu;  /* a stale name stays invalid */
-	if (index < space->hwm) {
+	ipc_entry_t entry = table_find(space, name);
+	if (entry != NULL) {
+		uint32_t index = IPC_NAME_INDEX(name);
+		entry_init(entry);
+		entry->type = MACH_PORT_TYPE_NONE;
+		entry->gen = (entry->gen + 1) & 0xffu;  /* a stale name stays invalid */
 		entry->next = space->free_head;
 		space->free_head = index;
+		return;
+	}
+	entry = nhash_find(space, name);
+	if (entry != NULL) {
+		nhash_remove(space, entry);
+		free(entry);
 	}
 }
 
-static uint32_t hash_of(ipc_space_t space, ipc_port_t port)
-{
-	uintptr_t v = (uintptr_t)port;
-	v ^= v >> 17;
-	v *= (uintptr_t)0x9e3779b97f4a7c15ull;
-	return (uint32_t)(v >> 32) & (space->hash_size - 1);
-}
+/* ---- the reverse hash (port -> entry) ---- */
 
 ipc_entry_t ipc_hash_lookup(ipc_space_t space, ipc_port_t port,
         mach_port_name_t *name)
 {
-	for (uint32_t index = space->hash[hash_of(space, port)]; index != 0;) {
-		ipc_entry_t entry = entry_at(space, index);
-		if (entry->object == port) {
-			*name = IPC_NAME(index, entry->gen);
-			return entry;
+	for (ipc_entry_t e = space->rhash[mix((uintptr_t)port, space->rhash_size)];
+	     e != NULL; e = e->hnext) {
+		if (e->object == port) {
+			*name = e->name;
+			return e;
 		}
-		index = entry->next;
 	}
 	return NULL;
 }
 
-static void hash_grow(ipc_space_t space)
+static void rhash_grow(ipc_space_t space)
 {
-	uint32_t old_size = space->hash_size;
-	uint32_t *old = space->hash;
-	uint32_t *table = calloc((size_t)old_size * 2, sizeof *table);
+	uint32_t old_size = space->rhash_size;
+	if (old_size > UINT32_MAX / 2)
+		return;
+	ipc_entry_t *old = space->rhash;
+	ipc_entry_t *table = calloc((size_t)old_size * 2, sizeof *table);
 	if (table == NULL)
 		return;  /* longer chains, still correct */
-	space->hash = table;
-	space->hash_size = old_size * 2;
+	space->rhash = table;
+	space->rhash_size = old_size * 2;
 	for (uint32_t b = 0; b < old_size; b++) {
-		for (uint32_t index = old[b]; index != 0;) {
-			ipc_entry_t entry = entry_at(space, index);
-			uint32_t next = entry->next;
-			uint32_t h = hash_of(space, entry->object);
-			entry->next = table[h];
-			table[h] = index;
-			index = next;
+		for (ipc_entry_t e = old[b]; e != NULL;) {
+			ipc_entry_t next = e->hnext;
+			uint32_t h = mix((uintptr_t)e->object, space->rhash_size);
+			e->hnext = table[h];
+			table[h] = e;
+			e = next;
 		}
 	}
 	free(old);
@@ -212,45 +312,50 @@ static void hash_grow(ipc_space_t space)
 
 void ipc_hash_insert(ipc_space_t space, ipc_port_t port, mach_port_name_t name)
 {
-	if (space->hash_count >= space->hash_size)
-		hash_grow(space);
-	uint32_t index = IPC_NAME_INDEX(name);
-	ipc_entry_t entry = entry_at(space, index);
-	uint32_t h = hash_of(space, port);
-	entry->next = space->hash[h];
-	space->hash[h] = index;
-	space->hash_count++;
+	if (space->rhash_count >= space->rhash_size)
+		rhash_grow(space);
+	ipc_entry_t entry = ipc_entry_lookup_raw(space, name);
+	uint32_t h = mix((uintptr_t)port, space->rhash_size);
+	entry->hnext = space->rhash[h];
+	space->rhash[h] = entry;
+	space->rhash_count++;
 }
 
 void ipc_hash_remove(ipc_space_t space, ipc_port_t port, mach_port_name_t name)
 {
-	uint32_t index = IPC_NAME_INDEX(name);
-	uint32_t *link = &space->hash[hash_of(space, port)];
-	while (*link != 0) {
-		ipc_entry_t entry = entry_at(space, *link);
-		if (*link == index) {
-			*link = entry->next;
-			entry->next = 0;
-			space->hash_count--;
+	for (ipc_entry_t *link = &space->rhash[mix((uintptr_t)port, space->rhash_size)];
+	     *link != NULL; link = &(*link)->hnext) {
+		ipc_entry_t entry = *link;
+		if (entry->name == name && entry->object == port) {
+			*link = entry->hnext;
+			entry->hnext = NULL;
+			space->rhash_count--;
 			return;
 		}
-		link = &entry->next;
 	}
 }
+
+/* ---- walking ---- */
 
 void ipc_space_foreach(ipc_space_t space,
         void (*fn)(void *arg, mach_port_name_t name, ipc_entry_t entry), void *arg)
 {
-	for (uint32_t c = 0; c < IPC_ENTRY_DIR; c++) {
+	/* Table names lie between the first index and the high-water mark. */
+	uint32_t last = space->hwm > 0 ? (space->hwm - 1) / IPC_ENTRY_CHUNK : 0;
+	for (uint32_t c = space->first / IPC_ENTRY_CHUNK; c <= last && c < IPC_ENTRY_DIR; c++) {
 		struct ipc_entry *chunk = space->dir[c];
 		if (chunk == NULL)
 			continue;
 		for (uint32_t i = 0; i < IPC_ENTRY_CHUNK; i++) {
 			if (chunk[i].type == MACH_PORT_TYPE_NONE)
 				continue;
-			mach_port_name_t name = IPC_NAME(c * IPC_ENTRY_CHUNK + i, chunk[i].gen);
-			ipc_entry_t entry = ipc_entry_lookup(space, name);
-			fn(arg, name, entry);
+			mach_port_name_t name = chunk[i].name;
+			fn(arg, name, ipc_entry_lookup(space, name));
 		}
+	}
+	/* fn may turn entries into dead names but never adds or frees one. */
+	for (uint32_t b = 0; b < space->nhash_size; b++) {
+		for (ipc_entry_t e = space->nhash[b]; e != NULL; e = e->nnext)
+			fn(arg, e->name, ipc_entry_lookup(space, e->name));
 	}
 }

@@ -30,7 +30,7 @@ static void special_port_handler(void *context, mach_msg_header_t *msg,
 	r.Head.msgh_bits = MACH_MSGH_BITS(reply_type, 0);
 	r.Head.msgh_size = sizeof r;
 	r.Head.msgh_remote_port = reply;
-	r.Head.msgh_id = msg->msgh_id + MIG_REPLY_ID_OFFSET;
+	r.Head.msgh_id = (mach_msg_id_t)((uint32_t)msg->msgh_id + MIG_REPLY_ID_OFFSET);
 	r.NDR = NDR_record;
 	r.RetCode = MIG_BAD_ID;
 	if (ipc_mach_msg(kernel_space, &r.Head, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
@@ -106,6 +106,53 @@ mach_port_t mach_host_self(void)
 {
 	ipc_init();
 	return host_self_name;
+}
+
+/* Each thread's port, made on its first mach_thread_self(): a kobject in
+ * the kernel space like the task's; destroyed when the thread exits, so
+ * the task's send rights to it turn into dead names. */
+static pthread_key_t thread_port_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local ipc_port_t thread_port;
+
+static void thread_port_exit(void *kname)
+{
+	thread_port = NULL;
+	(void)ipc_port_destroy(kernel_space, (mach_port_name_t)(uintptr_t)kname);
+}
+
+static void thread_key_make(void)
+{
+	(void)pthread_key_create(&thread_port_key, thread_port_exit);
+}
+
+mach_port_t mach_thread_self(void)
+{
+	ipc_init();
+	pthread_once(&thread_key_once, thread_key_make);
+	if (kernel_space == NULL)
+		return MACH_PORT_NULL;
+	ipc_lock();
+	if (thread_port == NULL) {
+		ipc_port_t port = ipc_port_alloc();
+		if (port == NULL) {
+			ipc_unlock();
+			return MACH_PORT_NULL;
+		}
+		mach_port_name_t kname = ipc_right_copyout(kernel_space, port,
+		        MACH_MSG_TYPE_PORT_RECEIVE);
+		if (!MACH_PORT_VALID(kname)) {
+			ipc_unlock();
+			return MACH_PORT_NULL;
+		}
+		port->handler = special_port_handler;
+		thread_port = port;
+		(void)pthread_setspecific(thread_port_key, (void *)(uintptr_t)kname);
+	}
+	mach_port_name_t name = ipc_right_copyout(task_space, ipc_port_make_send(thread_port),
+	        MACH_MSG_TYPE_PORT_SEND);
+	ipc_unlock();
+	return MACH_PORT_VALID(name) ? name : MACH_PORT_NULL;
 }
 
 mach_port_t mach_reply_port(void)

@@ -45,20 +45,27 @@ static bool must_wait(ipc_space_t space, ipc_kmsg_t kmsg, ipc_port_t dest)
  * message's OOL data can be lent rather than copied. */
 boolean_t ipc_port_is_kobject(ipc_space_t space, mach_port_name_t name)
 {
+	return ipc_port_kobject_handler(space, name) != NULL;
+}
+
+ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
+        mach_port_name_t name)
+{
 	ipc_init();
 	if (space == NULL || !MACH_PORT_VALID(name))
-		return FALSE;
-	bool kobject = false;
+		return NULL;
+	ipc_kobject_handler_t handler = NULL;
 	ipc_lock();
 	ipc_entry_t entry = ipc_entry_lookup(space, name);
 	if (entry != NULL && entry->object != NULL &&
 	    (entry->type & MACH_PORT_TYPE_PORT_RIGHTS)) {
 		ipc_port_t port = entry->object;
-		kobject = port->active && port->handler != NULL &&
-		          port->receiver != NULL && port->receiver->is_kernel;
+		if (port->active && port->receiver != NULL &&
+		    port->receiver->is_kernel)
+			handler = port->handler;
 	}
 	ipc_unlock();
-	return kobject;
+	return handler;
 }
 
 /* How a complex message to `name` may lend its OOL data (IPC_LEND_*). */
@@ -87,12 +94,15 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 {
 	if (msg == NULL)
 		return MACH_SEND_INVALID_DATA;
+	if (send_size >= sizeof *msg)
+		ipc_trace(IPC_TRACE_SEND, space, msg, send_size, 0);
 	struct ipc_copyin ci;
 	ipc_kmsg_t kmsg;
 	int lend = send_size >= sizeof(mach_msg_base_t) &&
 	           (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX)
 	        ? lend_mode(space, msg->msgh_remote_port) : IPC_LEND_NONE;
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
+	ci.kernel_sender = space->is_kernel;
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
 		return mr;
@@ -180,6 +190,7 @@ static mach_msg_return_t msg_receive(ipc_space_t space, mach_msg_header_t *msg,
 	mach_msg_size_t trailer = REQUESTED_TRAILER_SIZE(option);
 	ipc_kmsg_write_trailer(kmsg, trailer);
 	memcpy(msg, ipc_kmsg_hdr(kmsg), round_msg(kmsg->size) + trailer);
+	ipc_trace(IPC_TRACE_RECEIVE, space, msg, kmsg->size, kmsg->seqno);
 	ipc_kmsg_free(kmsg);
 	return MACH_MSG_SUCCESS;
 }

@@ -83,7 +83,7 @@ static mach_msg_return_t serve_one(struct server_buffers *b,
 	out->Head.msgh_size = sizeof *out;
 	out->Head.msgh_remote_port = in->msgh_remote_port;
 	out->Head.msgh_local_port = MACH_PORT_NULL;
-	out->Head.msgh_id = in->msgh_id + MIG_REPLY_ID_OFFSET;
+	out->Head.msgh_id = (mach_msg_id_t)((uint32_t)in->msgh_id + MIG_REPLY_ID_OFFSET);
 	out->NDR = NDR_record;
 	out->RetCode = KERN_SUCCESS;
 

@@ -211,8 +211,6 @@ kern_return_t ipc_port_insert_right(ipc_space_t space, mach_port_name_t name,
 		ipc_entry_t existing = ipc_entry_lookup(space, name);
 		if (existing != NULL)
 			kr = KERN_NAME_EXISTS;
-		else if (IPC_NAME_INDEX(name) == 0 || IPC_NAME_INDEX(name) > IPC_INDEX_MAX)
-			kr = KERN_INVALID_VALUE;
 	}
 	if (kr == KERN_SUCCESS) {
 		port = ipc_right_copyin(space, poly, poly_poly);

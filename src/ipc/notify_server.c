@@ -12,7 +12,7 @@ boolean_t notify_server(mach_msg_header_t *in, mach_msg_header_t *out)
 	reply->Head.msgh_size = sizeof *reply;
 	reply->Head.msgh_remote_port = in->msgh_remote_port;
 	reply->Head.msgh_local_port = MACH_PORT_NULL;
-	reply->Head.msgh_id = in->msgh_id + MIG_REPLY_ID_OFFSET;
+	reply->Head.msgh_id = (mach_msg_id_t)((uint32_t)in->msgh_id + MIG_REPLY_ID_OFFSET);
 	reply->NDR = NDR_record;
 
 	mach_port_t port = in->msgh_local_port;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "net_socket.h"
+#include "os/os_log.h"
 
 static const char auth_label[] = "memobj-auth-v2";
 static const char session_label[] = "memobj-session-v2";
@@ -310,7 +311,8 @@ static int refuse(int fd, int err, const char *why)
 {
 	char name[NET_ADDR_NAME_MAX];
 	net_peer_name(fd, name, sizeof name);
-	fprintf(stderr, "memobj: link with %s refused: %s\n", name, why);
+	if (err != -ELOOP)  /* a node reaching itself is answered locally */
+		os_log(OS_LOG_WARN, "link with %s refused: %s", name, why);
 	return err;
 }
 

@@ -220,5 +220,13 @@ void net_link_teardown(struct net_link *link);
 
 /* ---- name server (net_nameserver.c) ---- */
 void net_name_server_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t size);
+/* A new send right (one more user reference) to this node's own name
+ * server, in the task space (net_node.c): name_server_port, and what
+ * memobj_connect answers for this node's own address. */
+kern_return_t net_name_server_right(mach_port_t *name);
+
+/* The names checked in with this node's name server (statistics). */
+uint32_t net_nameserver_names(uint32_t start, char (*names)[80], uint32_t max,
+        uint32_t *total);
 
 #endif

@@ -494,3 +494,18 @@ kern_return_t netname_check_out(mach_port_t server_port, const char *port_name,
 	kr = rpc(&m->Head, sizeof *m, &rep);
 	return kr == KERN_SUCCESS ? rep.error.RetCode : kr;
 }
+
+/* For memobj_netname_list (src/emmi/emmi_stat.c): copies the names checked
+ * in here from index `start`, at most `max`; returns how many, and the
+ * number of names in *total. */
+uint32_t net_nameserver_names(uint32_t start, char (*names)[NETNAME_NAME_MAX],
+        uint32_t max, uint32_t *total)
+{
+	uint32_t n = 0;
+	pthread_mutex_lock(&registry_lock);
+	for (size_t i = start; i < registry_len && n < max; i++)
+		memcpy(names[n++], registry[i].name, NETNAME_NAME_MAX);
+	*total = (uint32_t)registry_len;
+	pthread_mutex_unlock(&registry_lock);
+	return n;
+}

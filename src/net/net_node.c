@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "net/net_internal.h"
+#include "os/os_log.h"
 
 pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t net_node_id;
@@ -43,12 +44,10 @@ static int handshakes;                 /* under slots_lock */
 
 void net_log(const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	os_vlog(OS_LOG_WARN, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "memobj: %s\n", line);
 }
 
 void net_log_limited(const char *fmt, ...)
@@ -73,9 +72,9 @@ void net_log_limited(const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (skipped)
-		fprintf(stderr, "memobj: %s (and %lu more like it)\n", line, skipped);
+		os_log(OS_LOG_WARN, "%s (and %lu more like it)", line, skipped);
 	else
-		fprintf(stderr, "memobj: %s\n", line);
+		os_log(OS_LOG_WARN, "%s", line);
 }
 
 /* A MEMOBJ_* count or size: digits with an optional k/m/g suffix, at
@@ -141,6 +140,17 @@ static mach_port_name_t kobject_port(ipc_kobject_handler_t handler)
 	return name;
 }
 
+/* A forked child is another kernel: it must not answer to its parent's
+ * node id (the node starts when the library loads, so any child forked
+ * after that would otherwise take a link to its parent for a link to
+ * itself). */
+static void node_forked_child(void)
+{
+	uint64_t id;
+	if (net_random_node_id(&id) == 0)
+		net_node_id = id;
+}
+
 static void node_start_once(void)
 {
 	const char *ping = getenv("MEMOBJ_PING_MS");
@@ -157,6 +167,8 @@ static void node_start_once(void)
 		node_error = err;
 		return;
 	}
+	(void)pthread_atfork(NULL, NULL, node_forked_child); /* fails only on ENOMEM:
+	                                                      * children keep the id */
 	if (ipc_space_net() == NULL) {
 		node_error = -ENOMEM;
 		return;
@@ -376,6 +388,11 @@ kern_return_t memobj_connect(const char *address, mach_port_t *name_server)
 	err = net_auth_handshake(fd, WIRE_ROLE_CONNECTOR, net_node_id, &key,
 	        NET_AUTH_TIMEOUT_MS, &peer);
 	net_auth_key_clear(&key);
+	if (err == -ELOOP) {
+		/* The address is this node's own: its name server is here. */
+		close(fd);
+		return net_name_server_right(name_server);
+	}
 	if (err != 0) {
 		close(fd);
 		/* Refused (key, identity) or a broken peer: it is there but will
@@ -401,4 +418,12 @@ kern_return_t memobj_connect(const char *address, mach_port_t *name_server)
 	pthread_mutex_unlock(&net_lock);
 	net_link_unref(link);
 	return kr == KERN_SUCCESS ? KERN_SUCCESS : KERN_NODE_DOWN;
+}
+
+kern_return_t net_name_server_right(mach_port_t *name)
+{
+	if (net_node_start() != 0)
+		return KERN_RESOURCE_SHORTAGE;
+	return ipc_right_transfer(ipc_space_net(), net_name_server->name,
+	        MACH_MSG_TYPE_MAKE_SEND, ipc_space_task(), name);
 }

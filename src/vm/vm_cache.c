@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/resource.h>
 
+#include "os/os_log.h"
+
 #define SLOT_SHIFT 47u
 #define SLOT_SIZE (UINT64_C(1) << SLOT_SHIFT)
 /* The largest count whose total stays below the 2^63 - 1 bytes a memfd
@@ -233,6 +235,6 @@ void vm_cache_report_limit(const char *what, int err)
 	}
 	if (atomic_fetch_or(&said, bit) & bit)
 		return;
-	fprintf(stderr, "memobj: %s: %s%s (%s)\n", what, text, limit,
+	os_log(OS_LOG_WARN, "%s: %s%s (%s)", what, text, limit,
 	        strerror(err < 0 ? -err : err));
 }

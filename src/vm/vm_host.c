@@ -31,6 +31,12 @@ kern_return_t host_statistics(host_t host, host_flavor_t flavor,
 	vm_statistics_data_t s;
 	memset(&s, 0, sizeof s);
 	s.active_count = atomic_load(&k->active);
+	/* Room left under MEMOBJ_RESIDENT_MAX; nothing is wired, and there
+	 * is no inactive queue (pageout gives second chances in place). */
+	s.free_count = s.active_count < k->resident_max
+	               ? (natural_t)(k->resident_max - s.active_count) : 0;
+	s.reactivations = atomic_load(&k->reactivations);
+	s.pageouts = atomic_load(&k->pageouts);
 	s.zero_fill_count = atomic_load(&k->zero_fills);
 	s.pageins = atomic_load(&k->pageins);
 	s.faults = atomic_load(&k->faults);

@@ -44,6 +44,7 @@
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
+#include "os/os_log.h"
 
 /* How often the pageout thread looks at internal memory. */
 #define INTERNAL_SCAN_NS (10 * 1000 * 1000)
@@ -241,8 +242,8 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 	if (vm_cache_map_fixed(&obj->cache, start, size, 0, vm_prot_to_mmap(prot),
 	                       0) != 0) {
 		/* The anonymous pages may be gone: the object cannot serve. */
-		fprintf(stderr, "memobj: cannot map the internal object at %#lx "
-		        "(%s)\n", (unsigned long)start, strerror(errno));
+		os_log(OS_LOG_ERROR, "cannot map the internal object at %#lx "
+		        "(%s)", (unsigned long)start, strerror(errno));
 		vm_object_manager_died(obj);
 	}
 	int err = 0;
@@ -251,8 +252,8 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 	else
 		err = os_uffd_register(k->uffd, start, size, OS_UFFD_MODE_MISSING);
 	if (err != 0) {
-		fprintf(stderr, "memobj: cannot register the internal object at "
-		        "%#lx (%s)\n", (unsigned long)start, strerror(-err));
+		os_log(OS_LOG_WARN, "cannot register the internal object at "
+		        "%#lx (%s)", (unsigned long)start, strerror(-err));
 	}
 	/* Copied pages are dirty: let them be written without a WP fault. */
 	if (k->wp && (prot & VM_PROT_WRITE)) {
@@ -346,8 +347,8 @@ static void register_env_default_pager(void)
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "memobj: MEMOBJ_DEFAULT_PAGER=%s: no default pager "
-	        "registered (error %d)\n", address, kr);
+	os_log(OS_LOG_WARN, "MEMOBJ_DEFAULT_PAGER=%s: no default pager "
+	        "registered (error %d)", address, kr);
 }
 
 static void *pageout_thread(void *arg)
@@ -372,8 +373,8 @@ static void internal_start_once(void)
 	int err = pthread_create(&thread, &attr, pageout_thread, NULL);
 	pthread_attr_destroy(&attr);
 	if (err != 0)
-		fprintf(stderr, "memobj: cannot start the internal pageout thread "
-		        "(%s): vm_allocate memory will not page out\n",
+		os_log(OS_LOG_WARN, "cannot start the internal pageout thread "
+		        "(%s): vm_allocate memory will not page out",
 		        strerror(err));
 }
 
@@ -460,7 +461,7 @@ void vm_internal_keep(struct vm_object *obj)
 	obj->internal_pinned++;
 	atomic_fetch_add_explicit(&pinned, 1, memory_order_relaxed);
 	if (!atomic_exchange(&keep_warned, true))
-		fprintf(stderr, "memobj: the default pager could not store pages "
+		os_log(OS_LOG_WARN, "the default pager could not store pages "
 		        "of vm_allocate memory (backing store full or failing); "
-		        "keeping them resident over MEMOBJ_RESIDENT_MAX\n");
+		        "keeping them resident over MEMOBJ_RESIDENT_MAX");
 }

@@ -16,8 +16,10 @@ struct vm_kernel {
 	unsigned  uffd_features;  /* OS_UFFD_HAVE_* */
 	bool      wp;             /* dirty tracking by userfault write protect */
 	vm_size_t resident_max;   /* pages (MEMOBJ_RESIDENT_MAX) */
+	uint32_t  stall_warn_ms;  /* MEMOBJ_STALL_WARN; 0: no warnings */
 	/* host_statistics(HOST_VM_INFO) */
 	atomic_uint faults, pageins, zero_fills, active, lookups, hits;
+	atomic_uint pageouts, reactivations;
 };
 
 /* The kernel, started on first call (pthread_once). Never NULL. */
@@ -44,6 +46,16 @@ vm_size_t vm_kernel_page_size_from_env(vm_size_t system_page_size);
 /* Parses MEMOBJ_RESIDENT_MAX (bytes, k/m/g suffixes) into pages; the
  * default is half of physical memory. */
 vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size);
+
+/* Parses MEMOBJ_STALL_WARN (seconds up to 10^6, decimals allowed, 0 turns the
+ * warning off; default 10) into milliseconds. */
+uint32_t vm_kernel_stall_warn_from_env(void);
+
+/* The stall watchdog's body (vm_stall.c): reports threads that have
+ * waited on a manager longer than stall_warn_ms. Started (once, unless
+ * MEMOBJ_STALL_WARN=0) by the first vm_map of a memory object. */
+void *vm_stall_thread(void *arg);
+void vm_kernel_stall_start(void);
 
 /* The fault thread's body (vm_fault.c). */
 void *vm_fault_thread(void *arg);

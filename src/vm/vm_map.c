@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "emmi/control_server.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
@@ -95,6 +96,7 @@ static kern_return_t enter_object(uintptr_t addr, vm_size_t size,
 		munmap((void *)addr, size);
 		return KERN_RESOURCE_SHORTAGE;
 	}
+	vm_kernel_stall_start();
 	struct vm_object *obj = vm_object_enter_mapping(memory_object, addr,
 	        offset, size, copy != FALSE, &kr);
 	if (obj == NULL) {
@@ -146,6 +148,12 @@ kern_return_t vm_map(vm_task_t target_task, vm_address_t *address,
 		return KERN_INVALID_ARGUMENT;
 	if (memory_object != MEMORY_OBJECT_NULL &&
 	    ((offset & k->page_mask) || offset > (vm_offset_t)-1 - size))
+		return KERN_INVALID_ARGUMENT;
+	/* A control port, the task, host or name-server port, any kernel
+	 * object of this node, is no memory object: init sent to one would
+	 * run its handler in this thread under the VM's locks. */
+	if (memory_object != MEMORY_OBJECT_NULL &&
+	    emmi_port_kind(ipc_space_task(), memory_object) == EMMI_PORT_KERNEL)
 		return KERN_INVALID_ARGUMENT;
 	vm_size_t align = mask_alignment(k, mask);
 	if (align == 0)

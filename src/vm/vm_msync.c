@@ -34,6 +34,7 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
 		return kr;
 	}
 	if (wait) {
+		w.since = vm_stall_now();
 		w.next = obj->sync_waiters;
 		obj->sync_waiters = &w;
 	}

@@ -237,6 +237,7 @@ struct vm_object *vm_object_enter_mapping(mach_port_name_t object,
 			*kr = KERN_RESOURCE_SHORTAGE;
 			return NULL;
 		}
+		obj->object_name = object;
 		table_insert(obj);
 		created = true;
 	}
@@ -476,6 +477,15 @@ void vm_object_mapping_remove(struct vm_object *obj, uintptr_t start)
 		vm_object_maybe_terminate(obj);
 }
 
+void vm_object_foreach(void (*fn)(struct vm_object *, void *), void *arg)
+{
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; b < TABLE_BUCKETS; b++)
+		for (struct vm_object *o = by_id[b]; o; o = o->next_by_id)
+			fn(o, arg);
+	pthread_mutex_unlock(&table_lock);
+}
+
 void vm_object_maybe_terminate(struct vm_object *obj)
 {
 	pthread_mutex_lock(&table_lock);
@@ -487,4 +497,26 @@ void vm_object_maybe_terminate(struct vm_object *obj)
 	if (terminate)
 		object_terminate(obj);
 	pthread_mutex_unlock(&table_lock);
+}
+
+size_t vm_object_snapshot(struct vm_object ***out)
+{
+	size_t n = 0, cap = 16;
+	struct vm_object **objs = malloc(cap * sizeof *objs);
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; objs != NULL && b < TABLE_BUCKETS; b++)
+		for (struct vm_object *o = by_id[b]; o != NULL; o = o->next_by_id) {
+			if (n == cap) {
+				struct vm_object **more = realloc(objs, 2 * cap * sizeof *objs);
+				if (more == NULL)
+					break;
+				objs = more;
+				cap *= 2;
+			}
+			vm_object_ref(o);
+			objs[n++] = o;
+		}
+	pthread_mutex_unlock(&table_lock);
+	*out = objs;
+	return n;
 }

@@ -28,6 +28,8 @@ struct vm_sync_waiter {
 	vm_offset_t offset;
 	vm_size_t length;
 	bool done;
+	bool stall_warned;              /* reported by the stall watchdog */
+	uint32_t since;                 /* vm_stall_now() at the wait's start */
 	kern_return_t result;
 	pthread_cond_t cond;
 	struct vm_sync_waiter *next;
@@ -60,6 +62,8 @@ struct vm_object {
 	pthread_mutex_t send_lock;      /* keeps messages to the object in order */
 	mach_port_name_t object_k;      /* kernel space: send right to the object */
 	mach_port_name_t control_k;     /* kernel space: control receive right */
+	mach_port_name_t object_name;   /* the task's name for it at first map
+	                                 * (what the stall warning names) */
 	struct vm_cache cache;          /* the page cache (vm_cache.h) */
 	vm_size_t memfd_size;           /* the cache's extent: the largest
 	                                 * mapped or supplied end so far */
@@ -133,6 +137,9 @@ struct vm_object *vm_object_lookup_id(uint64_t id);
 struct vm_object *vm_object_lookup_name(mach_port_name_t object_k);
 /* Reference to the live object whose control port is control_k. */
 struct vm_object *vm_object_lookup_control(mach_port_name_t control_k);
+/* References to every live object (statistics); *out is malloc'd (free it
+ * after releasing each). Returns the count. */
+size_t vm_object_snapshot(struct vm_object ***out);
 
 /* Control calls, from the control port's kobject handler (vm_pagein.c).
  * data_supply answers KERN_INVALID_ADDRESS when `data` is unreadable
@@ -228,6 +235,10 @@ void vm_object_maybe_terminate(struct vm_object *obj);
 /* Terminates obj if it is unmapped and holds no page (a cached object
  * whose pages were all evicted). */
 void vm_object_cache_trim(struct vm_object *obj);
+
+/* Calls fn on every object in the table (table locked: fn may take the
+ * object's lock, and must not call back into the table). */
+void vm_object_foreach(void (*fn)(struct vm_object *, void *), void *arg);
 
 /* The object port died: fail every waiter and every later fault. */
 void vm_object_manager_died(struct vm_object *obj);

@@ -1,9 +1,11 @@
 /* Page tables: a hash of kernel page index -> page state. */
 #include "vm/vm_page.h"
+#include "vm/vm_stat.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t page_hash(uint64_t index, size_t mask)
 {
@@ -107,6 +109,14 @@ void vm_page_remove(vm_page_table_t *t, uint64_t index)
 	}
 }
 
+uint32_t vm_stall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000u +
+	                  (uint64_t)ts.tv_nsec / 1000000u);
+}
+
 int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 {
 	for (uint32_t i = 0; i < p->nwaiters; i++) {
@@ -117,7 +127,9 @@ int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 		}
 	}
 	if (p->nwaiters == 0) {
-		p->first = (vm_waiter_t){ tid, address };
+		p->wait_since = vm_stall_now();
+		p->stall_warned = 0;
+		p->first = (vm_waiter_t){ tid, address, vm_stat_now() };
 		p->nwaiters = 1;
 		return 0;
 	}
@@ -129,7 +141,7 @@ int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 		p->more = m;
 		p->more_cap = cap;
 	}
-	p->more[p->nwaiters - 1] = (vm_waiter_t){ tid, address };
+	p->more[p->nwaiters - 1] = (vm_waiter_t){ tid, address, vm_stat_now() };
 	p->nwaiters++;
 	return 0;
 }

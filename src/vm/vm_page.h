@@ -16,6 +16,7 @@ enum vm_page_state {
 typedef struct vm_waiter {
 	pid_t     tid;
 	uintptr_t address;       /* its exact faulting address */
+	uint64_t  since;         /* when it began to wait (vm_stat_now) */
 } vm_waiter_t;
 
 typedef struct vm_page {
@@ -27,11 +28,13 @@ typedef struct vm_page {
 	uint8_t   want_write;    /* requested for a write fault */
 	uint8_t   unlock_asked;  /* access bits data_unlock already asked for */
 	uint8_t   referenced;    /* faulted on since installed (second chance) */
+	uint8_t   stall_warned;  /* this wait was reported (vm_stall.c) */
 	uint32_t  stamp;         /* install stamp: pageout queue entries match it */
 	uint32_t  nwaiters;
 	vm_waiter_t first;       /* waiters[0]; the rest in `more` */
 	vm_waiter_t *more;
 	uint32_t  more_cap;
+	uint32_t  wait_since;    /* vm_stall_now() when the first waiter came */
 } vm_page_t;
 
 /* Open-addressing hash table (linear probing, backward-shift delete). */
@@ -51,7 +54,12 @@ vm_page_t *vm_page_insert(vm_page_table_t *t, uint64_t index, uint8_t state);
 /* Makes the page absent again (its waiters must have been taken). */
 void vm_page_remove(vm_page_table_t *t, uint64_t index);
 
-/* Adds a waiter unless that thread is already waiting. 0 or -ENOMEM. */
+/* Milliseconds of CLOCK_MONOTONIC, modulo 2^32 (wait ages for the stall
+ * warning). */
+uint32_t vm_stall_now(void);
+
+/* Adds a waiter unless that thread is already waiting. 0 or -ENOMEM.
+ * The first waiter starts the page's wait clock. */
 int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address);
 /* Moves the page's waiters to the end of *out (grown as needed); 0/-ENOMEM
  * (on failure the waiters stay on the page). */

@@ -11,12 +11,14 @@
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_stat.h"
 
 void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
 {
 	struct vm_kernel *k = vm_kernel();
 	for (size_t i = 0; i < waiters->count; i++) {
 		vm_waiter_t *w = &waiters->items[i];
+		vm_stat_fault_waited(w->since);
 		uintptr_t page = w->address & ~(uintptr_t)k->page_mask;
 		if (reason != KERN_SUCCESS && w->tid != 0)
 			os_signal_sigbus(w->tid, w->address, reason);
@@ -431,12 +433,15 @@ struct collect_requested {
 	size_t count, cap;
 };
 
+/* Every waiter of the object: threads on pages being paged in, and
+ * threads parked on resident pages whose lock withholds their access
+ * (data_unlock outstanding, read lock). Requested pages become absent. */
 static void collect_requested(vm_page_t *p, void *arg)
 {
 	struct collect_requested *c = arg;
+	vm_page_take_waiters(p, c->waiters);
 	if (p->state != VM_PAGE_REQUESTED)
 		return;
-	vm_page_take_waiters(p, c->waiters);
 	if (c->count == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		uint64_t *idx = realloc(c->indices, cap * sizeof *idx);

@@ -90,6 +90,7 @@ static bool evict(const struct queue_entry *e)
 	if (p->referenced) {
 		/* Second chance: back to the tail. */
 		p->referenced = 0;
+		atomic_fetch_add_explicit(&k->reactivations, 1, memory_order_relaxed);
 		pthread_mutex_lock(&queue_lock);
 		(void)ring_push(*e);
 		pthread_mutex_unlock(&queue_lock);

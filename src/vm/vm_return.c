@@ -62,8 +62,12 @@ void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
 		if (!failed && !obj->dead &&
 		    emmi_send_data_return(obj->object_k, obj->control_k, r->offset,
 		                          r->data, r->length, r->dirty, kernel_copy)
-		    == MACH_MSG_SUCCESS)
+		    == MACH_MSG_SUCCESS) {
+			atomic_fetch_add_explicit(&vm_kernel()->pageouts,
+			        (unsigned)(r->length >> vm_kernel()->page_shift),
+			        memory_order_relaxed);
 			continue;
+		}
 		/* Not sent: the pages are still ours. */
 		failed = true;
 		os_pages_free(r->data, r->length);

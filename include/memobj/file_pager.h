@@ -117,6 +117,18 @@ file_pager_t *file_pager_create_writable(const char *path,
  * timeout_ms milliseconds. KERN_SUCCESS or KERN_OPERATION_TIMED_OUT. */
 kern_return_t file_pager_wait_detached(file_pager_t *pager, unsigned timeout_ms);
 
+/* Asks every kernel that maps the object for its dirty pages
+ * (memory_object_lock_request with MEMORY_OBJECT_RETURN_DIRTY, pages kept
+ * cached), and returns once all have answered and the pages are in the
+ * file (fdatasync), at most timeout_ms milliseconds. A kernel that
+ * terminates meanwhile counts as answered. Read-only pagers: returns when
+ * the kernels answered (returned pages are dropped, see above).
+ * KERN_SUCCESS, KERN_OPERATION_TIMED_OUT, KERN_INVALID_ARGUMENT (NULL),
+ * KERN_FAILURE (the pager's port is gone). Do not call it from a thread
+ * the pager's kernel needs to answer (it waits). memobjd calls it at
+ * shutdown. */
+kern_return_t file_pager_flush(file_pager_t *pager, unsigned timeout_ms);
+
 /* Stops the server thread and destroys the object port and the rights the
  * pager still holds. Unmap the object first (and, to be tidy, wait with
  * file_pager_wait_detached): a kernel still mapping it finds its manager
