@@ -57,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "file_pager.h"
+#include <memobj/file_pager.h>
 
 static const size_t cluster_sizes[] = { 4096, 64 * 1024, 1024 * 1024 };
 #define N_CLUSTERS (sizeof cluster_sizes / sizeof cluster_sizes[0])

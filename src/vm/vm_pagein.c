@@ -188,7 +188,9 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
 	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
 	pthread_once(&copy_once, copy_read_env);
-	if (k->uffd >= 0 && !locked &&
+	/* vm_allocate memory (internal objects) keeps the pwrite path: its
+	 * page-out and zero-fill bookkeeping (vm_internal*.c) expect it. */
+	if (k->uffd >= 0 && !locked && !obj->internal &&
 	    !atomic_load_explicit(&copy_unsupported, memory_order_relaxed))
 		m = copy_view(obj, first, n, &want_write);
 	bool wp = m != NULL && m->wp && k->wp;
@@ -237,13 +239,16 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 }
 
 /* Drops from *w the waiters UFFDIO_COPY woke already (their page is
- * mapped in [addr, addr+len)). */
+ * mapped in [addr, addr+len)), counting their wait as release would. */
 static void drop_woken_waiters(vm_waiter_list_t *w, uintptr_t addr, size_t len)
 {
 	size_t kept = 0;
-	for (size_t i = 0; i < w->count; i++)
+	for (size_t i = 0; i < w->count; i++) {
 		if (!(w->items[i].address >= addr && w->items[i].address - addr < len))
 			w->items[kept++] = w->items[i];
+		else
+			vm_stat_fault_waited(w->items[i].since);
+	}
 	w->count = kept;
 }
 
