@@ -86,7 +86,7 @@ fuzz)
 	exec bash fuzz/run "${1:-60}"
 	;;
 bench)
-	ensure_tools $redis_deps
+	ensure_tools $redis_deps strace
 	exec bash bench/run "$@"
 	;;
 soak)

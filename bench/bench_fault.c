@@ -1,27 +1,38 @@
 /* bench_fault: what one page fault costs when a memobj pager serves it,
- * against the floor the platform allows.
+ * against the floor the platform allows, all in one process run.
  *
- * One run reads one byte per page of a large object (1 GiB unless
- * MEMOBJ_BENCH_MB says otherwise), first in address order, then in a
- * shuffled order (fixed seed), and times it for three ways of serving the
- * faults, each at cluster sizes 4 KiB, 64 KiB and 1 MiB:
+ * Each run reads one byte per page of an object (32 MiB unless
+ * MEMOBJ_BENCH_MB says otherwise), in address order or in a shuffled
+ * order (fixed seed), with 1, 2 or 4 application threads (each takes a
+ * contiguous share of the order), at cluster sizes 4 KiB, 64 KiB and
+ * 1 MiB, for six ways of serving the faults:
  *
- *   memobj          vm_map of a memory object whose in-process pager
- *                   supplies each requested cluster from data in memory;
- *   raw-uffd(anon)  the least a user-space pager can do: one thread reading
- *                   userfaultfd events and answering each with UFFDIO_COPY
- *                   of the cluster around the fault, from the same data;
- *   raw-uffd(memfd) the same over a memfd mapped shared (memobj's page
- *                   cache is a memfd, so this is its real floor);
- *   mmap(file)      plain mmap of a file already in the page cache.
+ *   raw(anon)    the least a user-space pager can do: one thread blocked in
+ *                read(2) on a userfaultfd, answering each fault with one
+ *                UFFDIO_COPY of the cluster around it, over anonymous memory;
+ *   raw(memfd)   the same over a memfd mapped shared (memobj's page cache is
+ *                a memfd, so this is its real floor);
+ *   mem-ro/rw    vm_map (read-only / read-write) of a memory object whose
+ *                in-process pager supplies each requested cluster from
+ *                the same data in memory;
+ *   file-ro/rw   vm_map of the shipped file pager (file_pager_create /
+ *                _writable) over a file in the page cache with the same bytes
+ *                (it opts in to read-ahead: FILE_PAGER_READAHEAD_CLUSTERS);
+ *   mem-ra       mem-ro with the pager opting in to read-ahead (256 KiB).
  *
- * It prints µs per fault, µs per page and pages/s, then the ratios memobj
- * against the raw handlers. Every run checks the bytes it read. The whole
- * suite runs twice: with threads where the scheduler puts them, then with
- * every thread on CPU 0 -- on a VM a cross-CPU wake-up can cost more than
- * the fault itself, and the second pass shows what is left without it.
+ * Every configuration runs MEMOBJ_BENCH_RUNS times (default 3), the methods
+ * interleaved so that they see the same machine; the table gives medians:
+ * µs per fault (wall time / userfaultfd events), µs per page (wall time /
+ * pages read), context switches per fault (getrusage of the process).
+ * Then a short pass of each method at 4 KiB and 64 KiB under `strace -f -c`
+ * (when strace is installed) gives system calls per fault: the difference
+ * between a run of 2N and one of N pages, divided by the difference in
+ * faults, so that setup does not count. Then the 4 KiB cases once more with
+ * every thread on CPU 0 (on a VM a cross-CPU wake-up can cost more than the
+ * fault itself). Last, the ratios and every aim of issue 13 with met / not
+ * met. Every run checks the bytes it read.
  *
- *   bench_fault [memobj] [raw] [mmap]    (default: all three)
+ *   bench_fault [METHOD...]      (default: all; raw, mem, file select groups)
  */
 #include <mach/mach.h>
 
@@ -42,22 +53,38 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <memobj/file_pager.h>
+
 static const size_t cluster_sizes[] = { 4096, 64 * 1024, 1024 * 1024 };
 #define N_CLUSTERS (sizeof cluster_sizes / sizeof cluster_sizes[0])
+static const int thread_counts[] = { 1, 2, 4 };
+#define N_THREADS (sizeof thread_counts / sizeof thread_counts[0])
 
 enum pattern { SEQUENTIAL, RANDOM, N_PATTERNS };
-static const char *const pattern_names[N_PATTERNS] = { "sequential", "random" };
+static const char *const pattern_names[N_PATTERNS] = { "seq", "random" };
+
+enum method { RAW_ANON, RAW_MEMFD, MEM_RO, MEM_RW, FILE_RO, FILE_RW, MEM_RA,
+              N_METHODS };
+static const char *const method_names[N_METHODS] = {
+	"raw(anon)", "raw(memfd)", "mem-ro", "mem-rw", "file-ro", "file-rw",
+	"mem-ra",
+};
+/* mem-ra: mem-ro whose pager opts in to read-ahead, this far ahead. */
+#define BENCH_READAHEAD_WINDOW (256 * 1024)
+static bool method_wanted[N_METHODS];
 
 /* The object every method serves, prepared once in memory. */
 static size_t object_size;
 static size_t page_size;
 static size_t page_count;
+static size_t touch_count;      /* pages read per run (page_count unless --syscalls) */
 static uint8_t *object_data;
 static uint32_t *page_order[N_PATTERNS];
-static uint64_t expected_sum;   /* of the first byte of every page */
+static char file_path[4096];    /* the file pager's file (same bytes) */
 
 static void die(const char *what)
 {
@@ -80,15 +107,18 @@ static uint64_t splitmix64(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-static void prepare_object(void)
+static void remove_file(void)
 {
-	const char *mb = getenv("MEMOBJ_BENCH_MB");
-	size_t megabytes = mb ? strtoul(mb, NULL, 10) : 1024;
-	if (megabytes == 0)
-		megabytes = 1;
+	if (file_path[0])
+		unlink(file_path);
+}
+
+static void prepare_object(size_t megabytes)
+{
 	object_size = megabytes << 20;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	page_count = object_size / page_size;
+	touch_count = page_count;
 
 	object_data = mmap(NULL, object_size, PROT_READ | PROT_WRITE,
 	                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -98,8 +128,6 @@ static void prepare_object(void)
 	uint64_t *words = (uint64_t *)object_data;
 	for (size_t i = 0; i < object_size / sizeof *words; i++)
 		words[i] = splitmix64(&seed);
-	for (size_t p = 0; p < page_count; p++)
-		expected_sum += object_data[p * page_size];
 
 	for (int pat = 0; pat < N_PATTERNS; pat++) {
 		page_order[pat] = malloc(page_count * sizeof(uint32_t));
@@ -117,67 +145,100 @@ static void prepare_object(void)
 		order[i] = order[j];
 		order[j] = t;
 	}
+
+	/* The file pager's file, in the page cache (written just now). */
+	const char *dir = getenv("TMPDIR");
+	snprintf(file_path, sizeof file_path, "%s/bench_fault.%d.XXXXXX",
+	         dir ? dir : "/var/tmp", (int)getpid());
+	int fd = mkstemp(file_path);
+	if (fd < 0)
+		die("mkstemp");
+	atexit(remove_file);
+	for (size_t done = 0; done < object_size;) {
+		ssize_t n = write(fd, object_data + done, object_size - done);
+		if (n <= 0)
+			die("write bench file");
+		done += (size_t)n;
+	}
+	close(fd);
 }
 
-/* The measured loop: one byte from every page, in the given order. */
-static uint64_t touch_pages(const volatile uint8_t *base, const uint32_t *order)
+static uint64_t expected_sum(enum pattern pat)
 {
 	uint64_t sum = 0;
-	for (size_t i = 0; i < page_count; i++)
-		sum += base[(size_t)order[i] * page_size];
+	for (size_t i = 0; i < touch_count; i++)
+		sum += object_data[(size_t)page_order[pat][i] * page_size];
 	return sum;
 }
 
-static long minor_faults(void)
+/* ---- application threads ---------------------------------------------- */
+
+typedef struct touch_job {
+	const volatile uint8_t *base;
+	const uint32_t *order;
+	size_t count;
+	uint64_t sum;
+	pthread_barrier_t *start;
+	pthread_t thread;
+} touch_job_t;
+
+static void *touch_main(void *arg)
+{
+	touch_job_t *j = arg;
+	pthread_barrier_wait(j->start);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < j->count; i++)
+		sum += j->base[(size_t)j->order[i] * page_size];
+	j->sum = sum;
+	return NULL;
+}
+
+typedef struct sample {
+	double seconds;
+	uint64_t faults;
+	long csw;               /* voluntary + involuntary, whole process */
+	bool ok;
+} sample_t;
+
+static long context_switches(void)
 {
 	struct rusage ru;
-	getrusage(RUSAGE_THREAD, &ru);
-	return ru.ru_minflt;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
-/* ---- results ---------------------------------------------------------- */
-
-typedef struct result {
-	const char *method;
-	enum pattern pattern;
-	size_t cluster;          /* 0: not applicable */
-	uint64_t faults;
-	double seconds;
-} result_t;
-
-#define MAX_RESULTS 64
-static result_t results[MAX_RESULTS];
-static int result_count;
-static int checks_failed;
-
-static void record(const char *method, enum pattern pat, size_t cluster,
-        uint64_t faults, double seconds, uint64_t sum)
+/* Reads one byte of each of touch_count pages of base in the order of pat,
+ * split between nthreads threads; the time runs from the start barrier to
+ * the last join. */
+static sample_t touch_pages(const uint8_t *base, enum pattern pat, int nthreads)
 {
-	if (sum != expected_sum) {
-		fprintf(stderr, "%s %s: read the wrong bytes (sum %llu, expected %llu)\n",
-		        method, pattern_names[pat], (unsigned long long)sum,
-		        (unsigned long long)expected_sum);
-		checks_failed++;
+	touch_job_t jobs[8];
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1);
+	size_t share = touch_count / (size_t)nthreads;
+	for (int t = 0; t < nthreads; t++) {
+		jobs[t] = (touch_job_t){
+			.base = base,
+			.order = page_order[pat] + (size_t)t * share,
+			.count = t == nthreads - 1 ? touch_count - (size_t)t * share : share,
+			.start = &start,
+		};
+		if (pthread_create(&jobs[t].thread, NULL, touch_main, &jobs[t]) != 0)
+			die("pthread_create");
 	}
-	result_t *r = &results[result_count++];
-	*r = (result_t){ method, pat, cluster, faults, seconds };
-	char cl[32] = "-";
-	if (cluster)
-		snprintf(cl, sizeof cl, "%zu KiB", cluster / 1024);
-	double us_fault = faults ? seconds * 1e6 / (double)faults : 0;
-	printf("%-16s %-10s %8s %9llu %10.2f %9.2f %10.0f\n", method,
-	       pattern_names[pat], cl, (unsigned long long)faults, us_fault,
-	       seconds * 1e6 / (double)page_count, (double)page_count / seconds);
-	fflush(stdout);
-}
-
-static const result_t *find(const char *method, enum pattern pat, size_t cluster)
-{
-	for (int i = 0; i < result_count; i++)
-		if (!strcmp(results[i].method, method) && results[i].pattern == pat &&
-		    results[i].cluster == cluster)
-			return &results[i];
-	return NULL;
+	long csw = context_switches();
+	pthread_barrier_wait(&start);
+	double t0 = now_seconds();
+	uint64_t sum = 0;
+	for (int t = 0; t < nthreads; t++) {
+		pthread_join(jobs[t].thread, NULL);
+		sum += jobs[t].sum;
+	}
+	sample_t s = { .seconds = now_seconds() - t0 };
+	s.csw = context_switches() - csw;
+	pthread_barrier_destroy(&start);
+	s.ok = sum == expected_sum(pat);
+	return s;
 }
 
 /* ---- the floor: a raw userfaultfd handler ----------------------------- */
@@ -234,8 +295,8 @@ static void *raw_handler_main(void *arg)
 	return NULL;
 }
 
-static void run_raw(const char *method, bool over_memfd, enum pattern pat,
-        size_t cluster)
+static sample_t run_raw(bool over_memfd, enum pattern pat, size_t cluster,
+        int nthreads)
 {
 	raw_handler_t h = { .cluster = cluster };
 	int memfd = -1;
@@ -267,9 +328,7 @@ static void run_raw(const char *method, bool over_memfd, enum pattern pat,
 	if (pthread_create(&h.thread, NULL, raw_handler_main, &h) != 0)
 		die("pthread_create");
 
-	double start = now_seconds();
-	uint64_t sum = touch_pages(h.region, page_order[pat]);
-	double seconds = now_seconds() - start;
+	sample_t s = touch_pages(h.region, pat, nthreads);
 
 	pthread_cancel(h.thread);
 	pthread_join(h.thread, NULL);
@@ -277,41 +336,8 @@ static void run_raw(const char *method, bool over_memfd, enum pattern pat,
 	munmap(h.region, object_size);
 	if (memfd >= 0)
 		close(memfd);
-	record(method, pat, cluster, h.events, seconds, sum);
-}
-
-/* ---- plain mmap of a file in the page cache ---------------------------- */
-
-static int make_cached_file(void)
-{
-	const char *dir = getenv("TMPDIR");
-	char path[4096];
-	snprintf(path, sizeof path, "%s/bench_fault.XXXXXX", dir ? dir : "/var/tmp");
-	int fd = mkstemp(path);
-	if (fd < 0)
-		die("mkstemp");
-	unlink(path);   /* the open descriptor keeps it; nothing is left behind */
-	for (size_t done = 0; done < object_size;) {
-		ssize_t n = write(fd, object_data + done, object_size - done);
-		if (n <= 0)
-			die("write bench file");
-		done += (size_t)n;
-	}
-	return fd;
-}
-
-static void run_mmap(int fd, enum pattern pat)
-{
-	uint8_t *map = mmap(NULL, object_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		die("mmap file");
-	long faults_before = minor_faults();
-	double start = now_seconds();
-	uint64_t sum = touch_pages(map, page_order[pat]);
-	double seconds = now_seconds() - start;
-	long faults = minor_faults() - faults_before;
-	munmap(map, object_size);
-	record("mmap(file)", pat, 0, (uint64_t)faults, seconds, sum);
+	s.faults = h.events;
+	return s;
 }
 
 /* ---- memobj: an in-process pager serving from memory ------------------ */
@@ -324,6 +350,7 @@ typedef struct bench_pager {
 	size_t cluster;
 	pthread_t thread;
 	bool quit;                    /* only the server thread touches it */
+	bool readahead;               /* opt in to read-ahead at init */
 	atomic_ullong requests;
 	pthread_mutex_t lock;
 	pthread_cond_t terminated_cond;
@@ -341,9 +368,18 @@ static kern_return_t bench_init(memory_object_t object, mach_port_seqno_t seqno,
 		.cluster_size = (memory_object_cluster_size_t)served_pager->cluster,
 		.may_cache = FALSE,
 	};
-	return memory_object_change_attributes(control, MEMORY_OBJECT_PERFORMANCE_INFO,
-	        (memory_object_info_t)&perf, MEMORY_OBJECT_PERF_INFO_COUNT,
-	        MACH_PORT_NULL);
+	kern_return_t kr = memory_object_change_attributes(control,
+	        MEMORY_OBJECT_PERFORMANCE_INFO, (memory_object_info_t)&perf,
+	        MEMORY_OBJECT_PERF_INFO_COUNT, MACH_PORT_NULL);
+	if (kr == KERN_SUCCESS && served_pager->readahead) {
+		memory_object_readahead_info_data_t ra = {
+			.max_window = BENCH_READAHEAD_WINDOW,
+		};
+		kr = memory_object_change_attributes(control,
+		        MEMORY_OBJECT_READAHEAD_INFO, (memory_object_info_t)&ra,
+		        MEMORY_OBJECT_READAHEAD_INFO_COUNT, MACH_PORT_NULL);
+	}
+	return kr;
 }
 
 static kern_return_t bench_data_request(memory_object_t object,
@@ -409,10 +445,11 @@ static void *bench_pager_main(void *arg)
 	return NULL;
 }
 
-static void bench_pager_start(bench_pager_t *p, size_t cluster)
+static void bench_pager_start(bench_pager_t *p, size_t cluster, bool readahead)
 {
 	memset(p, 0, sizeof *p);
 	p->cluster = cluster;
+	p->readahead = readahead;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->terminated_cond, NULL);
 	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &p->object) ||
@@ -453,52 +490,253 @@ static void bench_pager_stop(bench_pager_t *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
-static void run_memobj(enum pattern pat, size_t cluster)
+static uint64_t kernel_faults(void)
 {
-	bench_pager_t pager;
-	bench_pager_start(&pager, cluster);
-	vm_address_t address = 0;
-	kern_return_t kr = vm_map(mach_task_self(), &address, object_size, 0, TRUE,
-	        pager.object, 0, FALSE, VM_PROT_READ, VM_PROT_READ, VM_INHERIT_NONE);
+	vm_statistics_data_t st;
+	mach_msg_type_number_t count = HOST_VM_INFO_COUNT;
+	if (host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&st,
+	                    &count) != KERN_SUCCESS)
+		return 0;
+	return st.faults;
+}
+
+static void map_object(mach_port_t object, bool writable, vm_address_t *address)
+{
+	vm_prot_t prot = writable ? VM_PROT_READ | VM_PROT_WRITE : VM_PROT_READ;
+	*address = 0;
+	kern_return_t kr = vm_map(mach_task_self(), address, object_size, 0, TRUE,
+	        object, 0, FALSE, prot, prot, VM_INHERIT_NONE);
 	if (kr != KERN_SUCCESS) {
 		fprintf(stderr, "vm_map: %d\n", kr);
 		exit(2);
 	}
-	double start = now_seconds();
-	uint64_t sum = touch_pages((const uint8_t *)(uintptr_t)address, page_order[pat]);
-	double seconds = now_seconds() - start;
+}
+
+static sample_t run_mem(bool writable, bool readahead, enum pattern pat,
+        size_t cluster, int nthreads)
+{
+	bench_pager_t pager;
+	bench_pager_start(&pager, cluster, readahead);
+	vm_address_t address;
+	map_object(pager.object, writable, &address);
+	uint64_t faults = kernel_faults();
+	sample_t s = touch_pages((const uint8_t *)(uintptr_t)address, pat, nthreads);
+	s.faults = (uint64_t)(natural_t)(kernel_faults() - faults);
 	vm_deallocate(mach_task_self(), address, object_size);
 	bench_pager_stop(&pager);
-	record("memobj", pat, cluster, atomic_load(&pager.requests), seconds, sum);
+	return s;
 }
 
-/* ---- report ------------------------------------------------------------ */
-
-static void print_ratios(const char *floor_method)
+static sample_t run_file(bool writable, enum pattern pat, size_t cluster,
+        int nthreads)
 {
-	bool header = false;
-	for (size_t c = 0; c < N_CLUSTERS; c++)
-		for (int pat = 0; pat < N_PATTERNS; pat++) {
-			const result_t *m = find("memobj", (enum pattern)pat, cluster_sizes[c]);
-			const result_t *r = find(floor_method, (enum pattern)pat, cluster_sizes[c]);
-			if (!m || !r || !m->faults || !r->faults)
-				continue;
-			if (!header) {
-				printf("\nmemobj / %s\n%-10s %8s %10s %9s   aim\n", floor_method,
-				       "pattern", "cluster", "per fault", "per page");
-				header = true;
-			}
-			double per_fault = (m->seconds / (double)m->faults) /
-			                   (r->seconds / (double)r->faults);
-			double per_page = m->seconds / r->seconds;
-			bool small = cluster_sizes[c] == 4096;
-			bool met = small ? per_fault <= 1.3 : per_page <= 1.0;
-			printf("%-10s %5zu KiB %9.2fx %8.2fx   %s %s\n", pattern_names[pat],
-			       cluster_sizes[c] / 1024, per_fault, per_page,
-			       small ? "per fault <= 1.3x:" : "per page <= 1.0x:",
-			       met ? "met" : "NOT met");
-		}
+	memory_object_t object;
+	file_pager_t *pager = writable
+	        ? file_pager_create_writable(file_path, cluster, &object)
+	        : file_pager_create(file_path, cluster, &object);
+	if (pager == NULL)
+		die("file_pager_create");
+	vm_address_t address;
+	map_object(object, writable, &address);
+	uint64_t faults = kernel_faults();
+	sample_t s = touch_pages((const uint8_t *)(uintptr_t)address, pat, nthreads);
+	s.faults = (uint64_t)(natural_t)(kernel_faults() - faults);
+	vm_deallocate(mach_task_self(), address, object_size);
+	if (file_pager_wait_detached(pager, 30000) != KERN_SUCCESS)
+		fprintf(stderr, "file pager: not detached 30 s after unmap\n");
+	file_pager_destroy(pager);
+	return s;
 }
+
+static int checks_failed;
+
+static sample_t run_method(enum method m, enum pattern pat, size_t cluster,
+        int nthreads)
+{
+	sample_t s;
+	switch (m) {
+	case RAW_ANON:  s = run_raw(false, pat, cluster, nthreads); break;
+	case RAW_MEMFD: s = run_raw(true, pat, cluster, nthreads); break;
+	case MEM_RO:    s = run_mem(false, false, pat, cluster, nthreads); break;
+	case MEM_RW:    s = run_mem(true, false, pat, cluster, nthreads); break;
+	case MEM_RA:    s = run_mem(false, true, pat, cluster, nthreads); break;
+	case FILE_RO:   s = run_file(false, pat, cluster, nthreads); break;
+	default:        s = run_file(true, pat, cluster, nthreads); break;
+	}
+	if (!s.ok) {
+		fprintf(stderr, "%s %s %zu KiB x%d: read the wrong bytes\n",
+		        method_names[m], pattern_names[pat], cluster / 1024, nthreads);
+		checks_failed++;
+	}
+	return s;
+}
+
+/* ---- medians ----------------------------------------------------------- */
+
+#define MAX_RUNS 15
+typedef struct cell {
+	int n;
+	sample_t s[MAX_RUNS];
+} cell_t;
+
+/* [placement][method][cluster][pattern][threads]; placement 1 = CPU 0. */
+static cell_t cells[2][N_METHODS][N_CLUSTERS][N_PATTERNS][N_THREADS];
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct stat3 {
+	bool have;
+	double us_fault, us_page, csw_fault, faults;
+} stat3_t;
+
+static stat3_t cell_stat(int pl, int m, size_t c, int pat, size_t t)
+{
+	cell_t *cl = &cells[pl][m][c][pat][t];
+	stat3_t r = { .have = cl->n > 0 };
+	if (!r.have)
+		return r;
+	double uf[MAX_RUNS], up[MAX_RUNS], cs[MAX_RUNS], fa[MAX_RUNS];
+	for (int i = 0; i < cl->n; i++) {
+		double f = cl->s[i].faults ? (double)cl->s[i].faults : 1;
+		uf[i] = cl->s[i].seconds * 1e6 / f;
+		up[i] = cl->s[i].seconds * 1e6 / (double)touch_count;
+		cs[i] = (double)cl->s[i].csw / f;
+		fa[i] = (double)cl->s[i].faults;
+	}
+	r.us_fault = median(uf, cl->n);
+	r.us_page = median(up, cl->n);
+	r.csw_fault = median(cs, cl->n);
+	r.faults = median(fa, cl->n);
+	return r;
+}
+
+/* ---- system calls per fault (strace -c) -------------------------------- */
+
+#define MAX_SYSCALL_NAMES 64
+typedef struct syscall_count {
+	char name[32];
+	double calls;
+} syscall_count_t;
+
+typedef struct syscall_profile {
+	bool have;
+	double per_fault;                        /* all system calls */
+	int n;
+	syscall_count_t by_name[MAX_SYSCALL_NAMES];
+} syscall_profile_t;
+
+static syscall_profile_t syscalls[N_METHODS][N_CLUSTERS];
+
+/* Runs this program under strace -f -c for one method over `pages` pages;
+ * returns the faults it took (or -1) and the calls per name in *out. */
+static long strace_once(enum method m, size_t cluster, size_t pages,
+        syscall_count_t *out, int *nout)
+{
+	char exe[4096], trace[256], faults_file[256], cmd[8192];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len <= 0)
+		return -1;
+	exe[len] = 0;
+	snprintf(trace, sizeof trace, "/tmp/bench_fault.%d.strace", (int)getpid());
+	snprintf(faults_file, sizeof faults_file, "/tmp/bench_fault.%d.faults",
+	         (int)getpid());
+	snprintf(cmd, sizeof cmd,
+	         "strace -f -c -o %s '%s' --syscalls %d %zu %zu >%s 2>/dev/null",
+	         trace, exe, (int)m, cluster, pages, faults_file);
+	long faults = -1;
+	if (system(cmd) == 0) {
+		FILE *f = fopen(faults_file, "r");
+		if (f) {
+			if (fscanf(f, "%ld", &faults) != 1)
+				faults = -1;
+			fclose(f);
+		}
+	}
+	*nout = 0;
+	FILE *t = fopen(trace, "r");
+	if (t) {
+		char line[512];
+		while (fgets(line, sizeof line, t)) {
+			if (line[0] == '-' || line[0] == '%')
+				continue;
+			char *tok[8];
+			int ntok = 0;
+			for (char *p = strtok(line, " \t\n"); p && ntok < 8; p = strtok(NULL, " \t\n"))
+				tok[ntok++] = p;
+			if (ntok < 5 || *nout >= MAX_SYSCALL_NAMES)
+				continue;
+			syscall_count_t *c = &out[(*nout)++];
+			snprintf(c->name, sizeof c->name, "%.31s", tok[ntok - 1]);
+			c->calls = atof(tok[3]);
+		}
+		fclose(t);
+	}
+	unlink(trace);
+	unlink(faults_file);
+	return faults;
+}
+
+static double calls_named(const syscall_count_t *c, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return c[i].calls;
+	return 0;
+}
+
+static void measure_syscalls(enum method m, size_t ci)
+{
+	size_t pages = 2048;
+	if (pages * 2 > page_count)
+		pages = page_count / 2;
+	syscall_count_t a[MAX_SYSCALL_NAMES], b[MAX_SYSCALL_NAMES];
+	int na, nb;
+	long fa = strace_once(m, cluster_sizes[ci], pages, a, &na);
+	long fb = strace_once(m, cluster_sizes[ci], 2 * pages, b, &nb);
+	syscall_profile_t *p = &syscalls[m][ci];
+	if (fa < 0 || fb <= fa || na == 0 || nb == 0)
+		return;
+	double df = (double)(fb - fa);
+	p->have = true;
+	p->per_fault = (calls_named(b, nb, "total") - calls_named(a, na, "total")) / df;
+	for (int i = 0; i < nb && p->n < MAX_SYSCALL_NAMES; i++) {
+		if (!strcmp(b[i].name, "total"))
+			continue;
+		double d = (b[i].calls - calls_named(a, na, b[i].name)) / df;
+		if (d >= 0.05) {
+			snprintf(p->by_name[p->n].name, sizeof p->by_name[p->n].name, "%.31s",
+			         b[i].name);
+			p->by_name[p->n++].calls = d;
+		}
+	}
+}
+
+/* --syscalls METHOD CLUSTER PAGES: one sequential run of PAGES pages, one
+ * thread; prints the faults it took. */
+static int syscalls_child(char **argv)
+{
+	enum method m = (enum method)atoi(argv[0]);
+	size_t cluster = strtoul(argv[1], NULL, 10);
+	size_t pages = strtoul(argv[2], NULL, 10);
+	if ((int)m < 0 || m >= N_METHODS || pages == 0 || pages > page_count)
+		return 2;
+	touch_count = pages;
+	sample_t s = run_method(m, SEQUENTIAL, cluster, 1);
+	printf("%llu\n", (unsigned long long)s.faults);
+	return s.ok ? 0 : 1;
+}
+
+/* ---- placement --------------------------------------------------------- */
 
 /* Moves every thread of this process (and those it starts later) to one
  * CPU, as taskset -a does: a fault then costs no cross-CPU wake-up. */
@@ -519,53 +757,205 @@ static void pin_process_to_cpu(int cpu)
 	closedir(tasks);
 }
 
-static void run_suite(const char *placement, bool want_memobj, bool want_raw,
-        bool want_mmap)
+/* ---- report ------------------------------------------------------------ */
+
+static void print_table(int pl)
 {
-	result_count = 0;
-	printf("\n== threads: %s\n", placement);
-	printf("%-16s %-10s %8s %9s %10s %9s %10s\n", "method", "pattern", "cluster",
-	       "faults", "us/fault", "us/page", "pages/s");
+	printf("\n%-11s %-6s %8s %3s %8s %9s %9s %8s\n", "method", "order",
+	       "cluster", "thr", "faults", "us/fault", "us/page", "csw/flt");
 	for (size_t c = 0; c < N_CLUSTERS; c++)
-		for (int pat = 0; pat < N_PATTERNS; pat++) {
-			if (want_raw) {
-				run_raw("raw-uffd(anon)", false, (enum pattern)pat, cluster_sizes[c]);
-				run_raw("raw-uffd(memfd)", true, (enum pattern)pat, cluster_sizes[c]);
-			}
-			if (want_memobj)
-				run_memobj((enum pattern)pat, cluster_sizes[c]);
-		}
-	if (want_mmap) {
-		int fd = make_cached_file();
 		for (int pat = 0; pat < N_PATTERNS; pat++)
-			run_mmap(fd, (enum pattern)pat);
-		close(fd);
-	}
-	print_ratios("raw-uffd(anon)");
-	print_ratios("raw-uffd(memfd)");
+			for (size_t t = 0; t < N_THREADS; t++)
+				for (int m = 0; m < N_METHODS; m++) {
+					stat3_t s = cell_stat(pl, m, c, pat, t);
+					if (!s.have)
+						continue;
+					printf("%-11s %-6s %4zu KiB %3d %8.0f %9.2f %9.3f %8.2f\n",
+					       method_names[m], pattern_names[pat],
+					       cluster_sizes[c] / 1024, thread_counts[t], s.faults,
+					       s.us_fault, s.us_page, s.csw_fault);
+				}
+}
+
+static void print_syscalls(void)
+{
+	bool any = false;
+	for (int m = 0; m < N_METHODS; m++)
+		for (size_t c = 0; c < N_CLUSTERS; c++) {
+			syscall_profile_t *p = &syscalls[m][c];
+			if (!p->have)
+				continue;
+			if (!any)
+				printf("\nsystem calls per fault (strace -f -c, sequential, 1 thread):\n");
+			any = true;
+			printf("%-11s %4zu KiB %6.2f  ", method_names[m],
+			       cluster_sizes[c] / 1024, p->per_fault);
+			for (int i = 0; i < p->n; i++)
+				printf(" %s %.2f", p->by_name[i].name, p->by_name[i].calls);
+			printf("\n");
+		}
+	if (!any)
+		printf("\nsystem calls per fault: not measured (no strace)\n");
+}
+
+static double ratio(stat3_t a, stat3_t b, bool per_page)
+{
+	if (!a.have || !b.have)
+		return 0;
+	return per_page ? a.us_page / b.us_page : a.us_fault / b.us_fault;
+}
+
+static const char *verdict(double r, double aim)
+{
+	return r == 0 ? "n/a" : r <= aim ? "met" : "NOT met";
+}
+
+static void print_aims(void)
+{
+	printf("\nratios (medians) and the aims of issue 13\n");
+	/* 1. a 4 KiB fault against the raw handler. */
+	for (int pl = 0; pl < 2; pl++)
+		for (int pat = 0; pat < N_PATTERNS; pat++)
+			for (int m = MEM_RO; m < N_METHODS; m++) {
+				stat3_t s = cell_stat(pl, m, 0, pat, 0);
+				double ra = ratio(s, cell_stat(pl, RAW_ANON, 0, pat, 0), false);
+				double rm = ratio(s, cell_stat(pl, RAW_MEMFD, 0, pat, 0), false);
+				if (!s.have)
+					continue;
+				printf("4 KiB fault %-7s %-6s %-8s %5.2fx raw(anon) %5.2fx raw(memfd)"
+				       "   aim <= 1.1x raw(anon): %s\n", pl ? "CPU 0" : "spread",
+				       pattern_names[pat], method_names[m], ra, rm,
+				       m == MEM_RO || m == MEM_RW ? verdict(ra, 1.1) : "(info)");
+			}
+	syscall_profile_t *sp = &syscalls[MEM_RO][0];
+	if (sp->have)
+		printf("4 KiB system calls per fault, mem-ro: %.2f (raw(anon) %.2f)"
+		       "   aim <= 4: %s\n", sp->per_fault, syscalls[RAW_ANON][0].per_fault,
+		       verdict(sp->per_fault, 4));
+	/* 2. large clusters, per page. */
+	for (size_t c = 1; c < N_CLUSTERS; c++)
+		for (int pat = 0; pat < N_PATTERNS; pat++)
+			for (int m = MEM_RO; m < N_METHODS; m++) {
+				stat3_t s = cell_stat(0, m, c, pat, 0);
+				if (!s.have)
+					continue;
+				double rm = ratio(s, cell_stat(0, RAW_MEMFD, c, pat, 0), true);
+				double ra = ratio(s, cell_stat(0, RAW_ANON, c, pat, 0), true);
+				bool judged = m == MEM_RO || m == MEM_RW;
+				printf("%4zu KiB per page %-6s %-8s %5.2fx raw(memfd) aim <= 1.0x: %-7s"
+				       " %5.2fx raw(anon) aim <= 1.3x: %s\n", cluster_sizes[c] / 1024,
+				       pattern_names[pat], method_names[m], rm,
+				       judged ? verdict(rm, 1.0) : "(info)", ra,
+				       judged ? verdict(ra, 1.3) : "(info)");
+			}
+	/* 3. four application threads against one. */
+	for (size_t c = 0; c < N_CLUSTERS; c++)
+		for (int pat = 0; pat < N_PATTERNS; pat++)
+			for (int m = 0; m < N_METHODS; m++) {
+				stat3_t one = cell_stat(0, m, c, pat, 0);
+				stat3_t four = cell_stat(0, m, c, pat, N_THREADS - 1);
+				if (!one.have || !four.have || c != 0)
+					continue;
+				double r = four.us_fault / one.us_fault;
+				printf("4 threads / 1, 4 KiB %-6s %-10s %5.2fx   aim <= 0.6x: %s\n",
+				       pattern_names[pat], method_names[m], r,
+				       m >= MEM_RO ? verdict(r, 0.6) : "(floor)");
+			}
+	/* 4. read-ahead: mem-ra at 4 KiB against mem-ro at 64 KiB. */
+	stat3_t seq4 = cell_stat(0, MEM_RA, 0, SEQUENTIAL, 0);
+	stat3_t seq64 = cell_stat(0, MEM_RO, 1, SEQUENTIAL, 0);
+	if (seq4.have && seq64.have)
+		printf("read-ahead: seq 4 KiB mem-ra / seq 64 KiB mem-ro, per page: %.2fx"
+		       "   aim <= 1.2x: %s\n",
+		       seq4.us_page / seq64.us_page, verdict(seq4.us_page / seq64.us_page, 1.2));
+	stat3_t rnd_ra = cell_stat(0, MEM_RA, 0, RANDOM, 0);
+	stat3_t rnd = cell_stat(0, MEM_RO, 0, RANDOM, 0);
+	if (rnd_ra.have && rnd.have)
+		printf("read-ahead: random 4 KiB mem-ra / mem-ro, per page: %.2fx"
+		       "   aim <= 1.05x: %s\n",
+		       rnd_ra.us_page / rnd.us_page, verdict(rnd_ra.us_page / rnd.us_page, 1.05));
+	printf("remote faults: see bench_remote\n");
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void run_pass(int pl, int runs, bool small_only)
+{
+	for (int r = 0; r < runs; r++)
+		for (size_t c = 0; c < N_CLUSTERS; c++) {
+			if (small_only && c != 0)
+				continue;
+			for (int pat = 0; pat < N_PATTERNS; pat++)
+				for (size_t t = 0; t < N_THREADS; t++) {
+					if (small_only && t != 0)
+						continue;
+					for (int m = 0; m < N_METHODS; m++) {
+						if (!method_wanted[m])
+							continue;
+						cell_t *cl = &cells[pl][m][c][pat][t];
+						cl->s[cl->n++] = run_method((enum method)m,
+						        (enum pattern)pat, cluster_sizes[c],
+						        thread_counts[t]);
+					}
+				}
+			fprintf(stderr, ".");
+		}
+	fprintf(stderr, "\n");
 }
 
 int main(int argc, char **argv)
 {
-	bool want_memobj = argc == 1, want_raw = argc == 1, want_mmap = argc == 1;
+	const char *mb = getenv("MEMOBJ_BENCH_MB");
+	size_t megabytes = mb ? strtoul(mb, NULL, 10) : 32;
+	if (megabytes == 0)
+		megabytes = 1;
+	const char *rs = getenv("MEMOBJ_BENCH_RUNS");
+	int runs = rs ? atoi(rs) : 3;
+	if (runs < 1)
+		runs = 1;
+	if (runs > MAX_RUNS)
+		runs = MAX_RUNS;
+
+	if (argc == 5 && !strcmp(argv[1], "--syscalls")) {
+		prepare_object(megabytes);
+		return syscalls_child(argv + 2);
+	}
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "memobj")) want_memobj = true;
-		else if (!strcmp(argv[i], "raw")) want_raw = true;
-		else if (!strcmp(argv[i], "mmap")) want_mmap = true;
-		else {
-			fprintf(stderr, "usage: %s [memobj] [raw] [mmap]\n", argv[0]);
+		bool known = false;
+		for (int m = 0; m < N_METHODS; m++)
+			if (!strcmp(argv[i], method_names[m]) ||
+			    !strncmp(argv[i], method_names[m], strlen(argv[i])))
+				method_wanted[m] = known = true;
+		if (!known) {
+			fprintf(stderr, "usage: %s [raw|mem|file|raw(anon)|mem-ro|...]...\n",
+			        argv[0]);
 			return 2;
 		}
 	}
-	prepare_object();
-	printf("bench_fault: %zu MiB object, %zu pages of %zu B, one byte read per page\n",
-	       object_size >> 20, page_count, page_size);
-	/* Twice: where the scheduler puts the threads (faults cross CPUs), and
-	 * all on one CPU (no cross-CPU wake-ups: the hand-off cost shows). */
-	run_suite("where the scheduler puts them (cross-CPU wake-ups: varies run to run)",
-	          want_memobj, want_raw, want_mmap);
+	if (argc == 1)
+		for (int m = 0; m < N_METHODS; m++)
+			method_wanted[m] = true;
+
+	prepare_object(megabytes);
+	printf("bench_fault: %zu MiB object, %zu pages of %zu B, one byte read per page,"
+	       " medians of %d runs\n", object_size >> 20, page_count, page_size, runs);
+	run_pass(0, runs, false);
+	printf("\n== threads where the scheduler puts them (cross-CPU wake-ups)");
+	print_table(0);
+
+	if (system("strace -V >/dev/null 2>&1") == 0)
+		for (int m = 0; m < N_METHODS; m++)
+			for (size_t c = 0; c < 2; c++)
+				if (method_wanted[m])
+					measure_syscalls((enum method)m, c);
+	print_syscalls();
+
 	pin_process_to_cpu(0);
-	run_suite("all on CPU 0", want_memobj, want_raw, want_mmap);
+	run_pass(1, runs, true);
+	printf("\n== every thread on CPU 0 (no cross-CPU wake-ups), 4 KiB, 1 thread");
+	print_table(1);
+
+	print_aims();
 	if (checks_failed)
 		printf("\n%d run(s) read wrong bytes\n", checks_failed);
 	return checks_failed ? 1 : 0;

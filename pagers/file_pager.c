@@ -424,6 +424,15 @@ static kern_return_t file_pager_init(memory_object_t object, mach_port_seqno_t s
 	count_send(pager, memory_object_change_attributes(control,
 	        MEMORY_OBJECT_PERFORMANCE_INFO, (memory_object_info_t)&perf,
 	        MEMORY_OBJECT_PERF_INFO_COUNT, MACH_PORT_NULL));
+	/* Sequential reads get the next clusters asked for ahead of them
+	 * (up to FILE_PAGER_READAHEAD_CLUSTERS), as a file read would. */
+	memory_object_readahead_info_data_t ra = {
+		.max_window = (memory_object_cluster_size_t)(cluster *
+		              FILE_PAGER_READAHEAD_CLUSTERS),
+	};
+	count_send(pager, memory_object_change_attributes(control,
+	        MEMORY_OBJECT_READAHEAD_INFO, (memory_object_info_t)&ra,
+	        MEMORY_OBJECT_READAHEAD_INFO_COUNT, MACH_PORT_NULL));
 	/* KERN_SUCCESS: we keep the send right to the control port. */
 	return KERN_SUCCESS;
 }

@@ -281,14 +281,21 @@ TEST(cache_refusal_is_a_memory_error)
 	struct toucher t;
 	memset(&t, 0, sizeof t);
 	t.addr = (volatile uint8_t *)(a + 2 * ps + 7);
-	CHECK_EQ(touch(&t), 1);
-	CHECK(t.got_sigbus);
-	CHECK(t.sigbus_addr == (void *)(a + 2 * ps + 7));
+	/* A supply that goes straight into the mapping (UFFDIO_COPY) is no
+	 * file write: the limit does not refuse it, and the page is served.
+	 * On the pwrite path (MEMOBJ_UFFD_COPY=0, and kernels without the
+	 * copy) the cache refuses it. */
+	const char *copy = getenv("MEMOBJ_UFFD_COPY");
+	int refused = copy != NULL && strcmp(copy, "0") == 0;
+	CHECK_EQ(touch(&t), refused ? 1 : 0);
+	CHECK_EQ(t.got_sigbus, refused);
+	if (refused)
+		CHECK(t.sigbus_addr == (void *)(a + 2 * ps + 7));
 	REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
 	sigaction(SIGXFSZ, &old, NULL);
 	CHECK_EQ(touch(&t), 0);
 	CHECK_EQ(t.value, pattern_byte(2 * ps + 7));
-	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 2);
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), refused ? 2 : 1);
 	vm_deallocate(mach_task_self(), a, 4 * ps);
 	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
 	mgr_stop(m);
@@ -443,6 +450,71 @@ TEST(large_kernel_page_installed_whole)
 	mgr_stop(m);
 }
 
+/* A manager that sets MEMORY_OBJECT_READAHEAD_INFO gets data_requests for
+ * the pages after a sequential run before they are touched (one request
+ * per page still, each within the cluster), the window doubling; a fault
+ * elsewhere stops it; get_attributes counts them. */
+TEST(readahead_asks_ahead_when_opted_in)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = map_object(m, 16 * ps, 0);
+	struct mgr_event init;
+	REQUIRE(mgr_wait(m, EV_INIT, 1, &init));
+	memory_object_readahead_info_data_t ra = { .max_window = (unsigned)(4 * ps) };
+	CHECK_EQ(memory_object_change_attributes(init.control,
+	         MEMORY_OBJECT_READAHEAD_INFO, (memory_object_info_t)&ra,
+	         MEMORY_OBJECT_READAHEAD_INFO_COUNT, MACH_PORT_NULL), KERN_SUCCESS);
+	CHECK(page_matches(a, 0));
+	struct mgr_event e;
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 2, &e));   /* page 1, asked ahead */
+	CHECK_EQ(e.offset, ps);
+	CHECK_EQ(e.length, ps);
+	CHECK(page_matches(a + ps, ps));
+	CHECK(page_matches(a + 2 * ps, 2 * ps));      /* sequential: two ahead */
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 5, &e));
+	CHECK_EQ(e.offset, 4 * ps);
+	CHECK(page_matches(a + 3 * ps, 3 * ps));
+	CHECK(page_matches(a + 4 * ps, 4 * ps));
+	CHECK(page_matches(a + 10 * ps, 10 * ps));    /* random: none ahead */
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 6, &e));
+	CHECK_EQ(e.offset, 10 * ps);
+	memory_object_readahead_info_data_t got;
+	mach_msg_type_number_t count = MEMORY_OBJECT_READAHEAD_INFO_COUNT;
+	CHECK_EQ(memory_object_get_attributes(init.control,
+	         MEMORY_OBJECT_READAHEAD_INFO, (memory_object_info_t)&got, &count),
+	         KERN_SUCCESS);
+	CHECK_EQ(got.max_window, (unsigned)(4 * ps));
+	CHECK_EQ(got.requests, 3u);
+	CHECK_EQ(got.pages, 3u);
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 6);
+	/* No page asked twice. */
+	for (int i = 0; i < m->nev; i++)
+		for (int j = i + 1; j < m->nev; j++)
+			if (m->ev[i].kind == EV_DATA_REQUEST && m->ev[j].kind == EV_DATA_REQUEST)
+				CHECK(m->ev[i].offset != m->ev[j].offset);
+	vm_deallocate(mach_task_self(), a, 16 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
+/* Without the advice a sequential read asks exactly for what it touches. */
+TEST(no_readahead_without_opt_in)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = map_object(m, 8 * ps, 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(page_matches(a + (vm_size_t)i * ps, (vm_size_t)i * ps));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 4);
+	for (int i = 0; i < m->nev; i++)
+		if (m->ev[i].kind == EV_DATA_REQUEST)
+			CHECK_EQ(m->ev[i].length, ps);
+	vm_deallocate(mach_task_self(), a, 8 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 TEST(statistics_count_messages)
 {
 	vm_statistics_data_t s0 = vm_stats();
@@ -487,5 +559,7 @@ int main(void)
 	RUN(dead_manager_sigbus_others_work);
 	RUN(large_kernel_page_installed_whole);
 	RUN(statistics_count_messages);
+	RUN(readahead_asks_ahead_when_opted_in);
+	RUN(no_readahead_without_opt_in);
 	return harness_done();
 }

@@ -27,6 +27,8 @@ typedef int memory_object_info_data_t[1024];
 #define MEMORY_OBJECT_PERFORMANCE_INFO 11
 #define MEMORY_OBJECT_ATTRIBUTE_INFO   14
 #define MEMORY_OBJECT_BEHAVIOR_INFO    15
+/* memobj extension: read-ahead advice (docs/architecture.md, Read-ahead). */
+#define MEMORY_OBJECT_READAHEAD_INFO   100
 
 /* XNU names the caching flag may_cache in one structure and
  * may_cache_object in another; both spellings work on both. */
@@ -48,6 +50,20 @@ struct memory_object_behave_info {
 	boolean_t                     advisory_pageout;
 };
 
+/* Read-ahead (memobj extension): with max_window > 0, faults in
+ * consecutive clusters make the kernel send data_requests for the clusters
+ * after them before they are touched: 1, 2, 4... clusters (each request at
+ * most cluster_size), up to max_window bytes ahead; a fault elsewhere stops
+ * it. 0 (the default) turns it off: a manager that never sets it sees only
+ * the requests faults make. requests and pages are read back by
+ * memory_object_get_attributes (ignored on change): the read-ahead
+ * data_requests this kernel sent for the object, and the pages they asked. */
+struct memory_object_readahead_info {
+	memory_object_cluster_size_t max_window;
+	unsigned int                 requests;
+	unsigned int                 pages;
+};
+
 typedef struct memory_object_perf_info   memory_object_perf_info_data_t;
 typedef struct memory_object_perf_info  *memory_object_perf_info_t;
 typedef struct memory_object_attr_info   memory_object_attr_info_data_t;
@@ -59,6 +75,9 @@ typedef struct memory_object_behave_info *memory_object_behave_info_t;
 	((mach_msg_type_number_t)(sizeof(memory_object_perf_info_data_t) / sizeof(int)))
 #define MEMORY_OBJECT_ATTR_INFO_COUNT \
 	((mach_msg_type_number_t)(sizeof(memory_object_attr_info_data_t) / sizeof(int)))
+typedef struct memory_object_readahead_info memory_object_readahead_info_data_t;
+#define MEMORY_OBJECT_READAHEAD_INFO_COUNT \
+	((mach_msg_type_number_t)(sizeof(memory_object_readahead_info_data_t) / sizeof(int)))
 #define MEMORY_OBJECT_BEHAVE_INFO_COUNT \
 	((mach_msg_type_number_t)(sizeof(memory_object_behave_info_data_t) / sizeof(int)))
 

@@ -62,6 +62,10 @@ typedef struct file_pager file_pager_t;
  * write to one costs a write-protect fault; see bench_writeback). */
 #define FILE_PAGER_DEFAULT_CLUSTER (64 * 1024)
 
+/* Read-ahead the pager asks each kernel for (MEMORY_OBJECT_READAHEAD_INFO):
+ * at most this many clusters ahead of a sequential read. */
+#define FILE_PAGER_READAHEAD_CLUSTERS 8
+
 /* What the pager has done so far. Messages are counted as they arrive,
  * replies just before the pager sends them: a thread that sees a page
  * finds it counted already. */

@@ -176,6 +176,9 @@ static kern_return_t check_attributes(memory_object_flavor_t flavor,
 	case MEMORY_OBJECT_BEHAVIOR_INFO:
 		return count == MEMORY_OBJECT_BEHAVE_INFO_COUNT
 		       ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
+	case MEMORY_OBJECT_READAHEAD_INFO:
+		return count == MEMORY_OBJECT_READAHEAD_INFO_COUNT
+		       ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 	default:
 		return KERN_INVALID_ARGUMENT;
 	}

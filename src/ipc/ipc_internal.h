@@ -145,6 +145,8 @@ struct ipc_port {
 	/* kernel object */
 	ipc_kobject_handler_t handler;
 	void *context;
+	bool reads_ool_safely;         /* handler copies lent OOL data only with
+	                                * calls that fail on a bad address */
 	bool moving;                   /* scratch: receive right being copied in */
 };
 
@@ -206,6 +208,7 @@ struct ipc_kmsg {
 	void *context;
 	ipc_space_t kspace;            /* the kobject's space (for tracing) */
 	bool lent;                     /* OOL data is the sender's memory */
+	bool lent_unchecked;           /* ...and its mapping is not checked */
 };
 #define ipc_kmsg_hdr(k) ((mach_msg_header_t *)(void *)((k) + 1))
 
@@ -252,11 +255,13 @@ struct ipc_copyin {
 };
 /* Copies the user message into a new kmsg, checks sizes, header bits and
  * descriptors, copies OOL memory. No lock. */
-/* With `lend`, OOL data is not copied: the message points at the
- * sender's memory, which only a kobject handler, running before the send
- * returns, may read (see ipc_kernel.h). */
+/* With `lend` (IPC_LEND_*), OOL data is not copied: the message points at
+ * the sender's memory, which only a kobject handler, running before the
+ * send returns, may read (see ipc_kernel.h); IPC_LEND_UNCHECKED skips the
+ * check that it is mapped, for a handler that reads it safely. */
+enum { IPC_LEND_NONE, IPC_LEND_CHECKED, IPC_LEND_UNCHECKED };
 mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
-        mach_msg_size_t send_size, bool lend, ipc_kmsg_t *kmsgp,
+        mach_msg_size_t send_size, int lend, ipc_kmsg_t *kmsgp,
         struct ipc_copyin *ci);
 /* The message's header and OOL data, as the handler of a lent delivery
  * in this thread sees them (NULL outside one). */

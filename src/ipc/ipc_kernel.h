@@ -88,6 +88,12 @@ typedef void (*ipc_kobject_handler_t)(void *context, mach_msg_header_t *msg,
 kern_return_t ipc_port_set_kobject(ipc_space_t space, mach_port_name_t name,
         ipc_kobject_handler_t handler, void *context);
 boolean_t ipc_msg_ool_lent(const mach_msg_header_t *msg);
+/* Says the kobject `name`'s handler reads lent OOL data only with calls
+ * that fail cleanly on a bad address (pwrite, UFFDIO_COPY: EFAULT), so a
+ * send to it lends the data without first checking that it is mapped (an
+ * msync per message). Cleared by ipc_port_set_kobject. */
+kern_return_t ipc_port_set_kobject_reads_ool_safely(ipc_space_t space,
+        mach_port_name_t name);
 
 /* True when `name` in `space` is a right (send, send-once or receive) to a kernel
  * object: a live port whose receive right a kernel-class space holds with

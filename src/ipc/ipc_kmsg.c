@@ -199,8 +199,10 @@ static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 		memcpy(&od, d, sizeof od);
 		if (lend) {
 			/* Lent to a kobject handler: checked, never copied; the
-			 * sender's pages go (with deallocate) once it returns. */
-			if (!ipc_ool_mapped(od.address, od.size))
+			 * sender's pages go (with deallocate) once it returns.
+			 * A handler that reads it safely checks it itself, at no
+			 * cost (its copy fails with EFAULT): no msync here. */
+			if (!kmsg->lent_unchecked && !ipc_ool_mapped(od.address, od.size))
 				return MACH_SEND_INVALID_MEMORY;
 			if (od.deallocate && od.size != 0) {
 				uintptr_t start = (uintptr_t)od.address & ~(uintptr_t)(ipc_page_size - 1);
@@ -261,7 +263,7 @@ static mach_msg_return_t check_header(const mach_msg_header_t *hdr,
 }
 
 mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
-        mach_msg_size_t send_size, bool lend, ipc_kmsg_t *kmsgp,
+        mach_msg_size_t send_size, int lend, ipc_kmsg_t *kmsgp,
         struct ipc_copyin *ci)
 {
 	memset(ci, 0, sizeof *ci);
@@ -293,7 +295,8 @@ mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
 	hdr->msgh_voucher_port = MACH_PORT_NULL;
 	kmsg->uid = ipc_sender_uid;
 	kmsg->gid = ipc_sender_gid;
-	kmsg->lent = lend && (bits & MACH_MSGH_BITS_COMPLEX);
+	kmsg->lent = lend != IPC_LEND_NONE && (bits & MACH_MSGH_BITS_COMPLEX);
+	kmsg->lent_unchecked = kmsg->lent && lend == IPC_LEND_UNCHECKED;
 
 	/* Header rights first: rights[0] is the destination, [1] the reply. */
 	add_right(ci, hdr->msgh_remote_port, remote, &kmsg->remote);

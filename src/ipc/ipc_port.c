@@ -110,6 +110,7 @@ void ipc_port_clear_receiver(ipc_port_t port)
 	port->mscount = 0;
 	port->seqno = 0;
 	port->handler = NULL;
+	port->reads_ool_safely = false;
 	port->context = NULL;
 }
 

@@ -68,6 +68,26 @@ ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
 	return handler;
 }
 
+/* How a complex message to `name` may lend its OOL data (IPC_LEND_*). */
+static int lend_mode(ipc_space_t space, mach_port_name_t name)
+{
+	if (space == NULL || !MACH_PORT_VALID(name))
+		return IPC_LEND_NONE;
+	int mode = IPC_LEND_NONE;
+	ipc_lock();
+	ipc_entry_t entry = ipc_entry_lookup(space, name);
+	if (entry != NULL && entry->object != NULL &&
+	    (entry->type & MACH_PORT_TYPE_PORT_RIGHTS)) {
+		ipc_port_t port = entry->object;
+		if (port->active && port->handler != NULL &&
+		    port->receiver != NULL && port->receiver->is_kernel)
+			mode = port->reads_ool_safely ? IPC_LEND_UNCHECKED
+			                              : IPC_LEND_CHECKED;
+	}
+	ipc_unlock();
+	return mode;
+}
+
 static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
         mach_msg_option_t option, mach_msg_size_t send_size,
         mach_msg_timeout_t timeout)
@@ -78,9 +98,9 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 		ipc_trace(IPC_TRACE_SEND, space, msg, send_size, 0);
 	struct ipc_copyin ci;
 	ipc_kmsg_t kmsg;
-	bool lend = send_size >= sizeof(mach_msg_base_t) &&
-	            (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
-	            ipc_port_is_kobject(space, msg->msgh_remote_port);
+	int lend = send_size >= sizeof(mach_msg_base_t) &&
+	           (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX)
+	        ? lend_mode(space, msg->msgh_remote_port) : IPC_LEND_NONE;
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
 	ci.kernel_sender = space->is_kernel;
 	if (mr != MACH_MSG_SUCCESS) {

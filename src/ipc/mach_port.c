@@ -352,7 +352,24 @@ kern_return_t ipc_port_set_kobject(ipc_space_t space, mach_port_name_t name,
 	if (kr == KERN_SUCCESS) {
 		port->handler = handler;
 		port->context = handler != NULL ? context : NULL;
+		port->reads_ool_safely = false;
 	}
+	ipc_unlock();
+	return kr;
+}
+
+kern_return_t ipc_port_set_kobject_reads_ool_safely(ipc_space_t space,
+        mach_port_name_t name)
+{
+	if (space == NULL)
+		return KERN_INVALID_ARGUMENT;
+	kern_return_t kr;
+	ipc_lock();
+	ipc_port_t port = ipc_port_lookup_receive(space, name, &kr);
+	if (kr == KERN_SUCCESS && (port->handler == NULL || !space->is_kernel))
+		kr = KERN_INVALID_RIGHT;
+	if (kr == KERN_SUCCESS)
+		port->reads_ool_safely = true;
 	ipc_unlock();
 	return kr;
 }

@@ -41,17 +41,17 @@
 #define UFFDIO_REGISTER_MODE_MINOR ((__u64)1 << 2)
 #endif
 
-static int uffd_create(void)
+static int uffd_create(int flags)
 {
 	int fd = (int)syscall(SYS_userfaultfd,
-	                      O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	                      O_CLOEXEC | flags | UFFD_USER_MODE_ONLY);
 	return fd < 0 ? -errno : fd;
 }
 
 /* UFFDIO_API may be called once per fd, so the probe uses a throwaway fd. */
 static uint64_t uffd_probe_features(void)
 {
-	int fd = uffd_create();
+	int fd = uffd_create(O_NONBLOCK);
 	if (fd < 0)
 		return 0;
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
@@ -72,7 +72,9 @@ int os_uffd_open(unsigned *features)
 	                             UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
 	                             UFFD_FEATURE_WP_UNPOPULATED |
 	                             UFFD_FEATURE_MINOR_SHMEM);
-	int fd = uffd_create();
+	/* Blocking: the fault thread sleeps in read(2), one system call per
+	 * batch of faults instead of poll + read. */
+	int fd = uffd_create(0);
 	if (fd < 0)
 		return fd;
 	struct uffdio_api api = { .api = UFFD_API, .features = wanted };
@@ -150,6 +152,28 @@ int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake)
 		if (errno != EAGAIN)
 			return -errno;
 	}
+}
+
+int os_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len,
+        int wp, int dontwake, size_t *copied)
+{
+	*copied = 0;
+	while (*copied < len) {
+		struct uffdio_copy c = {
+			.dst = dst + *copied,
+			.src = (uintptr_t)src + *copied,
+			.len = len - *copied,
+			.mode = (wp ? UFFDIO_COPY_MODE_WP : 0) |
+			        (dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
+		};
+		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+			c.copy = (__s64)c.len;
+		else if (errno != EAGAIN && c.copy <= 0)
+			return c.copy < 0 ? (int)c.copy : -errno;
+		if (c.copy > 0)
+			*copied += (size_t)c.copy;
+	}
+	return 0;
 }
 
 int os_uffd_unregister(int uffd, uintptr_t addr, size_t len)

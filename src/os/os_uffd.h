@@ -52,13 +52,22 @@ int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, int protect,
 /* Maps the cache pages of a MINOR-registered range and, unless dontwake,
  * wakes the waiters. 0, -EEXIST when already mapped, or -errno. */
 int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake);
+/* UFFDIO_COPY of len bytes from src to dst (a registered range): fills
+ * the page cache of a shared mapping and maps the pages there; wakes the
+ * range unless dontwake; wp maps them write-protected (the range must be
+ * registered WP). Retries EAGAIN. Returns 0 when all was copied, else
+ * -errno with *copied the bytes that were (-EEXIST: the page at dst +
+ * *copied was already there). */
+int os_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len,
+        int wp, int dontwake, size_t *copied);
 int os_uffd_unregister(int uffd, uintptr_t addr, size_t len);
 /* Wakes threads waiting on faults inside [addr, addr+len). 0 or -errno. */
 int os_uffd_wake(int uffd, uintptr_t addr, size_t len);
 /* Blocks until the fd is readable (or a signal interrupts). */
 int os_uffd_wait(int uffd);
-/* Reads up to max pagefault events without blocking; other event kinds
- * are skipped. Returns the count (0 when none are pending) or -errno. */
+/* Reads up to max pagefault events, blocking until there is one (the fd
+ * os_uffd_open makes is blocking); other event kinds are skipped. Returns
+ * the count (0 when interrupted or only other events came) or -errno. */
 int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max);
 
 #endif

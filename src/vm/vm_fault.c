@@ -69,6 +69,55 @@ void vm_object_widen_pending(struct vm_object *obj)
 	}
 }
 
+/* Read-ahead requests one fault may add, at most. */
+enum { RA_MAX_REQUESTS = 64 };
+
+/* After a fault whose request is the run [lo, hi): when it continues the
+ * previous one (sequential), plans the read-ahead requests for the
+ * clusters after it, 1, 2, 4... up to the object's window, marking their
+ * pages REQUESTED as a fault would (so none is asked twice); a fault
+ * elsewhere stops it. Returns how many requests are in out. (obj locked) */
+static size_t readahead_plan(struct vm_object *obj, uint64_t lo, uint64_t hi,
+        struct vm_pending_request *out)
+{
+	struct vm_kernel *k = vm_kernel();
+	bool sequential = lo <= obj->ra_expect && obj->ra_expect <= hi;
+	obj->ra_expect = hi;
+	if (!sequential) {
+		obj->ra_window = 0;
+		return 0;
+	}
+	uint64_t cluster = obj->cluster_size >> k->page_shift;
+	uint64_t cap = obj->ra_max / obj->cluster_size;
+	if (cap < 1)
+		cap = 1;
+	if (cap > RA_MAX_REQUESTS)
+		cap = RA_MAX_REQUESTS;
+	uint32_t window = obj->ra_window ? obj->ra_window * 2 : 1;
+	if (window > cap)
+		window = (uint32_t)cap;
+	obj->ra_window = window;
+	size_t n = 0;
+	uint64_t pos = hi;
+	while (n < window) {
+		uint64_t start = pos, end = pos - pos % cluster + cluster;
+		while (pos < end && page_absent(obj, pos) &&
+		       vm_page_insert(&obj->pages, pos, VM_PAGE_REQUESTED) != NULL)
+			pos++;
+		if (pos == start)
+			break;           /* present, requested, unmapped, or no memory */
+		out[n++] = (struct vm_pending_request){ start << k->page_shift,
+		        (pos - start) << k->page_shift, VM_PROT_READ };
+		obj->ra_pages += (uint32_t)(pos - start);
+		if (pos < end)
+			break;
+	}
+	obj->ra_requests += (uint32_t)n;
+	/* The next sequential fault comes where the read-ahead ends. */
+	obj->ra_expect = pos;
+	return n;
+}
+
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write)
 {
@@ -137,6 +186,11 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 		pthread_mutex_unlock(&obj->lock);
 		return;
 	}
+	/* Asked ahead only by a manager that opted in (not for vm_allocate
+	 * memory, whose pages may be answered here). */
+	struct vm_pending_request ahead[RA_MAX_REQUESTS];
+	size_t nahead = obj->ra_max && !obj->internal
+	        ? readahead_plan(obj, lo, hi, ahead) : 0;
 	pthread_mutex_lock(&obj->send_lock);
 	pthread_mutex_unlock(&obj->lock);
 	if (obj->internal && vm_internal_never_out(obj, req_offset, req_length)) {
@@ -147,6 +201,9 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 	}
 	mach_msg_return_t mr = emmi_send_data_request(obj->object_k,
 	        obj->control_k, req_offset, req_length, access);
+	for (size_t i = 0; i < nahead && mr == MACH_MSG_SUCCESS; i++)
+		mr = emmi_send_data_request(obj->object_k, obj->control_k,
+		        ahead[i].offset, ahead[i].length, ahead[i].access);
 	pthread_mutex_unlock(&obj->send_lock);
 	if (mr != MACH_MSG_SUCCESS)
 		vm_object_manager_died(obj);
@@ -179,14 +236,12 @@ void *vm_fault_thread(void *arg)
 	enum { BATCH = 16 };
 	os_uffd_fault_t faults[BATCH];
 	for (;;) {
-		if (os_uffd_wait(k->uffd) != 0)
-			continue;
-		int n;
-		do {
-			n = os_uffd_read_faults(k->uffd, faults, BATCH);
-			for (int i = 0; i < n; i++)
-				handle_fault(k, &faults[i]);
-		} while (n == BATCH);
+		/* Sleeps in read(2) until a fault comes: no poll first. */
+		int n = os_uffd_read_faults(k->uffd, faults, BATCH);
+		if (n < 0 && os_uffd_wait(k->uffd) != 0)
+			continue;        /* (a persistent error: do not spin) */
+		for (int i = 0; i < n; i++)
+			handle_fault(k, &faults[i]);
 	}
 	return NULL;
 }

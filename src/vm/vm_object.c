@@ -169,6 +169,9 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 		ipc_port_destroy(ipc_space_kernel(), obj->control_k);
 		goto fail;
 	}
+	/* data_supply copies the lent data with pwrite or UFFDIO_COPY, which
+	 * fail with EFAULT (KERN_INVALID_ADDRESS): no mapped-check per supply. */
+	(void)ipc_port_set_kobject_reads_ool_safely(ipc_space_kernel(), obj->control_k);
 	/* Without the watch a dead manager would only be noticed at the next
 	 * send; carry on, the object still works. */
 	(void)emmi_watch_object(object_k);

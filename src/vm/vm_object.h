@@ -98,6 +98,12 @@ struct vm_object {
 	                                 * store them (obj->lock) */
 
 	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
+
+	/* Read-ahead (vm_fault.c), off while ra_max is 0. */
+	vm_size_t ra_max;               /* bytes ahead at most */
+	uint64_t ra_expect;             /* the page a sequential fault hits next */
+	uint32_t ra_window;             /* clusters asked ahead last time */
+	uint32_t ra_requests, ra_pages; /* read-ahead data_requests sent, pages */
 };
 
 /* Enters a mapping of the memory object the task names `object` at

@@ -82,6 +82,176 @@ static void install_protection(struct vm_object *obj, uint64_t first,
 	}
 }
 
+/* Write-protects pages [first, first+count) in every tracked view but
+ * `skip` (which UFFDIO_COPY_MODE_WP mapped protected already), then lifts
+ * it from those installed dirty, as install_protection. (obj locked) */
+static void install_protection_except(struct vm_object *obj, uint64_t first,
+        uint64_t count, const struct vm_object_mapping *skip)
+{
+	struct vm_kernel *k = vm_kernel();
+	if (skip == NULL) {
+		install_protection(obj, first, count);
+		return;
+	}
+	if (count == 0 || !k->wp)
+		return;
+	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
+	for (size_t i = 0; i < obj->nmaps; i++) {
+		const struct vm_object_mapping *m = &obj->maps[i];
+		if (m == skip || m->copy || !m->wp)
+			continue;
+		vm_offset_t a = lo > m->offset ? lo : m->offset;
+		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
+		if (a < b)
+			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a,
+			                     1, 1);
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
+			vm_object_protect_pages(obj, first + i, 1, false, true);
+	}
+}
+
+/* UFFDIO_COPY, once it failed as unsupported (or its WP mode did), is not
+ * tried again: pwrite + UFFDIO_WAKE serve instead. */
+static atomic_bool copy_unsupported, copy_wp_unsupported;
+static pthread_once_t copy_once = PTHREAD_ONCE_INIT;
+
+/* MEMOBJ_UFFD_COPY=0 keeps every supply on the pwrite path (to compare,
+ * and to test the fallback). */
+static void copy_read_env(void)
+{
+	const char *env = getenv("MEMOBJ_UFFD_COPY");
+	if (env != NULL && strcmp(env, "0") == 0)
+		atomic_store(&copy_unsupported, true);
+}
+
+/* Where a supply went straight into a mapping: that view, its range, and
+ * whether the copy woke the threads waiting there. */
+struct supply_view {
+	const struct vm_object_mapping *view;
+	uintptr_t addr;
+	size_t len;
+	bool wp, woken;
+	bool counted;        /* pageins and active were counted before the copy */
+};
+
+/* The shared view to copy pages [first, first+n) into: one showing them
+ * all, the faulting thread's first; NULL when none does. (obj locked) */
+static const struct vm_object_mapping *copy_view(struct vm_object *obj,
+        uint64_t first, uint64_t n, bool *want_write)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_offset_t lo = first << k->page_shift, hi = (first + n) << k->page_shift;
+	uintptr_t waiter = 0;
+	*want_write = false;
+	for (uint64_t i = 0; i < n; i++) {
+		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		if (p == NULL)
+			continue;
+		if (p->want_write)
+			*want_write = true;
+		if (waiter == 0 && p->nwaiters > 0)
+			waiter = p->first.address;
+	}
+	const struct vm_object_mapping *best = NULL;
+	for (size_t i = 0; i < obj->nmaps; i++) {
+		const struct vm_object_mapping *m = &obj->maps[i];
+		if (m->copy || lo < m->offset || hi - m->offset > m->size)
+			continue;
+		if (waiter != 0 && waiter >= m->start && waiter - m->start < m->size)
+			return m;
+		if (best == NULL)
+			best = m;
+	}
+	return best;
+}
+
+/* Puts n pages of data at page `first` into the cache. Straight into a
+ * shared mapping with UFFDIO_COPY where that keeps every rule: the page
+ * lands in the memfd (every view sees it) and is mapped in that view at
+ * once (no refault, a whole cluster in one call), write-protected where
+ * the view tracks writes; the copy wakes that view's waiters unless one
+ * asked to write (those wait until their page is made writable). Not when
+ * the lock withholds read (or execute in an executable view): such a page
+ * must stay unmapped. Whatever the copy did not take goes in by pwrite.
+ * 0 or -errno (obj locked). */
+static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
+        const void *data, vm_prot_t lock_value, struct supply_view *woke)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_offset_t offset = first << k->page_shift;
+	size_t len = n << k->page_shift, copied = 0;
+	bool want_write = false;     /* (or: the copy must not wake) */
+	const struct vm_object_mapping *m = NULL;
+	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
+	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
+	pthread_once(&copy_once, copy_read_env);
+	/* vm_allocate memory (internal objects) keeps the pwrite path: its
+	 * page-out and zero-fill bookkeeping (vm_internal*.c) expect it. */
+	if (k->uffd >= 0 && !locked && !obj->internal &&
+	    !atomic_load_explicit(&copy_unsupported, memory_order_relaxed))
+		m = copy_view(obj, first, n, &want_write);
+	bool wp = m != NULL && m->wp && k->wp;
+	if (wp && atomic_load_explicit(&copy_wp_unsupported, memory_order_relaxed))
+		m = NULL;
+	if (m != NULL) {
+		uintptr_t dst = m->start + (offset - m->offset);
+		/* Over the resident bound, pageout runs before anyone wakes. */
+		if (atomic_load_explicit(&k->active, memory_order_relaxed) + n >
+		    k->resident_max)
+			want_write = true;
+		/* A woken thread that reads the statistics finds its page
+		 * counted: count before the copy wakes it (undone if it fails). */
+		if (!want_write) {
+			atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+			atomic_fetch_add_explicit(&k->active, (unsigned)n, memory_order_relaxed);
+		}
+		int err = os_uffd_copy(k->uffd, dst, data, len, wp, want_write,
+		                       &copied);
+		if (err == 0) {
+			*woke = (struct supply_view){ m, dst, len, wp, !want_write,
+			                              !want_write };
+			return 0;
+		}
+		if (!want_write) {
+			atomic_fetch_sub_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&k->active, (unsigned)n, memory_order_relaxed);
+		}
+		if (err == -EFAULT)
+			return err;           /* the manager's data is unreadable */
+		if (copied == 0 && (err == -EINVAL || err == -ENOTTY ||
+		                    err == -EOPNOTSUPP || err == -ENOSYS)) {
+			/* Not on this kernel (or not with WP): fall back, for good. */
+			atomic_store_explicit(wp ? &copy_wp_unsupported : &copy_unsupported,
+			                      true, memory_order_relaxed);
+		}
+		/* Pages already there (EEXIST), the view changing (ENOENT) or
+		 * no memory for the copy: the rest by pwrite, which overwrites
+		 * what it finds; every waiter is woken as before. */
+		copied &= ~(size_t)k->page_mask;
+		woke->view = m;
+		woke->wp = false;
+	}
+	return vm_cache_write(&obj->cache, offset + copied,
+	                      (const char *)data + copied, len - copied);
+}
+
+/* Drops from *w the waiters UFFDIO_COPY woke already (their page is
+ * mapped in [addr, addr+len)), counting their wait as release would. */
+static void drop_woken_waiters(vm_waiter_list_t *w, uintptr_t addr, size_t len)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < w->count; i++) {
+		if (!(w->items[i].address >= addr && w->items[i].address - addr < len))
+			w->items[kept++] = w->items[i];
+		else
+			vm_stat_fault_waited(w->items[i].since);
+	}
+	w->count = kept;
+}
+
 kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
         const void *data, vm_size_t length, vm_prot_t lock_value,
         boolean_t precious, vm_offset_t *error_offset)
@@ -138,11 +308,12 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	}
 	if (kr != KERN_SUCCESS)
 		*error_offset = offset + (n << k->page_shift);
-	/* A memfd cannot take pages by reference: the data is copied in (one
-	 * pwrite); the manager's copy goes away with the message. */
+	/* A memfd cannot take pages by reference: the data is copied in,
+	 * straight into a mapping when it can be (UFFDIO_COPY), else with one
+	 * pwrite; the manager's copy goes away with the message. */
+	struct supply_view woke = { 0 };
 	if (n > 0) {
-		int err = vm_cache_write(&obj->cache, offset, data,
-		                         n << k->page_shift);
+		int err = supply_install(obj, first, n, data, lock_value, &woke);
 		if (err != 0) {
 			/* Drop what a partial write left: those pages were not
 			 * resident, and must fault again. */
@@ -156,9 +327,14 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	}
 	for (uint64_t i = 0; i < n; i++)
 		page_make_resident(obj, first + i, lock_value, precious, &waiters);
-	install_protection(obj, first, n);
+	install_protection_except(obj, first, n, woke.wp ? woke.view : NULL);
 	pthread_mutex_unlock(&obj->lock);
-	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+	if (woke.counted)   /* page_make_resident counted active once more */
+		atomic_fetch_sub_explicit(&k->active, (unsigned)n, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+	if (woke.woken)
+		drop_woken_waiters(&waiters, woke.addr, woke.len);
 
 	/* Evict before waking: a woken thread finds the kernel within its
 	 * bound. The new pages are the queue's youngest. */
@@ -343,6 +519,16 @@ kern_return_t vm_object_change_attributes(struct vm_object *obj,
 		obj->invalidate = behave.invalidate != FALSE;
 		break;
 	}
+	case MEMORY_OBJECT_READAHEAD_INFO: {
+		if (count != MEMORY_OBJECT_READAHEAD_INFO_COUNT)
+			goto invalid;
+		memory_object_readahead_info_data_t ra;
+		memcpy(&ra, info, sizeof ra);
+		cluster = obj->cluster_size;
+		obj->ra_max = ra.max_window & ~k->page_mask;
+		obj->ra_window = 0;
+		break;
+	}
 	default:
 		goto invalid;
 	}
@@ -429,6 +615,20 @@ kern_return_t vm_object_get_attributes(struct vm_object *obj,
 		};
 		memcpy(info, &behave, sizeof behave);
 		*count = MEMORY_OBJECT_BEHAVE_INFO_COUNT;
+		break;
+	}
+	case MEMORY_OBJECT_READAHEAD_INFO: {
+		if (*count < MEMORY_OBJECT_READAHEAD_INFO_COUNT) {
+			kr = KERN_INVALID_ARGUMENT;
+			break;
+		}
+		memory_object_readahead_info_data_t ra = {
+			.max_window = (memory_object_cluster_size_t)obj->ra_max,
+			.requests = obj->ra_requests,
+			.pages = obj->ra_pages,
+		};
+		memcpy(info, &ra, sizeof ra);
+		*count = MEMORY_OBJECT_READAHEAD_INFO_COUNT;
 		break;
 	}
 	default:
