@@ -409,6 +409,30 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 		                     KERN_MEMORY_ERROR);
 }
 
+/* Collects the indices of requested pages in [lo, hi) (vm_page_foreach). */
+struct requested_in_range {
+	uint64_t lo, hi;
+	uint64_t *indices;
+	size_t count, cap;
+};
+
+static void requested_in_range(vm_page_t *p, void *arg)
+{
+	struct requested_in_range *r = arg;
+	if (p->state != VM_PAGE_REQUESTED || p->index < r->lo || p->index >= r->hi)
+		return;
+	if (r->count == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		uint64_t *v = realloc(r->indices, cap * sizeof *v);
+		if (v == NULL)
+			return;          /* out of memory: those waiters keep waiting
+			                  * for the manager's next answer */
+		r->indices = v;
+		r->cap = cap;
+	}
+	r->indices[r->count++] = p->index;
+}
+
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, kern_return_t reason)
 {
@@ -416,14 +440,22 @@ void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
 	uint64_t first, count;
 	pthread_mutex_lock(&obj->lock);
 	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
-		for (uint64_t i = 0; i < count; i++) {
-			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		/* Only requested pages matter: over a range wider than the
+		 * table (the extent can reach far out), visit the table. */
+		struct requested_in_range r = { first, first + count, NULL, 0, 0 };
+		if (count > obj->pages.count)
+			vm_page_foreach(&obj->pages, requested_in_range, &r);
+		uint64_t n = count > obj->pages.count ? r.count : count;
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t index = r.indices != NULL ? r.indices[i] : first + i;
+			vm_page_t *p = vm_page_lookup(&obj->pages, index);
 			if (p == NULL || p->state != VM_PAGE_REQUESTED)
 				continue;
 			vm_page_take_waiters(p, &waiters);
 			/* Absent again: a retried access asks the manager anew. */
-			vm_page_remove(&obj->pages, first + i);
+			vm_page_remove(&obj->pages, index);
 		}
+		free(r.indices);
 	}
 	pthread_mutex_unlock(&obj->lock);
 	if (reason == KERN_SUCCESS)
