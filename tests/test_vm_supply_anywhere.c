@@ -142,6 +142,11 @@ TEST(far_offsets)
 	CHECK(page_is(b, far + 8 * ps));
 	CHECK(page_is(a + ps, far + ps));
 	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 3);
+	/* So does a data_error over the whole range (the fuzzer found it
+	 * walking every index): nothing is requested, the pages stay. */
+	CHECK_EQ(memory_object_data_error(init.control, 0, far + 16 * ps,
+	         KERN_MEMORY_ERROR), KERN_SUCCESS);
+	CHECK(page_is(b, far + 8 * ps));
 	vm_deallocate(mach_task_self(), a, 2 * ps);
 	vm_deallocate(mach_task_self(), b, ps);
 	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
