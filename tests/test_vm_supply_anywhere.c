@@ -146,6 +146,8 @@ TEST(far_offsets)
 	 * walking every index): nothing is requested, the pages stay. */
 	CHECK_EQ(memory_object_data_error(init.control, 0, far + 16 * ps,
 	         KERN_MEMORY_ERROR), KERN_SUCCESS);
+	CHECK_EQ(memory_object_data_unavailable(init.control, 0, far + 16 * ps),
+	         KERN_SUCCESS);
 	CHECK(page_is(b, far + 8 * ps));
 	vm_deallocate(mach_task_self(), a, 2 * ps);
 	vm_deallocate(mach_task_self(), b, ps);

@@ -368,47 +368,6 @@ static bool clip_range(struct vm_object *obj, vm_offset_t offset,
 	return *count > 0;
 }
 
-void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
-        vm_size_t size)
-{
-	struct vm_kernel *k = vm_kernel();
-	vm_waiter_list_t waiters = { 0 };
-	uint64_t first, count, filled = 0;
-	uint64_t failed_lo = UINT64_MAX, failed_hi = 0;   /* pages not zeroed */
-	pthread_mutex_lock(&obj->lock);
-	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
-		for (uint64_t i = 0; i < count; i++) {
-			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
-			if (p != NULL && p->state == VM_PAGE_RESIDENT)
-				continue;
-			if (vm_cache_zero(&obj->cache, (first + i) << k->page_shift,
-			                  k->page_size) != 0) {
-				if (failed_lo == UINT64_MAX)
-					failed_lo = first + i;
-				failed_hi = first + i + 1;
-				continue;
-			}
-			page_make_resident(obj, first + i, VM_PROT_NONE, FALSE,
-			                   &waiters);
-			install_protection(obj, first + i, 1);
-			filled++;
-		}
-	}
-	pthread_mutex_unlock(&obj->lock);
-	atomic_fetch_add_explicit(&k->zero_fills, (unsigned)filled,
-	                          memory_order_relaxed);
-	vm_pageout_balance();
-	vm_object_release_waiters(&waiters, KERN_SUCCESS);
-	vm_waiter_list_free(&waiters);
-	/* Pages that could not be zeroed in the cache: their waiters get a
-	 * memory error rather than wait forever (the rest of the span is
-	 * resident, which data_error leaves alone). */
-	if (failed_lo != UINT64_MAX)
-		vm_object_data_error(obj, failed_lo << k->page_shift,
-		                     (failed_hi - failed_lo) << k->page_shift,
-		                     KERN_MEMORY_ERROR);
-}
-
 /* Collects the indices of requested pages in [lo, hi) (vm_page_foreach). */
 struct requested_in_range {
 	uint64_t lo, hi;
@@ -431,6 +390,57 @@ static void requested_in_range(vm_page_t *p, void *arg)
 		r->cap = cap;
 	}
 	r->indices[r->count++] = p->index;
+}
+
+void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t size)
+{
+	struct vm_kernel *k = vm_kernel();
+	vm_waiter_list_t waiters = { 0 };
+	uint64_t first, count, filled = 0;
+	uint64_t failed_lo = UINT64_MAX, failed_hi = 0;   /* pages not zeroed */
+	pthread_mutex_lock(&obj->lock);
+	if (!obj->terminated && clip_range(obj, offset, size, &first, &count)) {
+		/* Over a range wider than the page table (the extent can reach
+		 * far out), zero only the requested pages: zeroing every
+		 * offset would cost by the range, not by the pages. */
+		struct requested_in_range r = { first, first + count, NULL, 0, 0 };
+		bool sparse = count > obj->pages.count;
+		if (sparse)
+			vm_page_foreach(&obj->pages, requested_in_range, &r);
+		uint64_t n = sparse ? r.count : count;
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t i = (sparse ? r.indices[j] : first + j) - first;
+			vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+			if (p != NULL && p->state == VM_PAGE_RESIDENT)
+				continue;
+			if (vm_cache_zero(&obj->cache, (first + i) << k->page_shift,
+			                  k->page_size) != 0) {
+				if (failed_lo == UINT64_MAX)
+					failed_lo = first + i;
+				failed_hi = first + i + 1;
+				continue;
+			}
+			page_make_resident(obj, first + i, VM_PROT_NONE, FALSE,
+			                   &waiters);
+			install_protection(obj, first + i, 1);
+			filled++;
+		}
+		free(r.indices);
+	}
+	pthread_mutex_unlock(&obj->lock);
+	atomic_fetch_add_explicit(&k->zero_fills, (unsigned)filled,
+	                          memory_order_relaxed);
+	vm_pageout_balance();
+	vm_object_release_waiters(&waiters, KERN_SUCCESS);
+	vm_waiter_list_free(&waiters);
+	/* Pages that could not be zeroed in the cache: their waiters get a
+	 * memory error rather than wait forever (the rest of the span is
+	 * resident, which data_error leaves alone). */
+	if (failed_lo != UINT64_MAX)
+		vm_object_data_error(obj, failed_lo << k->page_shift,
+		                     (failed_hi - failed_lo) << k->page_shift,
+		                     KERN_MEMORY_ERROR);
 }
 
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
