@@ -235,7 +235,7 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 		woke->wp = false;
 	}
 	return vm_cache_write(&obj->cache, offset + copied,
-	                      (const char *)data + copied, len - copied);
+	                      (const void *)((uintptr_t)data + copied), len - copied);
 }
 
 /* Drops from *w the waiters UFFDIO_COPY woke already (their page is
