@@ -320,18 +320,19 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 	return ok;
 }
 
-/* Reads and handles records until the link breaks. */
+/* Reads and handles records until the link breaks. The socket blocks,
+ * with a receive timeout of one ping interval (net_link_create), so an
+ * idle reader sleeps in recv itself: one system call per arrival, no
+ * poll before it. */
 static void link_run(struct net_link *link)
 {
 	struct link_rx rx = { .cbuf = malloc(NET_RECORD_FULL), .fbuf = malloc(LINK_FBUF_MIN),
 	                      .fcap = LINK_FBUF_MIN };
 	int64_t last_rx = net_now_ms();
 	while (rx.cbuf != NULL && rx.fbuf != NULL) {
-		struct pollfd p = { .fd = link->fd, .events = POLLIN };
-		int n = poll(&p, 1, net_ping_ms);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n == 0) {
+		ssize_t got = recv(link->fd, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave, 0);
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* A ping interval without a byte. */
 			if (net_now_ms() - last_rx >= 3 * (int64_t)net_ping_ms) {
 				net_log("%s silent for %d ms: link closed", link->name, 3 * net_ping_ms);
 				break;
@@ -339,10 +340,7 @@ static void link_run(struct net_link *link)
 			send_ping(link);
 			continue;
 		}
-		if (n < 0)
-			continue;
-		ssize_t got = recv(link->fd, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave, 0);
-		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			break;   /* EOF or error: the peer is gone */
@@ -377,6 +375,15 @@ static struct net_link *link_new(int fd, const struct net_auth_peer *peer)
 	struct net_link *link = calloc(1, sizeof *link);
 	uint8_t *txbuf = malloc(NET_RECORD_FULL);
 	if (link == NULL || txbuf == NULL) {
+		atomic_fetch_sub(&links_open, 1);
+		free(link);
+		free(txbuf);
+		return NULL;
+	}
+	/* From here the socket blocks: the reader sleeps in recv (woken by
+	 * data, by shutdown, or after a ping interval), and a write that
+	 * cannot progress for LINK_WRITE_TIMEOUT_MS fails. */
+	if (net_socket_set_blocking(fd, net_ping_ms, LINK_WRITE_TIMEOUT_MS) != 0) {
 		atomic_fetch_sub(&links_open, 1);
 		free(link);
 		free(txbuf);

@@ -378,6 +378,9 @@ struct fwd_via {
 	uint64_t origin, id;
 };
 
+#define FWD_INLINE      4
+#define FWD_HEAD_INLINE 256
+
 /* One message on its way out: its wire form and the pieces to write. */
 struct fwd {
 	mach_msg_header_t *msg;
@@ -391,6 +394,14 @@ struct fwd {
 	uint32_t nool;
 	uint64_t ool_total;
 	uint8_t *head;
+	/* A fault's messages (data_request, data_supply) carry a few
+	 * descriptors and references: their arrays and head live here, so
+	 * forwarding one allocates nothing. */
+	struct wire_desc_out descs_in[FWD_INLINE];
+	struct wire_port_ref refs_in[FWD_INLINE];
+	mach_port_name_t convert_in[FWD_INLINE];
+	struct iovec iov_in[FWD_INLINE + 2];
+	uint8_t head_in[FWD_HEAD_INLINE];
 };
 
 static void forward(mach_msg_header_t *msg, bool wlocked, const struct fwd_via *via,
@@ -421,21 +432,32 @@ static bool fwd_route(struct fwd *f, const struct fwd_via *via)
 
 static bool fwd_alloc(struct fwd *f, uint32_t ndesc, uint32_t nref)
 {
-	f->e.descs = calloc(ndesc ? ndesc : 1, sizeof *f->e.descs);
-	f->e.refs = calloc(nref ? nref : 1, sizeof *f->e.refs);
-	f->e.convert = calloc(nref ? nref : 1, sizeof *f->e.convert);
-	f->iov = calloc(ndesc + 2, sizeof *f->iov);
+	if (ndesc <= FWD_INLINE && nref <= FWD_INLINE) {
+		memset(f->descs_in, 0, sizeof f->descs_in);
+		f->e.descs = f->descs_in;
+		f->e.refs = f->refs_in;
+		f->e.convert = f->convert_in;
+		f->iov = f->iov_in;
+	} else {
+		f->e.descs = calloc(ndesc ? ndesc : 1, sizeof *f->e.descs);
+		f->e.refs = calloc(nref ? nref : 1, sizeof *f->e.refs);
+		f->e.convert = calloc(nref ? nref : 1, sizeof *f->e.convert);
+		f->iov = calloc(ndesc + 2, sizeof *f->iov);
+	}
 	f->ool_iov = f->iov ? f->iov + 2 : NULL;
 	return f->e.descs && f->e.refs && f->e.convert && f->iov;
 }
 
 static void fwd_free(struct fwd *f)
 {
-	free(f->head);
-	free(f->e.descs);
-	free(f->e.refs);
-	free(f->e.convert);
-	free(f->iov);
+	if (f->head != f->head_in)
+		free(f->head);
+	if (f->e.descs != f->descs_in) {
+		free(f->e.descs);
+		free(f->e.refs);
+		free(f->e.convert);
+		free(f->iov);
+	}
 	if (f->link != NULL)
 		net_link_unref(f->link);
 }
@@ -527,7 +549,7 @@ static int fwd_encode_head(struct fwd *f, uint32_t ndesc)
 		return werr;
 	if (f->ool_total > WIRE_MSG_OOL_MAX)
 		return WIRE_ERR_LIMIT;
-	f->head = malloc(head_len);
+	f->head = head_len <= sizeof f->head_in ? f->head_in : malloc(head_len);
 	if (f->head == NULL || wire_encode_msg_head(f->head, head_len, &f->m, &head_len) != WIRE_OK)
 		return WIRE_ERR_SPACE;
 	f->iov[0] = (struct iovec){ f->head, head_len };

@@ -3,6 +3,7 @@
  * peer's ports, our kept rights for our own) and sent to the local
  * destination; REF_RELEASE and PORT_DEATH adjust the tables; a broken
  * link drops everything it held (docs/wire.md 7). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,6 +360,22 @@ static void recv_deliver(struct dec *d, mach_msg_header_t *h, const struct recv_
 	}
 }
 
+#define RECV_INLINE_MSG   1024
+#define RECV_INLINE_REFS  8
+#define RECV_INLINE_DESCS 4
+
+/* Frees what recv_msg allocated (not its stack buffers). */
+static void recv_free(unsigned char *buf, unsigned char *buf_in, struct made_right *made,
+        struct made_right *made_in, mach_port_name_t **arrays, mach_port_name_t **arrays_in)
+{
+	if (buf != buf_in)
+		free(buf);
+	if (made != made_in)
+		free(made);
+	if (arrays != arrays_in)
+		free(arrays);
+}
+
 /* A MSG frame becomes a Mach message in the net space, sent on to its
  * destination here. False on a protocol violation. */
 static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
@@ -375,13 +392,25 @@ static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
 		net_log("message from %s too large for a Mach message: link closed", link->name);
 		return false;
 	}
-	unsigned char *buf = calloc(1, (size_t)size + sizeof(mach_msg_max_trailer_t) + 8);
-	d.made = calloc(wm->ref_count + 2, sizeof *d.made);
-	mach_port_name_t **arrays = calloc(wm->desc_count ? wm->desc_count : 1, sizeof *arrays);
+	/* A fault's messages are small: they are rebuilt on the stack. */
+	union {
+		max_align_t align;
+		unsigned char bytes[RECV_INLINE_MSG];
+	} small;
+	struct made_right made_in[RECV_INLINE_REFS];
+	mach_port_name_t *arrays_in[RECV_INLINE_DESCS];
+	size_t room = (size_t)size + sizeof(mach_msg_max_trailer_t) + 8;
+	unsigned char *buf = room <= sizeof small ? small.bytes : calloc(1, room);
+	if (buf == small.bytes)
+		memset(buf, 0, room);
+	d.made = wm->ref_count + 2 <= RECV_INLINE_REFS ? made_in
+	        : calloc(wm->ref_count + 2, sizeof *d.made);
+	mach_port_name_t **arrays = wm->desc_count <= RECV_INLINE_DESCS ? arrays_in
+	        : calloc(wm->desc_count ? wm->desc_count : 1, sizeof *arrays);
+	if (arrays == arrays_in)
+		memset(arrays_in, 0, sizeof arrays_in);
 	if (buf == NULL || d.made == NULL || arrays == NULL) {
-		free(buf);
-		free(d.made);
-		free(arrays);
+		recv_free(buf, small.bytes, d.made, made_in, arrays, arrays_in);
 		net_log("out of memory receiving from %s: link closed", link->name);
 		return false;
 	}
@@ -407,9 +436,7 @@ static bool recv_msg(struct net_link *link, const struct wire_msg *wm)
 
 	for (uint32_t i = 0; i < wm->desc_count; i++)
 		free(arrays[i]);
-	free(arrays);
-	free(d.made);
-	free(buf);
+	recv_free(buf, small.bytes, d.made, made_in, arrays, arrays_in);
 	net_undo_run(&u);
 	if (d.bad)
 		net_log("bad port reference from %s: link closed", link->name);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,5 +420,22 @@ int net_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms)
 			return -errno;
 		}
 	}
+	return 0;
+}
+
+static struct timeval timeval_of(int ms)
+{
+	return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+}
+
+int net_socket_set_blocking(int fd, int recv_ms, int send_ms)
+{
+	struct timeval rcv = timeval_of(recv_ms > 0 ? recv_ms : 1);
+	struct timeval snd = timeval_of(send_ms > 0 ? send_ms : 1);
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd) != 0 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+		return -errno;
 	return 0;
 }

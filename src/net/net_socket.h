@@ -61,4 +61,10 @@ int64_t net_now_ms(void);
 int net_read_full(int fd, void *buf, size_t n, int64_t deadline_ms);
 int net_write_full(int fd, const void *buf, size_t n, int64_t deadline_ms);
 
+/* Makes fd blocking, a recv that gets nothing for recv_ms failing with
+ * EAGAIN and a send that cannot progress for send_ms too (both > 0):
+ * a link's reader then waits in recv itself, with no poll first.
+ * 0 or -errno. */
+int net_socket_set_blocking(int fd, int recv_ms, int send_ms);
+
 #endif
