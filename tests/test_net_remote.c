@@ -325,6 +325,45 @@ TEST(killed_peer_makes_dead_names)
 	free(b);
 }
 
+/* A link's reader waits in recv with a timeout of one ping interval
+ * (MEMOBJ_PING_MS, 200 ms here): an idle link whose peer answers pings
+ * stays up past three intervals; a peer that stops answering (frozen,
+ * not dead: its socket stays open) is dropped after three, and its
+ * ports become dead names. */
+TEST(idle_link_stays_frozen_peer_goes)
+{
+	char faddr[128];
+	snprintf(faddr, sizeof faddr, "unix:%s/frozen", dir);
+	struct peer p;
+	const char *args[] = { "echo", faddr, NULL };
+	REQUIRE(peer_start(&p, NULL, NULL, args) == 0);
+	REQUIRE(peer_expect(&p, "ready", PEER_TIMEOUT_MS) != NULL);
+	mach_port_t ns, port, x;
+	CHECK_EQ(memobj_connect(faddr, &ns), KERN_SUCCESS);
+	CHECK_EQ(netname_look_up(ns, "", "echo", &port), KERN_SUCCESS);
+	/* Idle for five ping intervals (a receive that times out). */
+	mach_port_t idle = new_port(), notify = new_port(), prev;
+	struct rcvbuf *b = malloc(sizeof *b);
+	CHECK_EQ(receive(idle, b, 1000), MACH_RCV_TIMED_OUT);
+	CHECK_EQ(netname_look_up(ns, "", "echo", &x), KERN_SUCCESS);
+	mach_port_deallocate(mach_task_self(), x);
+	CHECK_EQ(mach_port_request_notification(mach_task_self(), port, MACH_NOTIFY_DEAD_NAME, 0,
+	         notify, MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev), KERN_SUCCESS);
+	kill(p.pid, SIGSTOP);
+	CHECK_EQ(receive(notify, b, RCV_TIMEOUT), MACH_MSG_SUCCESS);
+	CHECK_EQ(b->h.msgh_id, MACH_NOTIFY_DEAD_NAME);
+	CHECK_EQ(netname_look_up(ns, "", "echo", &x), KERN_NODE_DOWN);
+	kill(p.pid, SIGCONT);
+	peer_stop(&p);
+	mach_port_destroy(mach_task_self(), notify);
+	mach_port_destroy(mach_task_self(), idle);
+	mach_port_deallocate(mach_task_self(), port);
+	mach_port_deallocate(mach_task_self(), ns);
+	free(b);
+	snprintf(faddr, sizeof faddr, "%s/frozen", dir);
+	unlink(faddr);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -340,6 +379,13 @@ int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "--peer") == 0 && strcmp(argv[2], "echo") == 0)
 		return peer_echo(argv[3]);
+	/* Links ping every 200 ms. The node reads this when the library
+	 * loads, so the test runs itself again with it set. */
+	if (getenv("MEMOBJ_PING_MS") == NULL) {
+		setenv("MEMOBJ_PING_MS", "200", 1);
+		execv("/proc/self/exe", argv);
+		return 1;
+	}
 	signal(SIGALRM, on_alarm);
 	alarm(240);
 	snprintf(dir, sizeof dir, "/tmp/memobj-net-XXXXXX");
@@ -353,6 +399,7 @@ int main(int argc, char **argv)
 	RUN(receive_right_with_its_queue_goes_and_comes_back);
 	RUN(wrong_key_is_refused);
 	RUN(killed_peer_makes_dead_names);
+	RUN(idle_link_stays_frozen_peer_goes);
 	peer_stop(&echo_peer);
 	char path[160];
 	snprintf(path, sizeof path, "%s/echo", dir);
