@@ -360,15 +360,30 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 				ok = -1;
 		}
 		if (ok == 0 && (only == NULL || strcmp(only, "raw") == 0)) {
+			struct usage h0, h1, p0, p1;
 			int fd = raw_connect(raw_kind, raw_addr, port);
+			int bad = usage_of(getpid(), &h0) | usage_of(pid, &p0);
 			*raw = fd >= 0 ? raw_rtt(fd) : -1;
+			bad |= usage_of(pid, &p1) | usage_of(getpid(), &h1);
 			if (fd >= 0)
 				close(fd);
 			if (*raw < 0)
 				ok = -1;
+			/* Both ends together, per round trip. */
+			use[4] = bad ? -1 : (double)(h1.switches - h0.switches + p1.switches -
+			                             p0.switches) / (double)pages;
+			use[5] = bad ? -1 : (h1.cpu_us - h0.cpu_us + p1.cpu_us - p0.cpu_us) /
+			                    (double)pages;
 		}
-		if (ok == 0 && (only == NULL || strcmp(only, "local") == 0))
-			*local = fault_us(pager_start());
+		if (ok == 0 && (only == NULL || strcmp(only, "local") == 0)) {
+			mach_port_t lobj = pager_start();
+			struct usage h0, h1;
+			int bad = usage_of(getpid(), &h0);
+			*local = fault_us(lobj);
+			bad |= usage_of(getpid(), &h1);
+			use[6] = bad ? -1 : (double)(h1.switches - h0.switches) / (double)pages;
+			use[7] = bad ? -1 : (h1.cpu_us - h0.cpu_us) / (double)pages;
+		}
 		mach_port_deallocate(mach_task_self(), obj);
 		mach_port_deallocate(mach_task_self(), ns);
 	}
@@ -383,17 +398,17 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 static void run(const char *label, const char *const *prefix, const char *memobj_addr,
         const char *raw_kind, const char *raw_addr, int port)
 {
-	double rem[64], raw[64], loc[64], ratio[64], use[4][64];
+	double rem[64], raw[64], loc[64], ratio[64], use[8][64];
 	int n = 0;
 	for (int i = 0; i < rounds; i++) {
-		double u[4] = { 0 };
+		double u[8] = { 0 };
 		if (round_once(prefix, memobj_addr, raw_kind, raw_addr, port, &rem[n], &raw[n],
 		        &loc[n], u) != 0) {
 			printf("%-22s round %d failed\n", label, i + 1);
 			continue;
 		}
 		ratio[n] = raw[n] + loc[n] > 0 ? rem[n] / (raw[n] + loc[n]) : 0;
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 8; k++)
 			use[k][n] = u[k];
 		n++;
 	}
@@ -407,6 +422,10 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 	       "CPU %.1f + %.1f us\n",
 	       label, median(rem, n), median(raw, n), median(loc, n), "", median(use[0], n),
 	       median(use[1], n), median(use[2], n), median(use[3], n));
+	if (only == NULL)
+		printf("%-22s the floor: raw round trip %.1f switches, %.1f us CPU (both ends); "
+		       "in-process fault %.1f switches, %.1f us CPU\n", "", median(use[4], n),
+		       median(use[5], n), median(use[6], n), median(use[7], n));
 	if (only != NULL)
 		return;
 	/* The floor does not encrypt; this is what sealing costs a fault:
