@@ -431,11 +431,13 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 	/* The floor does not encrypt; this is what sealing costs a fault:
 	 * a data_request record out, a data_supply record back. */
 	double aead = aead_us(132) + aead_us(4208);
-	double floor = median(raw, n) + median(loc, n);
-	printf("%-22s AEAD (seal + open, both records) %.1f us per fault: %.0f%% of the gap "
-	       "over the floor; without it the ratio would be %.2f\n",
-	       "", aead, 100 * aead / (median(rem, n) - floor > 0 ? median(rem, n) - floor : aead),
-	       (median(rem, n) - aead) / floor);
+	double floor = median(raw, n) + median(loc, n), gap = median(rem, n) - floor;
+	char share[64] = "no gap over the floor";
+	if (gap > 0)
+		snprintf(share, sizeof share, "%.0f%% of the gap over the floor",
+		         aead < gap ? 100 * aead / gap : 100.0);
+	printf("%-22s AEAD (seal + open, both records) %.1f us per fault: %s; without it "
+	       "the ratio would be %.2f\n", "", aead, share, (median(rem, n) - aead) / floor);
 	printf("%-22s remote/(raw+local) = %.2f, median of %d rounds  "
 	       "(aim <= 1.20: %s)\n", "", r, n, r <= 1.2 ? "met" : "not met");
 }
