@@ -26,6 +26,8 @@ static int need_remap;
 static struct fuzz_name_state names_base[64];
 static unsigned names_nbase;
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 /* Manager routines (strong: the library's weak defaults yield). Rights
  * the kernel sends are released by mach_msg_server's convention: any
  * result but KERN_SUCCESS destroys them. */
@@ -95,6 +97,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_check(mach_port_allocate(task, MACH_PORT_RIGHT_RECEIVE, &reply_port) == KERN_SUCCESS);
 	map_object();
 	snapshot_names();
+	fuzz_replay(LLVMFuzzerTestOneInput);
 	return 0;
 }
 
@@ -114,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static union { mach_msg_header_t h; uint8_t b[FUZZ_MSG_MAX]; } msg;
 	struct fuzz_in in = { data, size };
+	fuzz_history_note(data, size);
 	struct fuzz_rights r = { .keep = { object, reply_port, control }, .nkeep = 3 };
 	uint32_t target = fuzz_take(&in, 1);
 	fuzz_rights_make(&r);

@@ -15,6 +15,8 @@ static mach_port_t dest, other;
 static struct fuzz_name_state names_base[64];
 static unsigned names_nbase;
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -25,6 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_check(mach_port_allocate(task, MACH_PORT_RIGHT_RECEIVE, &other) == KERN_SUCCESS);
 	fuzz_check(mach_port_insert_right(task, other, other, MACH_MSG_TYPE_MAKE_SEND) == KERN_SUCCESS);
 	fuzz_names_take(names_base, &names_nbase, 64, NULL, NULL);
+	fuzz_replay(LLVMFuzzerTestOneInput);
 	return 0;
 }
 
@@ -32,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static union { mach_msg_header_t h; uint8_t b[FUZZ_MSG_MAX]; } msg;
 	struct fuzz_in in = { data, size };
+	fuzz_history_note(data, size);
 	struct fuzz_rights r = { .keep = { dest, other }, .nkeep = 2 };
 	uint32_t mode = fuzz_take(&in, 1);
 	uint32_t dest_sel = fuzz_take(&in, 1);

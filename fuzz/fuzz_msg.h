@@ -46,10 +46,108 @@ static inline uint32_t fuzz_take(struct fuzz_in *in, unsigned bytes)
 	return v;
 }
 
+/* ---- the inputs that led here ----
+ *
+ * A finding that needs several inputs (state one input leaves behind for
+ * a later one) is not reproduced by libFuzzer's crash file, which holds
+ * the last input only. With FUZZ_HISTORY=N in the environment the harness
+ * keeps the last N inputs and, on a failed check, writes them to
+ * FUZZ_HISTORY_DIR (default ".") as history-000000, history-000001, ...
+ * oldest first: FUZZ_REPLAY (below) replays them in order in one
+ * process, and fuzz/replay-history trims them to the inputs it needs. */
+struct fuzz_history_entry {
+	uint8_t *data;
+	size_t size;
+};
+static struct fuzz_history_entry *fuzz_history;
+static size_t fuzz_history_cap, fuzz_history_next, fuzz_history_seen;
+
+static inline void fuzz_history_note(const uint8_t *data, size_t size)
+{
+	if (fuzz_history_cap == 0) {
+		const char *n = getenv("FUZZ_HISTORY");
+		if (n == NULL || atol(n) <= 0)
+			return;
+		fuzz_history_cap = (size_t)atol(n);
+		fuzz_history = calloc(fuzz_history_cap, sizeof *fuzz_history);
+		if (fuzz_history == NULL) {
+			fuzz_history_cap = 0;
+			return;
+		}
+	}
+	struct fuzz_history_entry *e = &fuzz_history[fuzz_history_next];
+	free(e->data);
+	e->data = malloc(size ? size : 1);
+	e->size = e->data != NULL ? size : 0;
+	if (e->data != NULL && size)
+		memcpy(e->data, data, size);
+	fuzz_history_next = (fuzz_history_next + 1) % fuzz_history_cap;
+	fuzz_history_seen++;
+}
+
+static inline void fuzz_history_dump(void)
+{
+	if (fuzz_history_cap == 0)
+		return;
+	const char *dir = getenv("FUZZ_HISTORY_DIR");
+	if (dir == NULL)
+		dir = ".";
+	size_t n = fuzz_history_seen < fuzz_history_cap ? fuzz_history_seen : fuzz_history_cap;
+	size_t first = fuzz_history_seen < fuzz_history_cap ? 0 : fuzz_history_next;
+	for (size_t i = 0; i < n; i++) {
+		const struct fuzz_history_entry *e = &fuzz_history[(first + i) % fuzz_history_cap];
+		char path[4096];
+		snprintf(path, sizeof path, "%s/history-%06zu", dir, i);
+		FILE *f = fopen(path, "wb");
+		if (f == NULL)
+			break;
+		if (e->size)
+			(void)fwrite(e->data, 1, e->size, f);
+		fclose(f);
+	}
+	fprintf(stderr, "fuzz: the last %zu inputs are in %s/history-*\n", n, dir);
+}
+
+/* FUZZ_REPLAY=LIST (a file naming one input per line): the target runs
+ * those inputs in that order through one(), in this process, and exits;
+ * a failed check aborts as in fuzzing. For sequences too long for a
+ * command line (fuzz/replay-history uses it). Call at the end of
+ * LLVMFuzzerInitialize. */
+static inline void fuzz_replay(int (*one)(const uint8_t *, size_t))
+{
+	const char *list = getenv("FUZZ_REPLAY");
+	if (list == NULL || *list == '\0')
+		return;
+	FILE *l = fopen(list, "r");
+	if (l == NULL) {
+		perror(list);
+		exit(2);
+	}
+	static uint8_t buf[1 << 20];
+	char path[4096];
+	size_t n = 0;
+	while (fgets(path, sizeof path, l) != NULL) {
+		path[strcspn(path, "\n")] = '\0';
+		FILE *f = fopen(path, "rb");
+		if (f == NULL) {
+			perror(path);
+			exit(2);
+		}
+		size_t size = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		one(buf, size);
+		n++;
+	}
+	fclose(l);
+	fprintf(stderr, "fuzz: replayed %zu inputs from %s, no finding\n", n, list);
+	exit(0);
+}
+
 /* A broken invariant is a finding: say which, then abort. */
 #define fuzz_check(cond) do { \
 	if (!(cond)) { \
 		fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, #cond); \
+		fuzz_history_dump(); \
 		abort(); \
 	} \
 } while (0)
@@ -123,6 +221,12 @@ static inline int fuzz_is_kept(const struct fuzz_rights *r, mach_port_t name)
 	return 0;
 }
 
+static inline int fuzz_disp_moves(mach_msg_type_name_t disp)
+{
+	return disp == MACH_MSG_TYPE_MOVE_RECEIVE || disp == MACH_MSG_TYPE_MOVE_SEND ||
+	       disp == MACH_MSG_TYPE_MOVE_SEND_ONCE;
+}
+
 /* A name for selector byte b, and a disposition that leaves kept names
  * alone (their moves go to the victim instead). */
 static inline mach_port_t fuzz_name(struct fuzz_rights *r, uint32_t b,
@@ -130,11 +234,44 @@ static inline mach_port_t fuzz_name(struct fuzz_rights *r, uint32_t b,
 {
 	mach_port_t name = (b & 0x80) && (b & 0x40) ? (mach_port_t)(b * 0x01010101u)
 	                                            : r->table[b % r->count];
-	if (disp != NULL && fuzz_is_kept(r, name) &&
-	    (*disp == MACH_MSG_TYPE_MOVE_RECEIVE || *disp == MACH_MSG_TYPE_MOVE_SEND ||
-	     *disp == MACH_MSG_TYPE_MOVE_SEND_ONCE))
+	if (disp != NULL && fuzz_is_kept(r, name) && fuzz_disp_moves(*disp))
 		name = r->victim;
 	return name;
+}
+
+/* Every OOL ports descriptor points at the one names array, so the guard
+ * fuzz_name gave each slot (for the disposition of the descriptor that
+ * wrote it) does not hold for another descriptor that reads the same slot
+ * with a move, nor for slots a descriptor's count reaches but it did not
+ * write. Once the message is complete, walk its descriptors as the kernel
+ * will and give every slot a moving descriptor reads the same guard. */
+static inline void fuzz_guard_ool_ports(struct fuzz_rights *r, const uint8_t *buf,
+        mach_msg_size_t cap)
+{
+	const mach_msg_header_t *h = (const mach_msg_header_t *)(const void *)buf;
+	if (!(h->msgh_bits & MACH_MSGH_BITS_COMPLEX) || cap < sizeof(mach_msg_base_t))
+		return;
+	uint32_t ndesc;
+	memcpy(&ndesc, buf + sizeof *h, 4);
+	size_t off = sizeof(mach_msg_base_t);
+	for (uint32_t i = 0; i < ndesc && off + 12 <= cap; i++) {
+		uint32_t type = buf[off + 11];
+		if (type == MACH_MSG_PORT_DESCRIPTOR) {
+			off += 12;
+			continue;
+		}
+		if (type > MACH_MSG_OOL_VOLATILE_DESCRIPTOR || off + 16 > cap)
+			break;            /* the kernel stops here too */
+		if (type == MACH_MSG_OOL_PORTS_DESCRIPTOR) {
+			mach_msg_ool_ports_descriptor_t d;
+			memcpy(&d, buf + off, sizeof d);
+			if (d.address == (void *)fuzz_names_array && fuzz_disp_moves(d.disposition))
+				for (uint32_t k = 0; k < d.count && k < 8; k++)
+					if (fuzz_is_kept(r, fuzz_names_array[k]))
+						fuzz_names_array[k] = r->victim;
+		}
+		off += 16;
+	}
 }
 
 /* Builds a message in buf from the input; returns the send size. */
@@ -143,6 +280,9 @@ static inline mach_msg_size_t fuzz_build(struct fuzz_in *in, struct fuzz_rights 
         mach_msg_type_name_t dest_disp, mach_msg_id_t id_base, unsigned id_span)
 {
 	memset(buf, 0, cap);
+	/* names an earlier input left here must not reach this one: each
+	 * input is the whole story (its crash file reproduces alone) */
+	memset(fuzz_names_array, 0, 8 * sizeof(mach_port_t));
 	mach_msg_header_t *h = (mach_msg_header_t *)(void *)buf;
 	uint32_t flags = fuzz_take(in, 1);
 	mach_msg_type_name_t reply_disp = fuzz_take(in, 1) % 32;
@@ -256,6 +396,7 @@ static inline mach_msg_size_t fuzz_build(struct fuzz_in *in, struct fuzz_rights 
 			break;        /* the kernel stops here too */
 		}
 	}
+	fuzz_guard_ool_ports(r, buf, cap);
 	mach_msg_size_t size = (mach_msg_size_t)off;
 	if (flags & 16)
 		size = (size + 3u) & ~3u;

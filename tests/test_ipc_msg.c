@@ -586,6 +586,89 @@ ATEST(ool_ports)
 	drop_receive(q);
 }
 
+/* Two OOL ports arrays naming the same right: the copies and makes are
+ * taken before the moves, so the moves get the right and the makes are
+ * made from the receive right. What fuzz_mach_msg saw when both its
+ * descriptors read one names array (a harness slip, not a kernel bug);
+ * pinned here as the behaviour the harness must expect. */
+typedef struct {
+	mach_msg_header_t h;
+	mach_msg_body_t body;
+	mach_msg_ool_ports_descriptor_t ports[2];
+} oolp2_msg_t;
+
+static mach_msg_return_t send_two_arrays(mach_port_t dest, mach_port_t *a0,
+        mach_msg_type_name_t d0, mach_port_t *a1, mach_msg_type_name_t d1)
+{
+	oolp2_msg_t m;
+	memset(&m, 0, sizeof m);
+	m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
+	m.h.msgh_size = sizeof m;
+	m.h.msgh_remote_port = dest;
+	m.h.msgh_id = 90;
+	m.body.msgh_descriptor_count = 2;
+	mach_port_t *arr[2] = { a0, a1 };
+	mach_msg_type_name_t disp[2] = { d0, d1 };
+	for (int i = 0; i < 2; i++) {
+		m.ports[i].address = arr[i];
+		m.ports[i].count = 1;
+		m.ports[i].disposition = disp[i];
+		m.ports[i].copy = MACH_MSG_PHYSICAL_COPY;
+		m.ports[i].type = MACH_MSG_OOL_PORTS_DESCRIPTOR;
+	}
+	return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+}
+
+ATEST(ool_ports_same_right_in_two_arrays)
+{
+	mach_port_t task = mach_task_self();
+	mach_port_t q = new_port(), p = new_port();
+	CHECK_EQ(mach_port_insert_right(task, p, p, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+	mach_port_t one[1] = { p };
+	rcv_buf_t rb;
+
+	/* MOVE_SEND of the only reference plus MAKE_SEND: the name keeps the
+	 * receive right alone; the message holds two send rights */
+	CHECK_EQ(send_two_arrays(q, one, MACH_MSG_TYPE_MOVE_SEND, one, MACH_MSG_TYPE_MAKE_SEND),
+	         MACH_MSG_SUCCESS);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_RECEIVE);
+	CHECK_EQ(recv_msg(q, &rb, RCV_WAIT_MS), MACH_MSG_SUCCESS);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_SEND_RECEIVE);
+	CHECK_EQ(refs_of(p, MACH_PORT_RIGHT_SEND), 2);
+	/* destroying the message gives both back: the send right is gone */
+	mach_msg_destroy(&rb.h);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_RECEIVE);
+
+	/* MOVE_RECEIVE plus COPY_SEND: the name keeps the send right while
+	 * the receive right travels; destroying the received message destroys
+	 * the receive right, and the send right becomes a dead name */
+	CHECK_EQ(mach_port_insert_right(task, p, p, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+	CHECK_EQ(send_two_arrays(q, one, MACH_MSG_TYPE_MOVE_RECEIVE, one, MACH_MSG_TYPE_COPY_SEND),
+	         MACH_MSG_SUCCESS);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_SEND);
+	CHECK_EQ(recv_msg(q, &rb, RCV_WAIT_MS), MACH_MSG_SUCCESS);
+	oolp2_msg_t *r = (oolp2_msg_t *)&rb.h;
+	CHECK_EQ(r->ports[0].disposition, MACH_MSG_TYPE_PORT_RECEIVE);
+	CHECK_EQ(r->ports[1].disposition, MACH_MSG_TYPE_PORT_SEND);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_SEND_RECEIVE);
+	CHECK_EQ(refs_of(p, MACH_PORT_RIGHT_SEND), 2);
+	mach_msg_destroy(&rb.h);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_DEAD_NAME);
+	CHECK_EQ(refs_of(p, MACH_PORT_RIGHT_DEAD_NAME), 1);
+	CHECK_EQ(mach_port_deallocate(task, p), KERN_SUCCESS);
+
+	/* two moves of one receive right: refused, nothing taken */
+	p = new_port();
+	one[0] = p;
+	CHECK_EQ(send_two_arrays(q, one, MACH_MSG_TYPE_MOVE_RECEIVE, one, MACH_MSG_TYPE_MOVE_RECEIVE),
+	         MACH_SEND_INVALID_RIGHT);
+	CHECK_EQ(type_of(p), MACH_PORT_TYPE_RECEIVE);
+	CHECK_EQ(status_of(q).mps_msgcount, 0);
+
+	drop_receive(p);
+	drop_receive(q);
+}
+
 ATEST(send_timeout_on_full_queue)
 {
 	mach_port_t task = mach_task_self();
@@ -1044,6 +1127,7 @@ int main(void)
 	RUN(ool_memory_copied);
 	RUN(ool_memory_moved);
 	RUN(ool_ports);
+	RUN(ool_ports_same_right_in_two_arrays);
 	RUN(send_timeout_on_full_queue);
 	RUN(receive_timeout_on_empty_queue);
 	RUN(queue_limit_blocks_sender);
