@@ -1096,8 +1096,13 @@ static kern_return_t rp_synchronize(memory_object_t object,
 		COUNT(p, sync_failures, 1);
 		fprintf(stderr, "redis_pager: %s: synchronize: pages not written "
 		        "within %u ms (kept, retried)\n", p->name, p->timeout_ms);
+		/* The pages stay in the table; vm_msync says they are not in
+		 * Redis yet (memobj's extension beyond OSF). */
+		memobj_synchronize_failed(control, offset, length,
+		                          KERN_OPERATION_TIMED_OUT);
+	} else {
+		memory_object_synchronize_completed(control, offset, length);
 	}
-	memory_object_synchronize_completed(control, offset, length);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }
