@@ -248,15 +248,6 @@ int main(int argc, char **argv)
 	object_size = 4 * resident;
 	RUN(pages_spread_over_three_masters);
 	RUN(ask_and_moved_during_a_slot_migration);
-	/* Known to fail about one run in three under ASan (after the failover
-	 * the pager read 4080 pages wrong): a bug of the pager or of this
-	 * test's wait for the promoted master, open on the Redis issue. Run it
-	 * with MEMOBJ_TEST_REDIS_FAILOVER=1 until it is fixed. */
-	const char *failover = getenv("MEMOBJ_TEST_REDIS_FAILOVER");
-	if (failover != NULL && strcmp(failover, "1") == 0)
-		RUN(failover_keeps_waited_pages);
-	else
-		fprintf(stderr, "skip failover_keeps_waited_pages (known open: set "
-		        "MEMOBJ_TEST_REDIS_FAILOVER=1)\n");
+	RUN(failover_keeps_waited_pages);
 	return harness_done();
 }
