@@ -18,8 +18,10 @@
  *                               replicas). Until then data_requests are
  *                               served from the table, never from Redis.
  *   memory_object_synchronize   synchronize_completed once every page
- *                               returned before it is acknowledged, or the
- *                               timeout passed (then sync_failures counts it)
+ *                               returned before it is acknowledged; if the
+ *                               timeout passes first, memobj_synchronize_failed
+ *                               (KERN_OPERATION_TIMED_OUT, which vm_msync
+ *                               returns; sync_failures counts it)
  *   memory_object_terminate     waits (up to the timeout) until every dirty
  *                               page is written, then lets go of the kernel
  *
