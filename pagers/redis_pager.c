@@ -702,6 +702,7 @@ static void *writer_main(void *arg)
 			filled = true;        /* retry now: no extra delay */
 			continue;
 		}
+		p->stats.write_batches++;
 		unsigned replicas = p->wait_replicas, wait_timeout = p->wait_timeout_ms;
 		uint64_t deadline = now_ms() + p->timeout_ms;
 		pthread_mutex_unlock(&p->lock);

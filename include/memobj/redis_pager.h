@@ -69,6 +69,8 @@ typedef struct redis_pager_stats {
 	uint64_t pages_bad;           /* wrong type or size: memory error */
 	uint64_t pages_written;       /* SETs acknowledged */
 	uint64_t pages_dirty;         /* in the write-behind table now */
+	uint64_t write_batches;       /* write pipelines sent (pages_written /
+	                               * write_batches: the group commit) */
 	/* failures */
 	uint64_t write_errors;        /* write batches that failed (pages kept) */
 	uint64_t sync_failures;       /* synchronizes answered with pages unwritten */
