@@ -541,17 +541,29 @@ static kern_return_t file_pager_synchronize(memory_object_t object,
 	file_pager_t *pager = served_pager;
 	COUNT(pager, synchronizes, 1);
 	flush_free(pager);
+	bool failed = false;
 	if (pager->writable) {
 		retry_held(pager, false);
+		/* Returned bytes of this range still held: not in the file. */
+		for (held_run_t *run = pager->held; run; run = run->next)
+			if (run->offset < (uint64_t)offset + length &&
+			    run->offset + run->length > (uint64_t)offset)
+				failed = true;
 		int err;
 		while ((err = fdatasync(pager->fd)) != 0 && errno == EINTR)
 			;
 		if (err != 0) {
 			fprintf(stderr, "file_pager: fdatasync: %s\n", strerror(errno));
 			COUNT(pager, sync_errors, 1);
+			failed = true;
 		}
 	}
-	count_send(pager, memory_object_synchronize_completed(control, offset, length));
+	/* vm_msync reports the failure (memobj's extension beyond OSF). */
+	if (failed)
+		count_send(pager, memobj_synchronize_failed(control, offset, length,
+		                                            KERN_MEMORY_ERROR));
+	else
+		count_send(pager, memory_object_synchronize_completed(control, offset, length));
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }

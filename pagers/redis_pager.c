@@ -36,6 +36,7 @@
 #define RP_NAME_MAX 200
 #define RP_KEY_MAX (RP_NAME_MAX + 40)
 #define RP_WRITE_BATCH 256             /* pages per write pipeline */
+#define RP_WRITE_DELAY_MS 2            /* a part batch waits this long */
 #define RP_IO_TIMEOUT_MS 1000          /* one socket read or write at most */
 #define RP_BUCKETS 4096
 
@@ -61,6 +62,10 @@ typedef struct rp_kernel {
 } rp_kernel_t;
 
 typedef struct redis_pager redis_pager_t;
+
+/* The writer: writing (or about to look), waiting with nothing to do,
+ * waiting for a part batch to fill, waiting to retry failed pages. */
+enum { RP_W_BUSY, RP_W_IDLE, RP_W_FILLING, RP_W_RETRY };
 
 /* One thread's connections: one per node, made when first needed. */
 typedef struct rp_conn {
@@ -105,6 +110,7 @@ struct redis_pager {
 	rp_entry_t *table[RP_BUCKETS];
 	uint64_t ticket;
 	int urgent;                        /* synchronizes/terminates waiting */
+	int writer_state;                  /* RP_W_*: what a return must wake */
 	bool quit;
 	rp_kernel_t *kernels;
 	size_t nkernels, kernel_capacity;
@@ -639,10 +645,23 @@ static void *writer_main(void *arg)
 	rp_cmd_t *cmds = calloc(RP_WRITE_BATCH, sizeof *cmds);
 	rp_entry_t **batch = calloc(RP_WRITE_BATCH, sizeof *batch);
 	uint64_t *gens = calloc(RP_WRITE_BATCH, sizeof *gens);
-	uint8_t *data = malloc((size_t)RP_WRITE_BATCH * RP_PAGE);
+	uint8_t **data = calloc(RP_WRITE_BATCH, sizeof *data);
 	unsigned retry_pause = 50;
+	bool filled = false;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
+		p->writer_state = RP_W_BUSY;
+		/* Group commit: a part batch waits up to RP_WRITE_DELAY_MS for
+		 * more returns, unless someone waits for the writes. */
+		if (!filled && !p->urgent && !p->quit &&
+		    p->stats.pages_dirty > 0 && p->stats.pages_dirty < RP_WRITE_BATCH) {
+			p->writer_state = RP_W_FILLING;
+			struct timespec ts = abs_after_ms(RP_WRITE_DELAY_MS);
+			pthread_cond_timedwait(&p->writer_cond, &p->lock, &ts);
+			filled = true;
+			continue;
+		}
+		filled = false;
 		bool any_failed = false;
 		size_t n = 0;
 		for (size_t b = 0; b < RP_BUCKETS && n < RP_WRITE_BATCH; b++)
@@ -651,11 +670,13 @@ static void *writer_main(void *arg)
 					any_failed = true;
 					continue;
 				}
+				/* The writer owns this buffer until the batch ends: a
+				 * newer return gets the entry a new one. */
 				batch[n] = e;
 				gens[n] = e->gen;
+				data[n] = e->data;
 				e->writing = true;
 				e->failed = false;
-				memcpy(data + n * RP_PAGE, e->data, RP_PAGE);
 				n++;
 			}
 		if (n == 0 && (cmds == NULL || batch == NULL || gens == NULL || data == NULL))
@@ -665,6 +686,7 @@ static void *writer_main(void *arg)
 				break;
 			if (any_failed) {
 				struct timespec ts = abs_after_ms(retry_pause);
+				p->writer_state = RP_W_RETRY;
 				pthread_cond_timedwait(&p->writer_cond, &p->lock, &ts);
 				if (retry_pause < 1000)
 					retry_pause *= 2;
@@ -673,10 +695,14 @@ static void *writer_main(void *arg)
 					for (rp_entry_t *e = p->table[b]; e; e = e->next)
 						e->failed = false;
 			} else {
+				p->writer_state = RP_W_IDLE;
 				pthread_cond_wait(&p->writer_cond, &p->lock);
+				continue;         /* the first return starts the delay */
 			}
+			filled = true;        /* retry now: no extra delay */
 			continue;
 		}
+		p->stats.write_batches++;
 		unsigned replicas = p->wait_replicas, wait_timeout = p->wait_timeout_ms;
 		uint64_t deadline = now_ms() + p->timeout_ms;
 		pthread_mutex_unlock(&p->lock);
@@ -684,7 +710,7 @@ static void *writer_main(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			cmds[i].kind = RP_SET;
 			cmds[i].keylen = make_key(p, batch[i]->index, cmds[i].key);
-			cmds[i].data = data + i * RP_PAGE;
+			cmds[i].data = data[i];
 		}
 		run_pipeline(w, cmds, n, deadline, replicas, wait_timeout);
 
@@ -693,6 +719,8 @@ static void *writer_main(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			rp_entry_t *e = batch[i];
 			e->writing = false;
+			if (e->data != data[i])
+				free(data[i]);    /* replaced by a newer return */
 			if (cmds[i].state == RP_DONE) {
 				p->stats.pages_written++;
 				/* Returned again meanwhile: the newer bytes go next. */
@@ -1061,13 +1089,30 @@ static kern_return_t rp_data_return(memory_object_t object,
 				p->stats.pages_dirty++;
 			} else {
 				++p->ticket;
-				if (!e->writing)
+				if (!e->writing) {
 					e->failed = false;
+				} else {
+					/* The writer is sending the old bytes from e->data:
+					 * leave them to it. */
+					uint8_t *buf = malloc(RP_PAGE);
+					if (buf == NULL) {
+						lost = true;
+						continue;
+					}
+					e->data = buf;
+				}
 			}
 			e->gen++;
 			memcpy(e->data, (const void *)(uintptr_t)(data + pos), RP_PAGE);
 		}
-		pthread_cond_signal(&p->writer_cond);
+		/* Wake the writer only when it has a reason to start: no
+		 * wake-up (and context switch) per returned page. */
+		if (p->writer_state == RP_W_IDLE || p->writer_state == RP_W_RETRY ||
+		    (p->writer_state == RP_W_FILLING &&
+		     p->stats.pages_dirty >= RP_WRITE_BATCH)) {
+			p->writer_state = RP_W_BUSY;
+			pthread_cond_signal(&p->writer_cond);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
@@ -1096,8 +1141,13 @@ static kern_return_t rp_synchronize(memory_object_t object,
 		COUNT(p, sync_failures, 1);
 		fprintf(stderr, "redis_pager: %s: synchronize: pages not written "
 		        "within %u ms (kept, retried)\n", p->name, p->timeout_ms);
+		/* The pages stay in the table; vm_msync says they are not in
+		 * Redis yet (memobj's extension beyond OSF). */
+		memobj_synchronize_failed(control, offset, length,
+		                          KERN_OPERATION_TIMED_OUT);
+	} else {
+		memory_object_synchronize_completed(control, offset, length);
 	}
-	memory_object_synchronize_completed(control, offset, length);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }

@@ -26,4 +26,11 @@ kern_return_t memory_object_synchronize_completed(memory_object_control_t memory
 kern_return_t memory_object_destroy(memory_object_control_t memory_control,
         kern_return_t reason);
 
+/* memobj's extension beyond OSF (docs/departures.md): answers a
+ * memory_object_synchronize for the same offset and length with a
+ * failure. The vm_msync waiting on it returns `reason` (not
+ * KERN_SUCCESS); the pages stay the manager's to write again. */
+kern_return_t memobj_synchronize_failed(memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length, kern_return_t reason);
+
 #endif

@@ -18,7 +18,10 @@
  *                               once on stderr). Then vm_deallocate them.
  *   memory_object_synchronize   writable: fdatasync, then
  *                               synchronize_completed(offset, length) as
- *                               received; read-only: completed at once
+ *                               received, or memobj_synchronize_failed
+ *                               (KERN_MEMORY_ERROR) when pages of the range
+ *                               are held or fdatasync failed; read-only:
+ *                               completed at once
  *   memory_object_terminate     forget that kernel, destroy its control port
  *
  * Any task maps the object with vm_map(..., object, ...). Several kernels
@@ -41,9 +44,9 @@
  * tries again, oldest first, before each later write-back and at each
  * synchronize and at destroy. While any are held, newer returns are held
  * behind them, so the file is never written out of order. A synchronize
- * reports completion even while pages are held (the interface has no error
- * code): check held_bytes / write_errors, or sync_errors for a failed
- * fdatasync. Pages still held at destroy are reported lost on stderr.
+ * of a range with pages still held, or whose fdatasync failed, makes
+ * vm_msync return KERN_MEMORY_ERROR (memobj_synchronize_failed); the
+ * counters held_bytes / write_errors / sync_errors say more. Pages still held at destroy are reported lost on stderr.
  *
  * Several pagers may live in one process: each has its own port and thread,
  * and dispatches with memory_object_server_routines, so no pager claims the

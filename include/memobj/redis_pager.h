@@ -18,8 +18,10 @@
  *                               replicas). Until then data_requests are
  *                               served from the table, never from Redis.
  *   memory_object_synchronize   synchronize_completed once every page
- *                               returned before it is acknowledged, or the
- *                               timeout passed (then sync_failures counts it)
+ *                               returned before it is acknowledged; if the
+ *                               timeout passes first, memobj_synchronize_failed
+ *                               (KERN_OPERATION_TIMED_OUT, which vm_msync
+ *                               returns; sync_failures counts it)
  *   memory_object_terminate     waits (up to the timeout) until every dirty
  *                               page is written, then lets go of the kernel
  *
@@ -67,6 +69,8 @@ typedef struct redis_pager_stats {
 	uint64_t pages_bad;           /* wrong type or size: memory error */
 	uint64_t pages_written;       /* SETs acknowledged */
 	uint64_t pages_dirty;         /* in the write-behind table now */
+	uint64_t write_batches;       /* write pipelines sent (pages_written /
+	                               * write_batches: the group commit) */
 	/* failures */
 	uint64_t write_errors;        /* write batches that failed (pages kept) */
 	uint64_t sync_failures;       /* synchronizes answered with pages unwritten */

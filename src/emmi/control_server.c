@@ -186,6 +186,10 @@ void emmi_control_handler(void *context, mach_msg_header_t *msg,
 		if (range_msg_ok(msg))
 			vm_object_destroy(obj, r->reason);
 		break;
+	case EMMI_SYNCHRONIZE_FAILED:
+		if (range_msg_ok(msg) && r->reason != KERN_SUCCESS)
+			vm_object_synchronize_failed(obj, r->offset, r->size, r->reason);
+		break;
 	default:
 		/* Unknown ids are dropped, as a one-way message allows. */
 		break;

@@ -332,6 +332,20 @@ kern_return_t memory_object_synchronize_completed(memory_object_control_t memory
 	                  length, 0);
 }
 
+/* A write-back the manager could not make durable: the vm_msync waiting
+ * for this range returns `reason`. KERN_SUCCESS is no failure. */
+kern_return_t memobj_synchronize_failed(memory_object_control_t control,
+        vm_offset_t offset, vm_size_t length, kern_return_t reason)
+{
+	vm_size_t page_mask;
+	kern_return_t kr = check_control(control, &page_mask);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (reason == KERN_SUCCESS)
+		return KERN_INVALID_ARGUMENT;
+	return send_range(control, EMMI_SYNCHRONIZE_FAILED, offset, length, reason);
+}
+
 kern_return_t memory_object_destroy(memory_object_control_t memory_control,
         kern_return_t reason)
 {

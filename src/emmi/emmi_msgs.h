@@ -29,6 +29,7 @@
 #define EMMI_GET_ATTRIBUTES       2105   /* a routine: reply id 2205 */
 #define EMMI_SYNCHRONIZE_COMPLETED 2106
 #define EMMI_DESTROY              2107
+#define EMMI_SYNCHRONIZE_FAILED   2108   /* memobj extension, not OSF */
 
 /* Largest attribute array a change/get_attributes message carries. */
 #define EMMI_ATTRIBUTES_MAX 16
@@ -120,7 +121,8 @@ typedef struct {                 /* data_supply */
 } emmi_data_supply_msg_t;
 
 typedef struct {                 /* data_unavailable, data_error,
-                                  * synchronize_completed, destroy */
+                                  * synchronize_completed, destroy,
+                                  * synchronize_failed */
 	mach_msg_header_t Head;
 	NDR_record_t NDR;
 	vm_offset_t offset;

@@ -75,6 +75,7 @@ static int kind_of(mach_msg_id_t id)
 	case EMMI_GET_ATTRIBUTES: return MEMOBJ_MSG_GET_ATTRIBUTES;
 	case EMMI_SYNCHRONIZE_COMPLETED: return MEMOBJ_MSG_SYNCHRONIZE_COMPLETED;
 	case EMMI_DESTROY: return MEMOBJ_MSG_DESTROY;
+	case EMMI_SYNCHRONIZE_FAILED: return MEMOBJ_MSG_SYNCHRONIZE_FAILED;
 	default: return -1;
 	}
 }
@@ -94,6 +95,7 @@ const char *memobj_msg_kind_name(int kind)
 		"change_completed", "create", "data_initialize", "data_supply",
 		"data_unavailable", "data_error", "lock_request", "change_attributes",
 		"get_attributes", "synchronize_completed", "destroy",
+		"synchronize_failed",
 	};
 	return kind >= 0 && kind < MEMOBJ_MSG_KINDS ? names[kind] : NULL;
 }

@@ -13,7 +13,8 @@
  *       memory object; lock/supply/change_completed to a reply port
  *   K<  a control message the kernel receives (data_supply,
  *       data_unavailable, data_error, lock_request, change_attributes,
- *       get_attributes, synchronize_completed, destroy), with its seqno
+ *       get_attributes, synchronize_completed, destroy, and memobj's
+ *       synchronize_failed), with its seqno
  *   T>  a netname request this task sends; T< its reply
  *
  * Each line: seconds since the first line, direction, seqno (or '-' when
@@ -22,7 +23,7 @@
  * arguments; an answer also shows the time since its request ("+37us"):
  * data_request -> data_supply/unavailable/error, data_unlock ->
  * lock_request, init -> change_attributes, synchronize ->
- * synchronize_completed, lock_request -> lock_completed, data_supply and
+ * synchronize_completed or synchronize_failed, lock_request -> lock_completed, data_supply and
  * change_attributes with a reply port -> supply/change_completed, and a
  * netname request -> its reply. */
 #include "emmi/emmi_msgs.h"
@@ -286,6 +287,7 @@ static void kernel_receives(const mach_msg_header_t *msg, mach_msg_size_t size,
 	case EMMI_DATA_UNAVAILABLE:
 	case EMMI_DATA_ERROR:
 	case EMMI_SYNCHRONIZE_COMPLETED:
+	case EMMI_SYNCHRONIZE_FAILED:
 	case EMMI_DESTROY: {
 		emmi_control_range_msg_t m;
 		fetch(msg, size, &m, sizeof m);
@@ -301,6 +303,10 @@ static void kernel_receives(const mach_msg_header_t *msg, mach_msg_size_t size,
 			emit(t, "K<", seq, pending_take(P_SYNC, ctl, m.offset, true, t),
 			     "ctl=%#x memory_object_synchronize_completed offset=%#llx length=%#llx",
 			     ctl, (unsigned long long)m.offset, (unsigned long long)m.size);
+		else if (msg->msgh_id == EMMI_SYNCHRONIZE_FAILED)
+			emit(t, "K<", seq, pending_take(P_SYNC, ctl, m.offset, true, t),
+			     "ctl=%#x memobj_synchronize_failed offset=%#llx length=%#llx reason=%d",
+			     ctl, (unsigned long long)m.offset, (unsigned long long)m.size, m.reason);
 		else
 			emit(t, "K<", seq, 0, "ctl=%#x memory_object_destroy reason=%d",
 			     ctl, m.reason);

@@ -58,8 +58,8 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
 	return kr;
 }
 
-void vm_object_synchronize_completed(struct vm_object *obj,
-        vm_offset_t offset, vm_size_t length)
+static void sync_wake(struct vm_object *obj, vm_offset_t offset,
+        vm_size_t length, kern_return_t result)
 {
 	pthread_mutex_lock(&obj->lock);
 	/* The oldest waiter for exactly this range. */
@@ -71,10 +71,22 @@ void vm_object_synchronize_completed(struct vm_object *obj,
 		struct vm_sync_waiter *w = *match;
 		*match = w->next;
 		w->done = true;
-		w->result = KERN_SUCCESS;
+		w->result = result;
 		pthread_cond_broadcast(&w->cond);
 	}
 	pthread_mutex_unlock(&obj->lock);
+}
+
+void vm_object_synchronize_completed(struct vm_object *obj,
+        vm_offset_t offset, vm_size_t length)
+{
+	sync_wake(obj, offset, length, KERN_SUCCESS);
+}
+
+void vm_object_synchronize_failed(struct vm_object *obj,
+        vm_offset_t offset, vm_size_t length, kern_return_t reason)
+{
+	sync_wake(obj, offset, length, reason);
 }
 
 kern_return_t vm_msync(vm_task_t target_task, vm_address_t address,

@@ -173,6 +173,10 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, vm_sync_t flags);
 void vm_object_synchronize_completed(struct vm_object *obj,
         vm_offset_t offset, vm_size_t length);
+/* The same, but the waiter's vm_msync returns `reason` (memobj's
+ * memobj_synchronize_failed extension). */
+void vm_object_synchronize_failed(struct vm_object *obj,
+        vm_offset_t offset, vm_size_t length, kern_return_t reason);
 /* memory_object_destroy: drop every page unreturned, then terminate. */
 void vm_object_destroy(struct vm_object *obj, kern_return_t reason);
 

@@ -456,6 +456,46 @@ as for
 .BR memory_object_data_supply (3).''', None,
  ['memory_object_synchronize.3','vm_msync.3'])
 
+page('memobj_synchronize_failed', ['memobj_synchronize_failed'],
+ 'a manager says a range could not be made durable',
+ '''Answers a
+.BR memory_object_synchronize (3)
+for the same
+.I offset
+and
+.I length
+with a failure: the
+.BR vm_msync (3)
+waiting on it returns
+.I reason
+instead of
+.BR KERN_SUCCESS .
+The kernel's pages are not affected (they went back with
+.BR memory_object_data_return (3)
+before the synchronize): keeping the data and writing it again is the
+manager's business. Works through a net link's control proxy like every
+control call.''',
+ '''.B KERN_SUCCESS;
+.B KERN_INVALID_ARGUMENT
+when
+.I reason
+is
+.BR KERN_SUCCESS ,
+.I offset
+is not page-aligned, or the port is live but not a control port;
+.B MACH_SEND_INVALID_DEST
+for a name that is not a send right.''',
+ '''A memobj extension beyond OSF (message id 2108, counted as
+.B synchronize_failed
+by
+.BR memobj_statistics (3)).
+OSF has only
+.BR memory_object_synchronize_completed (3),
+so its
+.B vm_msync
+cannot report a write-back that failed.''',
+ ['memory_object_synchronize_completed.3','vm_msync.3'])
+
 page('memory_object_destroy', ['memory_object_destroy'],
  'a manager ends a kernel\'s use of an object',
  '''The kernel behind
@@ -926,7 +966,8 @@ unless
 .BR VM_SYNC_ASYNCHRONOUS ,
 waits for
 .BR memory_object_synchronize_completed (3)
-for the same range.
+for the same range, or for the manager's
+.BR memobj_synchronize_failed (3).
 .B VM_SYNC_INVALIDATE
 also flushes the pages.''',
  '''.BR KERN_SUCCESS ,
@@ -935,8 +976,17 @@ also flushes the pages.''',
 .B KERN_INVALID_ARGUMENT
 (bad flags),
 .B KERN_MEMORY_ERROR
-(the manager died).''', None,
- ['memory_object_synchronize.3','vm_map.3'])
+(the manager died), or the reason a manager gave
+.BR memobj_synchronize_failed (3)
+(e.g.
+.B KERN_MEMORY_ERROR
+from the file pager when a write failed,
+.B KERN_OPERATION_TIMED_OUT
+from the Redis pager when Redis did not acknowledge in time).''',
+ '''Reporting a failed write-back is memobj's extension: OSF's
+.B vm_msync
+always succeeds once the manager answers.''',
+ ['memory_object_synchronize.3','memobj_synchronize_failed.3','vm_map.3'])
 
 page('vm_region', ['vm_region'],
  'describe a mapped region',
@@ -1259,7 +1309,13 @@ also
 .BR KERN_FAILURE .''',
  '''The pager never changes the file's size: a mapping past the end reads
 zeros, writes there are dropped. A failed write is kept and retried; a
-synchronize completes even then (check
+synchronize of a range with pages held makes
+.BR vm_msync (3)
+return
+.B KERN_MEMORY_ERROR
+(through
+.BR memobj_synchronize_failed (3);
+check
 .IR held_bytes ).
 A read-only pager drops writes made through a writable mapping.
 Include
