@@ -11,12 +11,17 @@
  *   write fault on a page another kernel reads; hotspot cycle (two kernels
  *   alternately writing one page: two transfers); messages per fault
  *
- * medians of per-fault times, and messages per fault counted by the
- * manager (both directions, every kind). Then C = A x B of doubles,
- * 256x256 and 512x512, with 1, 2 and 3 kernels (median of 5 runs), and
- * the speedup. Aims: hotspot cycle <= 150 us over the Unix socket; read
- * fault from the manager <= 1.3 x (raw round trip + in-process fault);
- * 2-kernel speedup at 512x512 >= 1.8.
+ * medians of per-fault times, messages per fault counted by the manager
+ * (both directions, every kind), and voluntary context switches per fault
+ * of the manager and both kernels (getrusage: thread hand-offs, a figure
+ * the machine's load does not change much). Fault measurements read every
+ * other 16 KiB page: the manager's read-ahead would hide faults in
+ * sequence. Then C = A x B of doubles, 256x256 and 512x512, with 1, 2
+ * and 3 kernels (median of 5 runs), and the speedup; each kernel's rows
+ * of C are whole 64 KiB blocks (no false sharing at any page size used).
+ * Aims, each printed with met / not met: hotspot cycle <= 150 us over the
+ * Unix socket; read fault <= 1.3 x (raw round trip + in-process fault);
+ * 2-kernel speedup >= 1.8; messages per fault < 5.0 (netmemory).
  *
  *   bench_dsm [FAULTS] [unix|tcp|matrix]...   (default 400 faults per
  *   measurement, every part) */
@@ -369,7 +374,7 @@ static void totals(uint64_t *nfaults, uint64_t *nmsgs)
  * every wake-up of a blocked thread is one, whatever the machine's load). */
 struct phase {
 	uint64_t f0, m0;
-	long cs0;
+	long cs0, mcs0;
 	struct kernel *a, *b;
 };
 
@@ -396,7 +401,8 @@ static void phase_start(struct phase *p, struct kernel *a, struct kernel *b)
 {
 	p->a = a;
 	p->b = b;
-	p->cs0 = kernels_cs(a, b) + self_cs();
+	p->cs0 = kernels_cs(a, b);
+	p->mcs0 = self_cs();
 	totals(&p->f0, &p->m0);
 }
 
@@ -407,13 +413,22 @@ static double phase_msgs(const struct phase *p)
 	return f > p->f0 ? (double)(m - p->m0) / (double)(f - p->f0) : 0;
 }
 
-/* Context switches per fault (both kernels must have answered since). */
-static double phase_cs(const struct phase *p)
+/* Context switches per fault, all three processes; *mgr: the manager's. */
+static double phase_cs(const struct phase *p, double *mgr)
 {
 	uint64_t f, m;
+	long mcs = self_cs() - p->mcs0;
 	totals(&f, &m);
-	long cs = kernels_cs(p->a, p->b) + self_cs() - p->cs0;
+	long cs = kernels_cs(p->a, p->b) - p->cs0 + mcs;
+	*mgr = f > p->f0 ? (double)mcs / (double)(f - p->f0) : 0;
 	return f > p->f0 ? (double)cs / (double)(f - p->f0) : 0;
+}
+
+static void print_phase(const char *label, double us, const struct phase *p)
+{
+	double mgr, all = phase_cs(p, &mgr);
+	printf("  %-40s %8.1f us   %6.2f          %6.1f (manager %.1f)\n", label, us,
+	       phase_msgs(p), all, mgr);
 }
 
 /* ---- raw server (a thread of this process) ---- */
@@ -490,7 +505,8 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	double raw = run(m, "raw 0 %d", faults);
 	printf("  raw 4 KiB round trip                     %8.1f us\n", raw);
 	printf("  in-process fault (kernel in the manager) %8.1f us\n", in_process_us);
-	printf("  %-40s %8s      %s  %s\n", "", "median", "messages/fault", "context switches/fault");
+	printf("  %-40s %8s      %s  %s\n", "", "median", "messages/fault",
+	       "voluntary context switches/fault");
 
 	/* Reads on every other 16 KiB page: the manager supplies read faults
 	 * in sequence with more pages ahead, which would hide the faults. */
@@ -498,28 +514,24 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	vm_offset_t r = region();
 	phase_start(&ph, m, o);
 	double zf = run(m, "wt %lu %d", (unsigned long)r, faults);
-	printf("  zero-fill fault                          %8.1f us   %6.2f          %6.1f\n",
-	       zf, phase_msgs(&ph), phase_cs(&ph));
+	print_phase("zero-fill fault", zf, &ph);
 
 	r = region();
 	run(o, "w %lu %d %d", (unsigned long)r, n, stride);   /* O owns them (16 KiB pages) */
 	phase_start(&ph, m, o);
 	double rw = run(m, "rt %lu %d %d", (unsigned long)r, n, stride);
-	printf("  read fault, page another kernel wrote    %8.1f us   %6.2f          %6.1f\n",
-	       rw, phase_msgs(&ph), phase_cs(&ph));
+	print_phase("read fault, page another kernel wrote", rw, &ph);
 	/* O was flushed; M holds read copies: O's read is served by the manager. */
 	phase_start(&ph, m, o);
 	double rm = run(o, "rt %lu %d %d", (unsigned long)r, n, stride);
-	printf("  read fault, page at the manager          %8.1f us   %6.2f          %6.1f\n",
-	       rm, phase_msgs(&ph), phase_cs(&ph));
+	print_phase("read fault, page at the manager", rm, &ph);
 
 	r = region();
 	run(o, "r %lu %d %d", (unsigned long)r, n, stride);   /* O: sole holder */
 	run(m, "r %lu %d %d", (unsigned long)r, n, stride);   /* M reads: O downgraded */
 	phase_start(&ph, m, o);
 	double wr = run(m, "wt %lu %d %d", (unsigned long)r, n, stride);
-	printf("  write fault, page another kernel reads   %8.1f us   %6.2f          %6.1f\n",
-	       wr, phase_msgs(&ph), phase_cs(&ph));
+	print_phase("write fault, page another kernel reads", wr, &ph);
 
 	r = region();
 	phase_start(&ph, m, o);
@@ -527,8 +539,7 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	command(o, "hot %lu %d 1", (unsigned long)r, HOT_ITER);
 	double hm = answer(m), ho = answer(o);
 	double hot = hm > ho ? hm : ho;
-	printf("  hotspot cycle (2 writers, 1 page)        %8.1f us   %6.2f          %6.1f\n",
-	       hot, phase_msgs(&ph), phase_cs(&ph));
+	print_phase("hotspot cycle (2 writers, 1 page)", hot, &ph);
 
 	double ratio = rm / (raw + in_process_us);
 	double ratio_w = rw / (raw + in_process_us);

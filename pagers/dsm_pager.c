@@ -14,9 +14,13 @@
  *    let go are sent one lock_request each (batched over the whole range):
  *    a writer is flushed with RETURN_ALL and no reply, the data_return is
  *    the answer; readers are flushed without return and answer with
- *    lock_completed. When every answer is in, the page is granted: a
- *    data_supply (writable when nobody else held the page), or a
- *    lock_request that lifts the write lock.
+ *    lock_completed; a writer that got the page on a read fault is only
+ *    write-locked in place when another kernel reads (downgrade: its
+ *    writes come back, then lock_completed). When every answer is in, the
+ *    page is granted: a data_supply (writable when nobody else held the
+ *    page; read-only, with up to AHEAD_MAX more, when the read continues
+ *    the kernel's previous one), or a lock_request that lifts the write
+ *    lock.
  *  - Operations whose ranges (rounded to the largest page size among the
  *    kernels) overlap run one after the other, in arrival order; the
  *    others run at once. No handler ever waits for a message: the answers
@@ -232,12 +236,13 @@ static void kernel_range(const dsm_object_t *o, int k, uint64_t g0, uint64_t g1,
 
 /* ---- operations ---------------------------------------------------------- */
 
-/* May granule g go to kernel k as a read copy nobody asked for? Nobody
- * writes it, k does not hold it, and no operation but `self` covers it
- * (one may be recalling it right now). */
+/* May granule g go to kernel k as a read copy nobody asked for? It is
+ * inside the object, nobody writes it, k does not hold it, and no
+ * operation but `self` covers it (one may be recalling it right now). */
 static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, uint64_t g)
 {
-	if (g >= o->ngranules || o->writer[g] != NO_WRITER || (o->readers[g] >> k & 1))
+	if (g >= o->size >> GRANULE_SHIFT || o->writer[g] != NO_WRITER ||
+	    (o->readers[g] >> k & 1))
 		return false;
 	for (const dsm_op_t *e = o->ops; e != NULL; e = e->next)
 		if (e != self && g >= e->b0 && g < e->b1)
