@@ -508,12 +508,12 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	printf("  %-40s %8s      %s  %s\n", "", "median", "messages/fault",
 	       "voluntary context switches/fault");
 
-	/* Reads on every other 16 KiB page: the manager supplies read faults
-	 * in sequence with more pages ahead, which would hide the faults. */
+	/* Every other page: the manager answers faults in sequence with
+	 * more pages ahead, which would hide the faults. */
 	const int stride = 32768, n = faults / 4;
 	vm_offset_t r = region();
 	phase_start(&ph, m, o);
-	double zf = run(m, "wt %lu %d", (unsigned long)r, faults);
+	double zf = run(m, "wt %lu %d %d", (unsigned long)r, faults, 2 * PAGE);
 	print_phase("zero-fill fault", zf, &ph);
 
 	r = region();

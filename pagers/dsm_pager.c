@@ -60,8 +60,8 @@
  * it, down to none again. A page can also come back unchanged because a
  * spinning kernel took it only to find nothing to do: the cap keeps that
  * from slowing every transfer for long. */
-/* Read faults in sequence are answered with up to this much more, read
- * only (a kernel reading an array faults once per window, not per page). */
+/* Faults in sequence are answered with up to this much more (a kernel
+ * reading an array, or filling fresh memory, faults once per window). */
 #define AHEAD_MAX     ((vm_size_t)128 << 10)
 #define HOLD_FIRST_US 20
 #define HOLD_MAX_US   200
@@ -95,8 +95,10 @@ typedef struct dsm_recall {
 typedef struct dsm_kernel {
 	dsm_kernel_info_t info;
 	vm_size_t page_size;
-	uint64_t ahead_next;  /* granule a sequential read fault comes to next */
-	uint64_t ahead_pages; /* pages supplied ahead of the last read fault */
+	/* [0] reads, [1] writes: each its own sequence (a kernel may read
+	 * one array while it writes another) */
+	uint64_t ahead_next[2];  /* granule a fault in sequence comes to next */
+	uint64_t ahead_pages[2]; /* pages supplied ahead of the last such fault */
 } dsm_kernel_t;
 
 typedef struct dsm_object {
@@ -110,6 +112,7 @@ typedef struct dsm_object {
 	int8_t *writer;                /* per granule: the kernel that may write */
 	uint64_t *granted;             /* per granule: when its holder got it (µs) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
+	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -250,32 +253,35 @@ static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, u
 	return true;
 }
 
-/* Granules to supply after a read fault's pages: none unless the fault
- * continues the kernel's last read (or its read-ahead); then 1, 2, 4...
- * pages, up to AHEAD_MAX, stopping at the first page not all lendable. */
-static uint64_t read_ahead(dsm_object_t *o, const dsm_op_t *op)
+/* Granules to supply after a fault's pages: none unless the fault
+ * continues the kernel's last one of its kind (read or write) and what
+ * was supplied ahead of it; then 1, 2, 4... pages, up to AHEAD_MAX,
+ * stopping at the first page not all lendable. Ahead of a write fault
+ * only pages nobody ever had (zeros: a kernel filling fresh memory) go,
+ * writable; ahead of a read, read copies. */
+static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 {
 	dsm_kernel_t *kn = &o->kernels[op->kernel];
 	uint64_t gpp = kn->page_size >> GRANULE_SHIFT;
 	uint64_t cap = AHEAD_MAX / kn->page_size;
-	if (op->access & VM_PROT_WRITE)
-		return 0;
-	if (op->g0 != kn->ahead_next)
-		kn->ahead_pages = 0;
+	bool write = (op->access & VM_PROT_WRITE) != 0;
+	uint64_t *pages = &kn->ahead_pages[write];
+	if (op->g0 != kn->ahead_next[write])
+		*pages = 0;
 	else
-		kn->ahead_pages = kn->ahead_pages == 0 ? 1
-		                : kn->ahead_pages * 2 > cap ? cap : kn->ahead_pages * 2;
+		*pages = *pages == 0 ? 1 : *pages * 2 > cap ? cap : *pages * 2;
 	uint64_t n = 0;
-	for (uint64_t pg = 0; pg < kn->ahead_pages; pg++) {
+	for (uint64_t pg = 0; pg < *pages; pg++) {
 		uint64_t g = op->g1 + pg * gpp;
 		bool ok = true;
 		for (uint64_t i = 0; i < gpp && ok; i++)
-			ok = may_lend_ahead(o, op, op->kernel, g + i);
+			ok = may_lend_ahead(o, op, op->kernel, g + i) &&
+			     (!write || (o->readers[g + i] == 0 && !o->lent[g + i]));
 		if (!ok)
 			break;
 		n += gpp;
 	}
-	kn->ahead_next = op->g1 + n;
+	kn->ahead_next[write] = op->g1 + n;
 	return n;
 }
 
@@ -289,23 +295,26 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 	vm_size_t length = (op->g1 - op->g0) << GRANULE_SHIFT;
 	uint64_t bit = UINT64_C(1) << k;
 	if (!op->unlock) {
-		uint64_t ahead = read_ahead(o, op);
+		uint64_t ahead = fault_ahead(o, op);
+		bool asked = (op->access & VM_PROT_WRITE) != 0;
 		/* A sequential reader gets read copies (others may read
 		 * them too); a lone read elsewhere gets the page writable. */
-		bool write = (op->access & VM_PROT_WRITE) || (op->optimistic && ahead == 0);
+		bool write = asked || (op->optimistic && ahead == 0);
 		uint64_t t = now_us();
-		for (uint64_t g = op->g0; g < op->g1; g++) {
-			o->granted[g] = t;
+		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
+			o->lent[g] = 1;
+			if (g < op->g1)
+				o->granted[g] = t;
 			if (write) {
 				o->writer[g] = (int8_t)k;
 				o->readers[g] = 0;
-				o->asked_write[g] = (op->access & VM_PROT_WRITE) != 0;
+				/* pages ahead were not asked for: a reader
+				 * downgrades them, and they do not move the hold */
+				o->asked_write[g] = asked && g < op->g1;
 			} else {
 				o->readers[g] |= bit;
 			}
 		}
-		for (uint64_t g = op->g1; g < op->g1 + ahead; g++)
-			o->readers[g] |= bit;
 		length += ahead << GRANULE_SHIFT;
 		count(o, k, DSM_MSG_DATA_SUPPLY);
 		/* Lent, not moved: the kernel copies it into its cache. */
@@ -998,6 +1007,7 @@ static void free_object(dsm_object_t *o)
 	free(o->writer);
 	free(o->granted);
 	free(o->asked_write);
+	free(o->lent);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -1042,8 +1052,9 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	o->writer = malloc(o->ngranules * sizeof *o->writer);
 	o->granted = calloc(o->ngranules, sizeof *o->granted);
 	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
+	o->lent = calloc(o->ngranules, sizeof *o->lent);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
-	    o->asked_write == NULL ||
+	    o->asked_write == NULL || o->lent == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;

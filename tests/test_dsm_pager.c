@@ -33,6 +33,8 @@
 #define OFF_F        0x70000
 #define OFF_S        0x80000     /* read in sequence: STREAM_PAGES pages */
 #define STREAM_PAGES 32
+#define OFF_W        0xa0000     /* filled in sequence: 2 x FILL_PAGES pages */
+#define FILL_PAGES   16
 
 static char dir[64];
 
@@ -259,6 +261,32 @@ static int peer_streamer(const char *address, const char *name)
 		pause();
 }
 
+static uint64_t fill_sum(vm_address_t base)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < 2 * FILL_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(base + OFF_W + (vm_offset_t)i * 4096);
+	return sum;
+}
+
+/* Writes i + 1 into the first FILL_PAGES fresh pages, in sequence (the
+ * manager supplies fresh pages ahead, writable), and says so; once P is
+ * 1, says the sum of all 2 x FILL_PAGES pages. */
+static int peer_filler(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	for (int i = 0; i < FILL_PAGES; i++)
+		*(volatile uint64_t *)(uintptr_t)(peer_base + OFF_W + (vm_offset_t)i * 4096) =
+		        (uint64_t)i + 1;
+	peer_say("filled");
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	peer_say("sum %llu", (unsigned long long)fill_sum(peer_base));
+	for (;;)
+		pause();
+}
+
 /* A manager in its own process (for the SIGBUS and TCP tests). */
 static int peer_manager(const char *address, const char *name)
 {
@@ -458,6 +486,40 @@ TEST(read_ahead_copies_are_invalidated)
 	peer_stop(&p);
 	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
 	drop_object("dsm-stream", obj);
+}
+
+/* Fresh pages supplied writable ahead of a kernel filling memory in
+ * sequence are its own like any other: another kernel reads what it
+ * wrote (zeros where it wrote nothing), and a write there takes them. */
+TEST(write_ahead_pages_are_recalled)
+{
+	memory_object_t obj = make_object("dsm-fill");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "filler", address, "dsm-fill", NULL };
+	const char *env[] = { page_env[0], NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	CHECK(peer_expect(&p, "filled", 4 * PEER_TIMEOUT_MS) != NULL);
+	/* Fewer faults than pages written: fresh pages went ahead. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t faults = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		faults += info[i].faults;     /* this process has not faulted yet */
+	CHECK(faults > 0 && faults < FILL_PAGES);
+	CHECK_EQ(fill_sum(here), (uint64_t)FILL_PAGES * (FILL_PAGES + 1) / 2);
+	for (int i = FILL_PAGES; i < 2 * FILL_PAGES; i++)
+		atomic_store(at(here, OFF_W + (vm_offset_t)i * 4096), 100);
+	atomic_store(at(here, OFF_P), 1);
+	char want[32];
+	snprintf(want, sizeof want, "sum %llu",
+	         (unsigned long long)(FILL_PAGES * (FILL_PAGES + 1) / 2 + 100 * FILL_PAGES));
+	const char *l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, want) == 0);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-fill", obj);
 }
 
 TEST(killed_owner_others_continue)
@@ -723,6 +785,8 @@ int main(int argc, char **argv)
 		if (strcmp(role, "poke") == 0 && argc >= 7)
 			return peer_poke(addr, name, (vm_offset_t)atol(argv[5]),
 			                 (uint64_t)atol(argv[6]));
+		if (strcmp(role, "filler") == 0)
+			return peer_filler(addr, name);
 		if (strcmp(role, "streamer") == 0)
 			return peer_streamer(addr, name);
 		if (strcmp(role, "sharer") == 0)
@@ -747,6 +811,7 @@ int main(int argc, char **argv)
 		RUN(false_sharing_stays_exact);
 		RUN(read_sharing_keeps_writes);
 		RUN(read_ahead_copies_are_invalidated);
+		RUN(write_ahead_pages_are_recalled);
 		RUN(killed_owner_others_continue);
 		RUN(msync_invalidate_then_another_writer);
 		RUN(killed_manager_gives_sigbus);
