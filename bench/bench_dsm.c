@@ -504,11 +504,30 @@ static vm_offset_t region(void)
 	return r;
 }
 
+/* The in-process fault: this process's kernel, zero-fill, nobody else
+ * (measured beside each path's faults, so that the ratio's parts are
+ * taken under the same load). */
+static double in_process_fault(void)
+{
+	double *s = calloc((size_t)faults, sizeof *s);
+	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(here + region());
+	for (int i = 0; i < faults; i++) {
+		double t0 = now_us();
+		(void)p[(size_t)i * 2 * PAGE];   /* not in sequence: no read-ahead */
+		s[i] = now_us() - t0;
+	}
+	double us = median(s, faults);
+	free(s);
+	return us;
+}
+
+
 static void micro(const char *label, struct kernel *m, struct kernel *o, bool unix_path)
 {
 	struct phase ph;
 	printf("%s (kernel M: 4 KiB pages, kernel O: 16 KiB pages)\n", label);
 	double raw = run(m, "raw 0 %d", faults);
+	in_process_us = in_process_fault();
 	printf("  raw 4 KiB round trip                     %8.1f us\n", raw);
 	printf("  in-process fault (kernel in the manager) %8.1f us\n", in_process_us);
 	printf("  %-40s %8s      %s  %s\n", "", "median", "messages/fault",
@@ -699,18 +718,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("bench_dsm: medians of %d faults; the machine is shared: figures are noisy\n", faults);
-	/* The in-process fault: this kernel, zero-fill, nobody else. */
-	{
-		double *s = calloc((size_t)faults, sizeof *s);
-		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(here + region());
-		for (int i = 0; i < faults; i++) {
-			double t0 = now_us();
-			(void)p[(size_t)i * 2 * PAGE];   /* not in sequence: no read-ahead */
-			s[i] = now_us() - t0;
-		}
-		in_process_us = median(s, faults);
-		free(s);
-	}
 
 	struct kernel ks[3];
 	static const vm_size_t psz[3] = { 4096, 16384, 65536 };
