@@ -14,9 +14,13 @@
  *    let go are sent one lock_request each (batched over the whole range):
  *    a writer is flushed with RETURN_ALL and no reply, the data_return is
  *    the answer; readers are flushed without return and answer with
- *    lock_completed. When every answer is in, the page is granted: a
- *    data_supply (writable when nobody else held the page), or a
- *    lock_request that lifts the write lock.
+ *    lock_completed; a writer that got the page on a read fault is only
+ *    write-locked in place when another kernel reads (downgrade: its
+ *    writes come back, then lock_completed). When every answer is in, the
+ *    page is granted: a data_supply (writable when nobody else held the
+ *    page; read-only, with up to AHEAD_MAX more, when the read continues
+ *    the kernel's previous one), or a lock_request that lifts the write
+ *    lock.
  *  - Operations whose ranges (rounded to the largest page size among the
  *    kernels) overlap run one after the other, in arrival order; the
  *    others run at once. No handler ever waits for a message: the answers
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define GRANULE       ((vm_size_t)DSM_PAGER_GRANULE)
@@ -47,13 +52,18 @@
 #define DSM_QUIT_ID   0x64736d71               /* "dsmq": private, stops an object */
 #define DSM_TICK_ID   0x64736d74               /* "dsmt": the hold timer fired */
 #define RCV_BUFFER    4096
-/* A kernel keeps a page at least this long after it got it (µs), so the
- * thread that faulted runs before the page moves on (no livelock under
- * contention); doubled each time a page asked for writing comes back
- * unchanged, halved when one comes back written. A page can also come
- * back unchanged because a spinning kernel took it only to find nothing
- * to do: the cap keeps that from slowing every transfer for long. */
-#define HOLD_MIN_US   20
+/* The hold: a kernel keeps a page at least this long after it got it
+ * (µs), so the thread that faulted runs before the page moves on (no
+ * livelock under contention). None at first: a page asked for writing
+ * that comes back unchanged (the thread did not get to run) starts it at
+ * HOLD_FIRST_US and doubles it; each page that comes back written halves
+ * it, down to none again. A page can also come back unchanged because a
+ * spinning kernel took it only to find nothing to do: the cap keeps that
+ * from slowing every transfer for long. */
+/* Faults in sequence are answered with up to this much more (a kernel
+ * reading an array, or filling fresh memory, faults once per window). */
+#define AHEAD_MAX     ((vm_size_t)128 << 10)
+#define HOLD_FIRST_US 20
 #define HOLD_MAX_US   200
 
 typedef struct dsm_op {
@@ -75,6 +85,8 @@ typedef struct dsm_recall {
 	dsm_op_t *op;
 	int kernel;
 	bool by_return;       /* answered when the kernel holds nothing in range */
+	bool downgrade;       /* write lock only (the kernel keeps a read copy);
+	                         lock_completed answers */
 	vm_offset_t offset;   /* the lock_request's range, for lock_completed */
 	vm_size_t size;
 	uint64_t g0, g1;
@@ -83,6 +95,10 @@ typedef struct dsm_recall {
 typedef struct dsm_kernel {
 	dsm_kernel_info_t info;
 	vm_size_t page_size;
+	/* [0] reads, [1] writes: each its own sequence (a kernel may read
+	 * one array while it writes another) */
+	uint64_t ahead_next[2];  /* granule a fault in sequence comes to next */
+	uint64_t ahead_pages[2]; /* pages supplied ahead of the last such fault */
 } dsm_kernel_t;
 
 typedef struct dsm_object {
@@ -96,6 +112,7 @@ typedef struct dsm_object {
 	int8_t *writer;                /* per granule: the kernel that may write */
 	uint64_t *granted;             /* per granule: when its holder got it (µs) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
+	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -156,6 +173,7 @@ static const char *const kind_names[DSM_MSG_KINDS] = {
 	[DSM_MSG_DATA_SUPPLY] = "data_supply",
 	[DSM_MSG_LOCK_FLUSH] = "lock_request(flush)",
 	[DSM_MSG_LOCK_UNLOCK] = "lock_request(unlock)",
+	[DSM_MSG_LOCK_DOWNGRADE] = "lock_request(downgrade)",
 	[DSM_MSG_SYNCHRONIZE_COMPLETED] = "synchronize_completed",
 	[DSM_MSG_DATA_ERROR] = "data_error",
 };
@@ -221,6 +239,52 @@ static void kernel_range(const dsm_object_t *o, int k, uint64_t g0, uint64_t g1,
 
 /* ---- operations ---------------------------------------------------------- */
 
+/* May granule g go to kernel k as a read copy nobody asked for? It is
+ * inside the object, nobody writes it, k does not hold it, and no
+ * operation but `self` covers it (one may be recalling it right now). */
+static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, uint64_t g)
+{
+	if (g >= o->size >> GRANULE_SHIFT || o->writer[g] != NO_WRITER ||
+	    (o->readers[g] >> k & 1))
+		return false;
+	for (const dsm_op_t *e = o->ops; e != NULL; e = e->next)
+		if (e != self && g >= e->b0 && g < e->b1)
+			return false;
+	return true;
+}
+
+/* Granules to supply after a fault's pages: none unless the fault
+ * continues the kernel's last one of its kind (read or write) and what
+ * was supplied ahead of it; then 1, 2, 4... pages, up to AHEAD_MAX,
+ * stopping at the first page not all lendable. Ahead of a write fault
+ * only pages nobody ever had (zeros: a kernel filling fresh memory) go,
+ * writable; ahead of a read, read copies. */
+static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
+{
+	dsm_kernel_t *kn = &o->kernels[op->kernel];
+	uint64_t gpp = kn->page_size >> GRANULE_SHIFT;
+	uint64_t cap = AHEAD_MAX / kn->page_size;
+	bool write = (op->access & VM_PROT_WRITE) != 0;
+	uint64_t *pages = &kn->ahead_pages[write];
+	if (op->g0 != kn->ahead_next[write])
+		*pages = 0;
+	else
+		*pages = *pages == 0 ? 1 : *pages * 2 > cap ? cap : *pages * 2;
+	uint64_t n = 0;
+	for (uint64_t pg = 0; pg < *pages; pg++) {
+		uint64_t g = op->g1 + pg * gpp;
+		bool ok = true;
+		for (uint64_t i = 0; i < gpp && ok; i++)
+			ok = may_lend_ahead(o, op, op->kernel, g + i) &&
+			     (!write || (o->readers[g + i] == 0 && !o->lent[g + i]));
+		if (!ok)
+			break;
+		n += gpp;
+	}
+	kn->ahead_next[write] = op->g1 + n;
+	return n;
+}
+
 static void grant(dsm_object_t *o, dsm_op_t *op)
 {
 	int k = op->kernel;
@@ -231,18 +295,27 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 	vm_size_t length = (op->g1 - op->g0) << GRANULE_SHIFT;
 	uint64_t bit = UINT64_C(1) << k;
 	if (!op->unlock) {
-		bool write = (op->access & VM_PROT_WRITE) || op->optimistic;
+		uint64_t ahead = fault_ahead(o, op);
+		bool asked = (op->access & VM_PROT_WRITE) != 0;
+		/* A sequential reader gets read copies (others may read
+		 * them too); a lone read elsewhere gets the page writable. */
+		bool write = asked || (op->optimistic && ahead == 0);
 		uint64_t t = now_us();
-		for (uint64_t g = op->g0; g < op->g1; g++) {
-			o->granted[g] = t;
+		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
+			o->lent[g] = 1;
+			if (g < op->g1)
+				o->granted[g] = t;
 			if (write) {
 				o->writer[g] = (int8_t)k;
 				o->readers[g] = 0;
-				o->asked_write[g] = (op->access & VM_PROT_WRITE) != 0;
+				/* pages ahead were not asked for: a reader
+				 * downgrades them, and they do not move the hold */
+				o->asked_write[g] = asked && g < op->g1;
 			} else {
 				o->readers[g] |= bit;
 			}
 		}
+		length += ahead << GRANULE_SHIFT;
 		count(o, k, DSM_MSG_DATA_SUPPLY);
 		/* Lent, not moved: the kernel copies it into its cache. */
 		memory_object_data_supply(control, offset,
@@ -311,7 +384,7 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 	for (unsigned j = 0; j < o->nkernels; j++) {
 		if ((int)j == k || !attached(o, (int)j))
 			continue;
-		bool w = false, r = false;
+		bool w = false, r = false, lent = true;
 		uint64_t bit = UINT64_C(1) << j;
 		for (uint64_t g = op->g0; g < op->g1; g++) {
 			w |= o->writer[g] == (int)j;
@@ -329,16 +402,31 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		}
 		rc->op = op;
 		rc->kernel = (int)j;
-		rc->by_return = w;
 		kernel_range(o, (int)j, op->g0, op->g1, &rc->offset, &rc->size);
 		rc->g0 = rc->offset >> GRANULE_SHIFT;
 		rc->g1 = (rc->offset + rc->size) >> GRANULE_SHIFT;
 		if (rc->g1 > o->ngranules)
 			rc->g1 = o->ngranules;
+		/* A writer that only read-faulted (supplied writable because
+		 * nobody else held the page) is likely reading: a reader
+		 * downgrades it and both keep a copy, instead of taking the
+		 * page away (it would fault straight back). Every granule of
+		 * its page in range must be such (checked over its whole page). */
+		for (uint64_t g = rc->g0; g < rc->g1 && lent && w && !want_write; g++)
+			if (o->writer[g] == (int)j && o->asked_write[g])
+				lent = false;
+		rc->downgrade = w && lent && !want_write;
+		rc->by_return = w && !rc->downgrade;
 		memory_object_control_t control = o->kernels[j].info.control;
-		count(o, (int)j, DSM_MSG_LOCK_FLUSH);
+		count(o, (int)j, rc->downgrade ? DSM_MSG_LOCK_DOWNGRADE : DSM_MSG_LOCK_FLUSH);
 		kern_return_t kr;
-		if (w)
+		if (rc->downgrade)
+			/* Write-locked in place: what it wrote comes back
+			 * (kernel_copy), then lock_completed. */
+			kr = memory_object_lock_request(control, rc->offset, rc->size,
+			        MEMORY_OBJECT_RETURN_DIRTY, FALSE, VM_PROT_WRITE,
+			        o->port);
+		else if (w)
 			/* A writer: its data comes back in the data_return,
 			 * which is the answer (pages are precious, so even a
 			 * clean one comes back). */
@@ -607,13 +695,11 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 			        GRANULE) != 0;
 		}
 		if (asked && !changed)
-			o->hold_us *= 2;
+			o->hold_us = o->hold_us < HOLD_FIRST_US ? HOLD_FIRST_US
+			           : o->hold_us * 2 > HOLD_MAX_US ? HOLD_MAX_US
+			           : o->hold_us * 2;
 		else if (asked && changed)
 			o->hold_us /= 2;
-		if (o->hold_us < HOLD_MIN_US)
-			o->hold_us = HOLD_MIN_US;
-		if (o->hold_us > HOLD_MAX_US)
-			o->hold_us = HOLD_MAX_US;
 		for (uint64_t g = g0; g < g1; g++) {
 			if (o->writer[g] == k) {
 				/* The writer's data is the newest: keep it. */
@@ -647,8 +733,16 @@ static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seq
 			if (rc->kernel == k && !rc->by_return && rc->offset == offset &&
 			    rc->size == length) {
 				uint64_t bit = UINT64_C(1) << k;
-				for (uint64_t g = rc->g0; g < rc->g1; g++)
-					o->readers[g] &= ~bit;
+				for (uint64_t g = rc->g0; g < rc->g1; g++) {
+					if (!rc->downgrade) {
+						o->readers[g] &= ~bit;
+					} else if (o->writer[g] == k) {
+						/* Its writes came back before this:
+						 * it keeps a read copy. */
+						o->writer[g] = NO_WRITER;
+						o->readers[g] |= bit;
+					}
+				}
 				recall_done(o, rc);
 				break;
 			}
@@ -842,6 +936,8 @@ static void *worker_main(void *arg)
 static void *timer_main(void *arg)
 {
 	(void)arg;
+	/* Holds are tens of µs: the default 50 µs slack would double them. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	pthread_mutex_lock(&dsm.lock);
 	for (;;) {
 		uint64_t next = 0, now = now_us();
@@ -911,6 +1007,7 @@ static void free_object(dsm_object_t *o)
 	free(o->writer);
 	free(o->granted);
 	free(o->asked_write);
+	free(o->lent);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -950,13 +1047,14 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	pthread_cond_init(&o->event, &attr);
 	pthread_condattr_destroy(&attr);
 	vm_address_t data = 0;
-	o->hold_us = HOLD_MIN_US;
+	o->hold_us = 0;
 	o->readers = calloc(o->ngranules, sizeof *o->readers);
 	o->writer = malloc(o->ngranules * sizeof *o->writer);
 	o->granted = calloc(o->ngranules, sizeof *o->granted);
 	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
+	o->lent = calloc(o->ngranules, sizeof *o->lent);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
-	    o->asked_write == NULL ||
+	    o->asked_write == NULL || o->lent == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;

@@ -31,6 +31,10 @@
 #define OFF_Q        0x50000
 #define OFF_P        0x60000
 #define OFF_F        0x70000
+#define OFF_S        0x80000     /* read in sequence: STREAM_PAGES pages */
+#define STREAM_PAGES 32
+#define OFF_W        0xa0000     /* filled in sequence: 2 x FILL_PAGES pages */
+#define FILL_PAGES   16
 
 static char dir[64];
 
@@ -210,6 +214,79 @@ static int peer_poke(const char *address, const char *name, vm_offset_t off, uin
 		pause();
 }
 
+/* Read sharing: reads Q (nobody else holds it, so it comes writable),
+ * writes 5 there without another fault, and says so; once P is 1 (the
+ * test process has read Q meanwhile), checks Q still reads 5, writes 6
+ * and says so. */
+static int peer_sharer(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	volatile uint64_t *q = (volatile uint64_t *)(uintptr_t)(peer_base + OFF_Q);
+	if (*q != 0)
+		return 3;
+	*q = 5;
+	peer_say("wrote 5");
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	if (*q != 5) {
+		peer_say("stale %llu", (unsigned long long)*q);
+		return 4;
+	}
+	*q = 6;
+	peer_say("wrote 6");
+	for (;;)
+		pause();
+}
+
+static uint64_t stream_sum(vm_address_t base)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < STREAM_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(base + OFF_S + (vm_offset_t)i * 4096);
+	return sum;
+}
+
+/* Reads STREAM_PAGES pages in sequence (the manager supplies ahead) and
+ * says their sum; once P is 1, says it again. */
+static int peer_streamer(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	peer_say("sum %llu", (unsigned long long)stream_sum(peer_base));
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	peer_say("sum %llu", (unsigned long long)stream_sum(peer_base));
+	for (;;)
+		pause();
+}
+
+static uint64_t fill_sum(vm_address_t base)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < 2 * FILL_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(base + OFF_W + (vm_offset_t)i * 4096);
+	return sum;
+}
+
+/* Writes i + 1 into the first FILL_PAGES fresh pages, in sequence (the
+ * manager supplies fresh pages ahead, writable), and says so; once P is
+ * 1, says the sum of all 2 x FILL_PAGES pages. */
+static int peer_filler(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	for (int i = 0; i < FILL_PAGES; i++)
+		*(volatile uint64_t *)(uintptr_t)(peer_base + OFF_W + (vm_offset_t)i * 4096) =
+		        (uint64_t)i + 1;
+	peer_say("filled");
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	peer_say("sum %llu", (unsigned long long)fill_sum(peer_base));
+	for (;;)
+		pause();
+}
+
 /* A manager in its own process (for the SIGBUS and TCP tests). */
 static int peer_manager(const char *address, const char *name)
 {
@@ -345,6 +422,104 @@ TEST(false_sharing_stays_exact)
 		peer_stop(&p[i]);
 	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
 	drop_object("dsm-slots", obj);
+}
+
+/* A page supplied writable on a read fault (nobody else held it) and then
+ * written without a fault: another kernel's read must see that write (the
+ * holder is write-locked in place, its dirty page comes back), the holder
+ * keeps reading what it wrote, and its next write invalidates the reader. */
+TEST(read_sharing_keeps_writes)
+{
+	memory_object_t obj = make_object("dsm-share");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "sharer", address, "dsm-share", NULL };
+	const char *env[] = { page_env[1], NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	CHECK(peer_expect(&p, "wrote 5", 4 * PEER_TIMEOUT_MS) != NULL);
+	const volatile uint64_t *q = (const volatile uint64_t *)(uintptr_t)(here + OFF_Q);
+	CHECK_EQ(*q, 5);
+	atomic_store(at(here, OFF_P), 1);
+	CHECK(peer_expect(&p, "wrote 6", 4 * PEER_TIMEOUT_MS) != NULL);
+	CHECK_EQ(*q, 6);
+	/* The reader write-locked the holder instead of taking its page. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t downgrades = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		if (info[i].page_size == 16384)
+			downgrades += info[i].messages[DSM_MSG_LOCK_DOWNGRADE];
+	CHECK(downgrades >= 1);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-share", obj);
+}
+
+/* Pages supplied ahead of a sequential reader, never faulted on there,
+ * are read copies like any other: a write elsewhere invalidates them. */
+TEST(read_ahead_copies_are_invalidated)
+{
+	memory_object_t obj = make_object("dsm-stream");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "streamer", address, "dsm-stream", NULL };
+	const char *env[] = { page_env[0], NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	const char *l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "sum 0") == 0);
+	/* Fewer faults than pages: the reads in sequence were supplied ahead. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t faults = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		faults += info[i].faults;     /* this process has not faulted yet */
+	CHECK(faults > 0 && faults < STREAM_PAGES / 2);
+	/* Every page written here, those it faulted on and those it got
+	 * ahead: it must see every write. */
+	for (int i = 0; i < STREAM_PAGES; i++)
+		atomic_store(at(here, OFF_S + (vm_offset_t)i * 4096), (uint64_t)i + 1);
+	atomic_store(at(here, OFF_P), 1);
+	l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "sum 528") == 0);   /* 1 + 2 + ... + 32 */
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-stream", obj);
+}
+
+/* Fresh pages supplied writable ahead of a kernel filling memory in
+ * sequence are its own like any other: another kernel reads what it
+ * wrote (zeros where it wrote nothing), and a write there takes them. */
+TEST(write_ahead_pages_are_recalled)
+{
+	memory_object_t obj = make_object("dsm-fill");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "filler", address, "dsm-fill", NULL };
+	const char *env[] = { page_env[0], NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	CHECK(peer_expect(&p, "filled", 4 * PEER_TIMEOUT_MS) != NULL);
+	/* Fewer faults than pages written: fresh pages went ahead. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t faults = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		faults += info[i].faults;     /* this process has not faulted yet */
+	CHECK(faults > 0 && faults < FILL_PAGES);
+	CHECK_EQ(fill_sum(here), (uint64_t)FILL_PAGES * (FILL_PAGES + 1) / 2);
+	for (int i = FILL_PAGES; i < 2 * FILL_PAGES; i++)
+		atomic_store(at(here, OFF_W + (vm_offset_t)i * 4096), 100);
+	atomic_store(at(here, OFF_P), 1);
+	char want[32];
+	snprintf(want, sizeof want, "sum %llu",
+	         (unsigned long long)(FILL_PAGES * (FILL_PAGES + 1) / 2 + 100 * FILL_PAGES));
+	const char *l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, want) == 0);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-fill", obj);
 }
 
 TEST(killed_owner_others_continue)
@@ -610,6 +785,12 @@ int main(int argc, char **argv)
 		if (strcmp(role, "poke") == 0 && argc >= 7)
 			return peer_poke(addr, name, (vm_offset_t)atol(argv[5]),
 			                 (uint64_t)atol(argv[6]));
+		if (strcmp(role, "filler") == 0)
+			return peer_filler(addr, name);
+		if (strcmp(role, "streamer") == 0)
+			return peer_streamer(addr, name);
+		if (strcmp(role, "sharer") == 0)
+			return peer_sharer(addr, name);
 		if (strcmp(role, "manager") == 0)
 			return peer_manager(addr, name);
 		return 1;
@@ -628,6 +809,9 @@ int main(int argc, char **argv)
 		RUN(three_kernels_atomic_counter);
 		RUN(ping_pong_never_stale);
 		RUN(false_sharing_stays_exact);
+		RUN(read_sharing_keeps_writes);
+		RUN(read_ahead_copies_are_invalidated);
+		RUN(write_ahead_pages_are_recalled);
 		RUN(killed_owner_others_continue);
 		RUN(msync_invalidate_then_another_writer);
 		RUN(killed_manager_gives_sigbus);

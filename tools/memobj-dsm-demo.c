@@ -348,13 +348,14 @@ int main(int argc, char **argv)
 	static const dsm_msg_kind_t shown[] = {
 		DSM_MSG_DATA_REQUEST, DSM_MSG_DATA_UNLOCK, DSM_MSG_DATA_RETURN,
 		DSM_MSG_LOCK_COMPLETED, DSM_MSG_DATA_SUPPLY, DSM_MSG_LOCK_FLUSH,
-		DSM_MSG_LOCK_UNLOCK,
+		DSM_MSG_LOCK_UNLOCK, DSM_MSG_LOCK_DOWNGRADE,
 	};
 	static const char *const heads[] = { "request", "unlock", "return", "lock_cmpl",
-	                                     "supply", "flush", "grant_w" };
+	                                     "supply", "flush", "grant_w", "downgrade" };
 	printf("protocol at a glance (messages per kernel)\n"
 	       "  kernel -> manager: data_request, data_unlock, data_return, lock_completed\n"
-	       "  manager -> kernel: data_supply, lock_request(flush), lock_request(unlock: grant write)\n");
+	       "  manager -> kernel: data_supply, lock_request(flush), lock_request(unlock: grant write),\n"
+	       "                     lock_request(downgrade: write-lock, keep a read copy)\n");
 	printf("  kernel       faults");
 	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++)
 		printf(" %9s", heads[i]);

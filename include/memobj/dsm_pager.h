@@ -53,6 +53,7 @@ typedef enum dsm_msg_kind {
 	DSM_MSG_DATA_SUPPLY,
 	DSM_MSG_LOCK_FLUSH,         /* lock_request(should_flush): invalidate */
 	DSM_MSG_LOCK_UNLOCK,        /* lock_request(VM_PROT_NONE): grant write */
+	DSM_MSG_LOCK_DOWNGRADE,     /* lock_request(VM_PROT_WRITE): keep a read copy */
 	DSM_MSG_SYNCHRONIZE_COMPLETED,
 	DSM_MSG_DATA_ERROR,
 	DSM_MSG_KINDS
