@@ -17,7 +17,9 @@
  * switches per fault (getrusage), and the ratio of µs per fault to the
  * one-thread run of the same repetition. Last, the aim with met / not met.
  *
- *   bench_pager_pool            (MEMOBJ_BENCH_MB, default 16 MiB)
+ *   bench_pager_pool [POOL_THREADS...]   (MEMOBJ_BENCH_MB, default 16 MiB)
+ *
+ * With POOL_THREADS arguments: one table per size given, and no aim.
  */
 #include <mach/mach.h>
 
@@ -257,7 +259,7 @@ static double table(const char *pool_threads, int runs)
 	return r4;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *mb = getenv("MEMOBJ_BENCH_MB");
 	const char *rn = getenv("MEMOBJ_BENCH_RUNS");
@@ -267,6 +269,11 @@ int main(void)
 	prepare(mb ? strtoul(mb, NULL, 10) : 16);
 	printf("bench_pager_pool: %zu MiB file-pager object, 4 KiB clusters, "
 	       "random order, %d runs, medians\n", object_size >> 20, runs);
+	/* Arguments: only these pool sizes (MEMOBJ_PAGER_THREADS), no aim. */
+	for (int i = 1; i < argc; i++)
+		table(argv[i], runs);
+	if (argc > 1)
+		return 0;
 	double pooled = table(NULL, runs);
 	double serial = table("1", runs);
 	printf("\naim: 4 application threads on one object, time per fault "
