@@ -221,6 +221,8 @@ static boolean_t serve_ordered_locked(pager_pool_t *pool, pool_port_t *p,
 	 * seqno behind the count (the right moved and was reset) registers
 	 * at once. */
 	mach_port_seqno_t seqno = message_seqno(in);
+	if (p->next_seqno != seqno)
+		pool->stats.overtaken++;
 	while (!p->removed && p->next_seqno != seqno &&
 	       (mach_port_seqno_t)(seqno - p->next_seqno) < (1u << 31))
 		pthread_cond_wait(&pool->cond, &pool->lock);

@@ -103,6 +103,7 @@ typedef struct pager_pool_stats {
 	unsigned threads;
 	unsigned long long messages;     /* dispatched to a demux */
 	unsigned long long waited;       /* waited for an earlier conflicting one */
+	unsigned long long overtaken;    /* dequeued before an earlier one registered */
 	unsigned long long dropped;      /* of a removed port, or no port known */
 } pager_pool_stats_t;
 void pager_pool_get_stats(pager_pool_t *pool, pager_pool_stats_t *stats);
