@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,11 +66,13 @@ struct file_pager {
 	 * batch whole when returns of different pages run together. */
 	pthread_mutex_t write_lock;
 	held_run_t *held, **held_tail;
+	atomic_uint held_runs;        /* length of held: a request reads it unlocked */
 	bool warned_read_only;
 	vm_address_t free_lo, free_hi; /* returned memory not yet deallocated */
 
 	pthread_mutex_t lock;         /* guards everything below */
 	bool quit;                    /* the quit message was handled */
+	unsigned requests_in_service; /* data_requests being served now */
 	pthread_cond_t detached_cond; /* signalled when kernel_count drops to 0,
 	                               * when a flush completes, at the quit */
 	uint64_t flush_requests;      /* file_pager_flush calls so far */
@@ -139,16 +142,6 @@ static bool add_kernel(file_pager_t *pager, memory_object_control_t control,
 	}
 	pthread_mutex_unlock(&pager->lock);
 	return ok;
-}
-
-/* The page size of the kernel behind `control`, 0 if we do not know it. */
-static vm_size_t kernel_page_size(file_pager_t *pager, memory_object_control_t control)
-{
-	pthread_mutex_lock(&pager->lock);
-	kernel_entry_t *entry = find_kernel_locked(pager, control);
-	vm_size_t page_size = entry ? entry->page_size : 0;
-	pthread_mutex_unlock(&pager->lock);
-	return page_size;
 }
 
 static void remove_kernel(file_pager_t *pager, memory_object_control_t control)
@@ -344,6 +337,7 @@ static bool retry_held(file_pager_t *pager, bool probe_only)
 		pager->held = run->next;
 		if (pager->held == NULL)
 			pager->held_tail = &pager->held;
+		atomic_fetch_sub(&pager->held_runs, 1);
 		COUNT(pager, held_bytes, -(uint64_t)run->length);
 		vm_deallocate(mach_task_self(), run->data, run->size);
 		free(run);
@@ -364,6 +358,7 @@ static bool hold_run(file_pager_t *pager, vm_address_t data, vm_size_t size,
 	*run = (held_run_t){ offset, data, size, length, NULL };
 	*pager->held_tail = run;
 	pager->held_tail = &run->next;
+	atomic_fetch_add(&pager->held_runs, 1);
 	COUNT(pager, held_bytes, length);
 	return true;
 }
@@ -373,6 +368,11 @@ static bool hold_run(file_pager_t *pager, vm_address_t data, vm_size_t size,
 static void overlay_held(file_pager_t *pager, char *buffer, uint64_t pos,
         vm_size_t chunk)
 {
+	/* A run held for these pages was held by a return before this
+	 * request (the pool ordered them), so the count shows it; runs held
+	 * meanwhile are of other pages. */
+	if (atomic_load(&pager->held_runs) == 0)
+		return;
 	pthread_mutex_lock(&pager->write_lock);
 	for (held_run_t *run = pager->held; run != NULL; run = run->next) {
 		uint64_t lo = run->offset > pos ? run->offset : pos;
@@ -483,8 +483,13 @@ static kern_return_t file_pager_data_request(memory_object_t object,
 {
 	(void)object; (void)seqno; (void)desired_access;
 	file_pager_t *pager = served_pager;
-	COUNT(pager, data_requests, 1);
-	vm_size_t page_size = kernel_page_size(pager, control);
+	pthread_mutex_lock(&pager->lock);
+	pager->stats.data_requests++;
+	if (pager->requests_in_service++ != 0)
+		pager->stats.requests_overlapped++;
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	vm_size_t page_size = entry ? entry->page_size : 0;
+	pthread_mutex_unlock(&pager->lock);
 	if (page_size == 0) {
 		/* No init from this kernel: not ours to answer. */
 	} else if ((offset | length) & (page_size - 1)) {
@@ -494,6 +499,9 @@ static kern_return_t file_pager_data_request(memory_object_t object,
 	} else if (length != 0) {
 		serve_range(pager, control, page_size, offset, length);
 	}
+	pthread_mutex_lock(&pager->lock);
+	pager->requests_in_service--;
+	pthread_mutex_unlock(&pager->lock);
 	/* Each message that carries the control port adds a reference to our
 	 * send right (SPEC 3.11); init's is the one we keep. */
 	mach_port_deallocate(mach_task_self(), control);
@@ -795,6 +803,7 @@ static file_pager_t *create(const char *path, vm_size_t cluster_size,
 	pager->fd = fd;
 	pager->writable = writable;
 	pager->held_tail = &pager->held;
+	atomic_init(&pager->held_runs, 0);
 	pager->file_size = (uint64_t)st.st_size;
 	pager->cluster_size = cluster_size > ((vm_size_t)1 << 30)
 	        ? (vm_size_t)1 << 30 : cluster_size;

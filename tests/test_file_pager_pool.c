@@ -126,6 +126,7 @@ TEST(threads_faulting_one_object_read_the_file)
 	file_pager_stats_t s;
 	file_pager_get_stats(pager, &s);
 	CHECK_EQ(s.pages_in, pages);        /* each page asked and supplied once */
+	CHECK(s.requests_overlapped <= s.data_requests);
 	CHECK_EQ(s.data_errors, 0);
 	CHECK_EQ(s.send_failures, 0);
 	CHECK_EQ(vm_deallocate(mach_task_self(), (vm_address_t)(uintptr_t)m,

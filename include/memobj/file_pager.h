@@ -101,6 +101,9 @@ typedef struct file_pager_stats {
 	uint64_t write_errors;       /* failed pwrite attempts (data held) */
 	uint64_t held_bytes;         /* returned, not yet in the file */
 	uint64_t sync_errors;        /* failed fdatasync calls */
+	/* serving threads (MEMOBJ_PAGER_THREADS) */
+	uint64_t requests_overlapped; /* data_requests begun while another
+	                               * was being served: the pool at work */
 } file_pager_stats_t;
 
 /* Opens `path` read-only and starts serving it. `cluster_size` (bytes, 0 for
