@@ -10,7 +10,7 @@
  * the pool at its default size and with one thread (what the pager did
  * before the pool), so the effect of the pool shows in one process run.
  *
- * Every configuration runs MEMOBJ_BENCH_RUNS times (default 5), the thread
+ * Every configuration runs MEMOBJ_BENCH_RUNS times (default 7), the thread
  * counts interleaved; the table gives medians of: µs per fault (wall time /
  * faults the kernel counted), CPU µs per fault (process user+system time:
  * on a noisy machine the wall time moves, the CPU time less), context
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 {
 	const char *mb = getenv("MEMOBJ_BENCH_MB");
 	const char *rn = getenv("MEMOBJ_BENCH_RUNS");
-	int runs = rn ? atoi(rn) : 5;
+	int runs = rn ? atoi(rn) : 7;
 	if (runs < 1)
 		runs = 1;
 	prepare(mb ? strtoul(mb, NULL, 10) : 16);
