@@ -6,16 +6,19 @@
  * docs/default_pager.md.
  *
  * State: one mutex (dp_lock) guards everything; the server threads (two
- * per pager, on one port set) take it for each message. Messages on one
- * object port are handled in seqno order (a thread that dequeued a later
- * one waits for its turn), and every message consumes its seqno, even a
- * malformed or ignored one (SPEC 6): so a data_request that follows a
- * data_return is served after the write reached the segment. The paging
+ * per pager: a pager_pool, pagers/pager_pool.h) take it for each message.
+ * The pool keeps each object port's order by seqno, and every message
+ * consumes its seqno, even a malformed or ignored one (SPEC 6): a
+ * data_request that follows a data_return of its pages is served after
+ * the write reached the segment; init, terminate, notifications and the
+ * completions run alone, after everything before them. The paging
  * path never touches memory that could page to this pager: the I/O buffer
  * is malloc'ed (and mlock'ed where permitted), the data the kernel sends
  * is written out and vm_deallocate'd. */
 
 #include <memobj/default_pager.h>
+
+#include "pager_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,14 +128,12 @@ struct dp_object {
 	                              * (segment id << 40 | block) + 1 */
 	struct dp_control *controls;
 	size_t ncontrols;
-	mach_port_seqno_t next_seqno;
-	pthread_cond_t turn;
-	bool dead;                   /* freed: waiters for a turn give up */
 	struct dp_object *next;
 };
 
 struct dp_pager {
-	mach_port_t port, set;
+	mach_port_t port;
+	pager_pool_t *pool;          /* serves port, its stores and objects */
 	struct dp_store *stores;
 	struct dp_object *objects;
 	natural_t pageout_calls, pagein_calls, pages_in, pages_out,
@@ -145,9 +146,8 @@ static struct dp_pager *pagers;
 static struct dp_segment **segments;
 static size_t nsegments, segments_cap;
 static char *dp_buf;                 /* I/O buffer (dp_lock) */
-/* Freed object records stay here: a thread may still wait on one's turn. */
-static struct dp_object *graveyard;
-static _Thread_local bool dp_consumed;
+
+static boolean_t dp_demux(void *ctx, mach_msg_header_t *in, mach_msg_header_t *out);
 
 /* ---- lookups (dp_lock held) ---- */
 
@@ -184,24 +184,6 @@ static struct dp_control *find_control(struct dp_object *o,
 		if (o->controls[i].control == control)
 			return &o->controls[i];
 	return NULL;
-}
-
-/* ---- seqno order on object ports ---- */
-
-/* Waits until seqno is the object's next; false when it was freed. */
-static bool turn_begin(struct dp_object *o, mach_port_seqno_t seqno)
-{
-	dp_consumed = true;
-	while (!o->dead && o->next_seqno != seqno &&
-	       (mach_port_seqno_t)(seqno - o->next_seqno) < (1u << 31))
-		pthread_cond_wait(&o->turn, &dp_lock);
-	return !o->dead;
-}
-
-static void turn_end(struct dp_object *o)
-{
-	o->next_seqno++;
-	pthread_cond_broadcast(&o->turn);
 }
 
 /* ---- blocks ---- */
@@ -348,10 +330,9 @@ static struct dp_object *object_new(struct dp_pager *p, mach_port_t port,
 	o->pager = p;
 	o->size = size;
 	o->internal = internal;
-	pthread_cond_init(&o->turn, NULL);
-	if (mach_port_move_member(mach_task_self(), port, p->set) != KERN_SUCCESS) {
+	/* In seqno order, as pager_pool.h tells. */
+	if (pager_pool_add(p->pool, port, true, dp_demux, NULL, p) != KERN_SUCCESS) {
 		free(o->map);
-		pthread_cond_destroy(&o->turn);
 		free(o);
 		return NULL;
 	}
@@ -360,8 +341,10 @@ static struct dp_object *object_new(struct dp_pager *p, mach_port_t port,
 	return o;
 }
 
-/* Frees the object: its blocks go back, its port goes (dp_lock held;
- * other threads may wait on o->turn: they find it gone). */
+/* Frees the object: its blocks go back, its port goes (dp_lock held). Only
+ * a barrier (terminate, a notification) or the object's creation frees
+ * one, so no other handler of it runs; messages of it still queued are
+ * dropped by the pool. */
 static void object_free(struct dp_object *o)
 {
 	struct dp_pager *p = o->pager;
@@ -374,18 +357,11 @@ static void object_free(struct dp_object *o)
 		block_free(o->map[i]);
 	for (size_t i = 0; i < o->ncontrols; i++)
 		mach_port_deallocate(mach_task_self(), o->controls[i].control);
+	pager_pool_remove(p->pool, o->port);
 	mach_port_destroy(mach_task_self(), o->port);
 	free(o->map);
 	free(o->controls);
-	o->map = NULL;
-	o->controls = NULL;
-	o->nblocks = 0;
-	o->ncontrols = 0;
-	o->port = MACH_PORT_NULL;
-	o->dead = true;
-	pthread_cond_broadcast(&o->turn);
-	o->next = graveyard;
-	graveyard = o;
+	free(o);
 }
 
 static int control_add(struct dp_object *o, mach_port_t control,
@@ -402,14 +378,12 @@ static int control_add(struct dp_object *o, mach_port_t control,
 
 /* ---- the server interface ---- */
 
-/* Looks up the object of a message and takes its turn (dp_lock held).
+/* The object of a message (dp_lock held); the pool has ordered it.
  * NULL when the port is not (or no longer) an object of ours. */
 static struct dp_object *object_turn(mach_port_t port, mach_port_seqno_t seqno)
 {
-	struct dp_object *o = find_object(port);
-	if (o == NULL || !turn_begin(o, seqno))
-		return NULL;
-	return o;
+	(void)seqno;
+	return find_object(port);
 }
 
 static kern_return_t dp_create(memory_object_t pager_port,
@@ -484,7 +458,6 @@ static kern_return_t dp_data_initialize(memory_object_t object,
 	struct dp_object *o = object_turn(object, seqno);
 	if (o != NULL) {
 		store_pages(o, control, offset, data, count, true);
-		turn_end(o);
 	}
 	pthread_mutex_unlock(&dp_lock);
 	vm_deallocate(mach_task_self(), data, count);
@@ -502,7 +475,6 @@ static kern_return_t dp_data_return(memory_object_t object,
 	if (o != NULL) {
 		if (dirty)
 			store_pages(o, control, offset, data, count, false);
-		turn_end(o);
 	}
 	pthread_mutex_unlock(&dp_lock);
 	vm_deallocate(mach_task_self(), data, count);
@@ -611,7 +583,6 @@ static kern_return_t dp_data_request(memory_object_t object,
 		run.length += ps;
 	}
 	run_flush(&run);
-	turn_end(o);
 	pthread_mutex_unlock(&dp_lock);
 	return KERN_SUCCESS;
 }
@@ -638,7 +609,6 @@ static kern_return_t dp_init(memory_object_t object, mach_port_seqno_t seqno,
 			        MEMORY_OBJECT_ATTR_INFO_COUNT, MACH_PORT_NULL);
 			kr = KERN_SUCCESS;
 		}
-		turn_end(o);
 	}
 	pthread_mutex_unlock(&dp_lock);
 	return kr;
@@ -656,7 +626,6 @@ static kern_return_t dp_terminate(memory_object_t object,
 				o->controls[i] = o->controls[--o->ncontrols];
 				break;
 			}
-		turn_end(o);
 		/* An internal object ends with its kernel: its blocks go back. */
 		if (o->internal && o->ncontrols == 0)
 			object_free(o);
@@ -671,12 +640,7 @@ static kern_return_t dp_data_unlock(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control,
         vm_offset_t offset, vm_size_t length, vm_prot_t access)
 {
-	(void)access;
-	pthread_mutex_lock(&dp_lock);
-	struct dp_object *o = object_turn(object, seqno);
-	if (o != NULL)
-		turn_end(o);
-	pthread_mutex_unlock(&dp_lock);
+	(void)object; (void)seqno; (void)access;
 	/* The pager never locks pages: grant everything. */
 	(void)memory_object_lock_request(control, offset, length,
 	        MEMORY_OBJECT_RETURN_NONE, FALSE, VM_PROT_NONE, MACH_PORT_NULL);
@@ -687,23 +651,16 @@ static kern_return_t dp_synchronize(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control,
         vm_offset_t offset, vm_size_t length, vm_sync_t flags)
 {
-	(void)flags;
-	pthread_mutex_lock(&dp_lock);
-	struct dp_object *o = object_turn(object, seqno);
-	if (o != NULL)
-		turn_end(o);
-	pthread_mutex_unlock(&dp_lock);
+	(void)object; (void)seqno; (void)flags;
+	/* A barrier: every data_return before it is in the segments. */
 	(void)memory_object_synchronize_completed(control, offset, length);
 	return KERN_SUCCESS;
 }
 
+/* Nothing to do; the pool has consumed its seqno. */
 static kern_return_t dp_ignore(mach_port_t port, mach_port_seqno_t seqno)
 {
-	pthread_mutex_lock(&dp_lock);
-	struct dp_object *o = object_turn(port, seqno);
-	if (o != NULL)
-		turn_end(o);
-	pthread_mutex_unlock(&dp_lock);
+	(void)port; (void)seqno;
 	return KERN_SUCCESS;
 }
 
@@ -784,7 +741,8 @@ static struct dp_store *store_new(struct dp_pager *p, int priority, int clsize)
 		free(st);
 		return NULL;
 	}
-	if (mach_port_move_member(mach_task_self(), st->port, p->set)
+	/* The backing-store calls need no order among themselves. */
+	if (pager_pool_add(p->pool, st->port, false, dp_demux, NULL, p)
 	    != KERN_SUCCESS) {
 		mach_port_destroy(mach_task_self(), st->port);
 		free(st);
@@ -925,6 +883,7 @@ static void store_free(struct dp_store *st)
 		free(s);
 	}
 	free(st->segs);
+	pager_pool_remove(p->pool, st->port);
 	mach_port_destroy(mach_task_self(), st->port);
 	free(st);
 }
@@ -1056,21 +1015,16 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 	return true;
 }
 
-static boolean_t dp_demux(mach_msg_header_t *in, mach_msg_header_t *out)
+/* Every message of every port of the pager: the pool has put it in its
+ * place (pager_pool.h): malformed, unknown and notification messages are
+ * barriers on an object port, and consume their seqno there. */
+static boolean_t dp_demux(void *ctx, mach_msg_header_t *in, mach_msg_header_t *out)
 {
-	const mach_msg_seqno_trailer_t *t = (const mach_msg_seqno_trailer_t *)
-		((const char *)in + round_msg(in->msgh_size));
-	mach_port_seqno_t seqno = t->msgh_seqno;
-	if (serve_rpc(in, (dp_reply_t *)out)) {
-		(void)dp_ignore(in->msgh_local_port, seqno);   /* on an object? */
+	(void)ctx;
+	if (serve_rpc(in, (dp_reply_t *)out))
 		return TRUE;
-	}
-	dp_consumed = false;
 	boolean_t known = memory_object_server_routines(&dp_routines, in, out);
-	if (!dp_consumed) {
-		/* Malformed, unknown or a notification: it still takes its
-		 * place in the object's order. */
-		(void)dp_ignore(in->msgh_local_port, seqno);
+	if (!known) {
 		if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
 		    in->msgh_size >= offsetof(mach_dead_name_notification_t, trailer)) {
 			mach_port_t dead =
@@ -1104,15 +1058,6 @@ static boolean_t dp_demux(mach_msg_header_t *in, mach_msg_header_t *out)
 	return known;
 }
 
-static void *dp_thread(void *arg)
-{
-	struct dp_pager *p = arg;
-	(void)mach_msg_server(dp_demux, sizeof(dp_request_t) + 1024, p->set,
-	        MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
-	        MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_SEQNO) | MACH_RCV_LARGE);
-	return NULL;
-}
-
 kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
         mach_port_t *default_pager)
 {
@@ -1133,13 +1078,15 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	kern_return_t kr = KERN_RESOURCE_SHORTAGE;
 	if (p == NULL)
 		goto out;
-	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_PORT_SET,
-	                       &p->set) != KERN_SUCCESS)
+	/* Bounded threads (SPEC 6); they serve for the process's life. */
+	p->pool = pager_pool_create(DP_THREADS, sizeof(dp_request_t) + 1024);
+	if (p->pool == NULL)
 		goto out_free;
 	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
 	                       &p->port) != KERN_SUCCESS)
 		goto out_set;
-	if (mach_port_move_member(mach_task_self(), p->port, p->set)
+	/* memory_object_create and the default_pager calls: no order. */
+	if (pager_pool_add(p->pool, p->port, false, dp_demux, NULL, p)
 	    != KERN_SUCCESS)
 		goto out_port;
 	struct dp_store *st = store_new(p, BS_MAXPRI, 1);
@@ -1163,17 +1110,6 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	pagers = p;
 	pthread_mutex_unlock(&dp_lock);
 
-	for (int i = 0; i < DP_THREADS; i++) {
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, dp_thread, p) != 0 && i == 0) {
-			pthread_attr_destroy(&attr);
-			return KERN_RESOURCE_SHORTAGE;
-		}
-		pthread_attr_destroy(&attr);
-	}
 	mach_port_t dm = p->port;
 	if (host_default_memory_manager(mach_host_self(), &dm, 0) == KERN_SUCCESS &&
 	    MACH_PORT_VALID(dm))
@@ -1185,9 +1121,12 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	return KERN_SUCCESS;
 
 out_port:
+	pager_pool_remove(p->pool, p->port);
 	mach_port_destroy(mach_task_self(), p->port);
 out_set:
-	mach_port_destroy(mach_task_self(), p->set);
+	pthread_mutex_unlock(&dp_lock);   /* its threads may want the lock */
+	pager_pool_destroy(p->pool);
+	pthread_mutex_lock(&dp_lock);
 out_free:
 	free(p);
 out:

@@ -2,9 +2,12 @@
  * write-back. See file_pager.h for the protocol it speaks. */
 #include <memobj/file_pager.h>
 
+#include "pager_pool.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A private message id that tells the server loop to stop; no MIG
- * interface uses it. */
+/* A private message id that tells the pager to stop serving: every message
+ * before it is handled first (a barrier); no MIG interface uses it. */
 #define FILE_PAGER_QUIT_ID 0x66696c65
 /* Likewise: ask every kernel for its dirty pages (file_pager_flush). */
 #define FILE_PAGER_FLUSH_ID 0x666c7368
@@ -51,18 +54,27 @@ struct file_pager {
 	uint64_t file_size;
 	vm_size_t cluster_size;       /* as asked at create; 0 for the default */
 	memory_object_t object;       /* receive right, plus the send right we hand out */
-	pthread_t server_thread;
-	/* Touched by the server thread only: */
-	bool quit;
-	vm_address_t buffer;          /* file data on its way to a kernel */
-	vm_size_t buffer_size;
+	pager_pool_t *pool;           /* the threads that serve it (pager_pool.h) */
+
+	/* Several pool threads serve the object at once: data_requests in
+	 * parallel, each reading into a buffer of its own. */
+	pthread_mutex_t buffer_lock;
+	struct io_buffer *buffers;    /* free ones, for the next requests */
+
+	/* The write side: returns, held runs, batched deallocation. The pool
+	 * orders returns of one page; this lock keeps the shared list and
+	 * batch whole when returns of different pages run together. */
+	pthread_mutex_t write_lock;
 	held_run_t *held, **held_tail;
+	atomic_uint held_runs;        /* length of held: a request reads it unlocked */
 	bool warned_read_only;
 	vm_address_t free_lo, free_hi; /* returned memory not yet deallocated */
 
 	pthread_mutex_t lock;         /* guards everything below */
+	bool quit;                    /* the quit message was handled */
+	unsigned requests_in_service; /* data_requests being served now */
 	pthread_cond_t detached_cond; /* signalled when kernel_count drops to 0,
-	                               * and when a flush completes */
+	                               * when a flush completes, at the quit */
 	uint64_t flush_requests;      /* file_pager_flush calls so far */
 	uint64_t flush_started;       /* flush messages the server handled */
 	uint64_t flush_done;          /* flush_started when the last completed */
@@ -72,9 +84,16 @@ struct file_pager {
 	file_pager_stats_t stats;
 };
 
-/* Each server thread serves exactly one pager; the routines find it here,
- * because mach_msg_server's demux takes no context argument. */
+/* The pager whose message this thread is handling: the routines find it
+ * here, because memory_object_server_routines passes no context. */
 static _Thread_local file_pager_t *served_pager;
+
+/* A buffer for file data on its way to a kernel. */
+typedef struct io_buffer {
+	vm_address_t address;
+	vm_size_t size;
+	struct io_buffer *next;
+} io_buffer_t;
 
 static vm_size_t round_up(vm_size_t value, vm_size_t page_size)
 {
@@ -123,16 +142,6 @@ static bool add_kernel(file_pager_t *pager, memory_object_control_t control,
 	}
 	pthread_mutex_unlock(&pager->lock);
 	return ok;
-}
-
-/* The page size of the kernel behind `control`, 0 if we do not know it. */
-static vm_size_t kernel_page_size(file_pager_t *pager, memory_object_control_t control)
-{
-	pthread_mutex_lock(&pager->lock);
-	kernel_entry_t *entry = find_kernel_locked(pager, control);
-	vm_size_t page_size = entry ? entry->page_size : 0;
-	pthread_mutex_unlock(&pager->lock);
-	return page_size;
 }
 
 static void remove_kernel(file_pager_t *pager, memory_object_control_t control)
@@ -202,24 +211,42 @@ static void count_send(file_pager_t *pager, kern_return_t kr)
 		COUNT(pager, send_failures, 1);
 }
 
-/* A buffer of at least `size` bytes, kept from one request to the next.
+/* A buffer of at least `size` bytes, kept from one request to the next
+ * (one per request served at once: at most the pool's threads).
  *
  * Why not a fresh vm_allocate per request, supplied with deallocate=TRUE?
  * The kernel copies supplied data into its page cache (a memfd, which
  * cannot adopt our pages) either way, so handing the pages over saves no
  * copy; it only adds an mmap, a fault per fresh page and a munmap per
  * request: about a quarter of the paging time, measured. */
-static void *reusable_buffer(file_pager_t *pager, vm_size_t size)
+static io_buffer_t *take_buffer(file_pager_t *pager, vm_size_t size)
 {
-	if (pager->buffer_size < size) {
-		if (pager->buffer_size)
-			vm_deallocate(mach_task_self(), pager->buffer, pager->buffer_size);
-		pager->buffer_size = 0;
-		if (vm_allocate(mach_task_self(), &pager->buffer, size, TRUE) != KERN_SUCCESS)
+	pthread_mutex_lock(&pager->buffer_lock);
+	io_buffer_t *b = pager->buffers;
+	if (b != NULL)
+		pager->buffers = b->next;
+	pthread_mutex_unlock(&pager->buffer_lock);
+	if (b == NULL && (b = calloc(1, sizeof *b)) == NULL)
+		return NULL;
+	if (b->size < size) {
+		if (b->size)
+			vm_deallocate(mach_task_self(), b->address, b->size);
+		b->size = 0;
+		if (vm_allocate(mach_task_self(), &b->address, size, TRUE) != KERN_SUCCESS) {
+			free(b);
 			return NULL;
-		pager->buffer_size = size;
+		}
+		b->size = size;
 	}
-	return (void *)(uintptr_t)pager->buffer;
+	return b;
+}
+
+static void give_buffer(file_pager_t *pager, io_buffer_t *b)
+{
+	pthread_mutex_lock(&pager->buffer_lock);
+	b->next = pager->buffers;
+	pager->buffers = b;
+	pthread_mutex_unlock(&pager->buffer_lock);
 }
 
 /* ---- returned memory -------------------------------------------------------- */
@@ -310,6 +337,7 @@ static bool retry_held(file_pager_t *pager, bool probe_only)
 		pager->held = run->next;
 		if (pager->held == NULL)
 			pager->held_tail = &pager->held;
+		atomic_fetch_sub(&pager->held_runs, 1);
 		COUNT(pager, held_bytes, -(uint64_t)run->length);
 		vm_deallocate(mach_task_self(), run->data, run->size);
 		free(run);
@@ -330,6 +358,7 @@ static bool hold_run(file_pager_t *pager, vm_address_t data, vm_size_t size,
 	*run = (held_run_t){ offset, data, size, length, NULL };
 	*pager->held_tail = run;
 	pager->held_tail = &run->next;
+	atomic_fetch_add(&pager->held_runs, 1);
 	COUNT(pager, held_bytes, length);
 	return true;
 }
@@ -339,6 +368,12 @@ static bool hold_run(file_pager_t *pager, vm_address_t data, vm_size_t size,
 static void overlay_held(file_pager_t *pager, char *buffer, uint64_t pos,
         vm_size_t chunk)
 {
+	/* A run held for these pages was held by a return before this
+	 * request (the pool ordered them), so the count shows it; runs held
+	 * meanwhile are of other pages. */
+	if (atomic_load(&pager->held_runs) == 0)
+		return;
+	pthread_mutex_lock(&pager->write_lock);
 	for (held_run_t *run = pager->held; run != NULL; run = run->next) {
 		uint64_t lo = run->offset > pos ? run->offset : pos;
 		uint64_t hi = run->offset + run->length < pos + chunk
@@ -348,6 +383,7 @@ static void overlay_held(file_pager_t *pager, char *buffer, uint64_t pos,
 			       (const char *)(uintptr_t)run->data + (lo - run->offset),
 			       hi - lo);
 	}
+	pthread_mutex_unlock(&pager->write_lock);
 }
 
 /* Answers [offset, offset + length) for one kernel: file data in pages,
@@ -364,13 +400,16 @@ static void serve_range(file_pager_t *pager, memory_object_control_t control,
 		if (chunk > FILE_PAGER_MAX_SUPPLY)
 			chunk = FILE_PAGER_MAX_SUPPLY;
 
-		char *buffer = reusable_buffer(pager, chunk);
+		io_buffer_t *io = take_buffer(pager, chunk);
+		char *buffer = io ? (char *)(uintptr_t)io->address : NULL;
 		ssize_t got = -1;
 		size_t want = pager->file_size - pos < chunk
 		        ? (size_t)(pager->file_size - pos) : (size_t)chunk;
 		if (buffer != NULL)
 			got = read_around(pager->fd, buffer, want, pos);
 		if (got < 0) {
+			if (io != NULL)
+				give_buffer(pager, io);
 			/* The faulting threads get a memory error (SIGBUS). */
 			COUNT(pager, data_errors, 1);
 			count_send(pager, memory_object_data_error(control, pos, end - pos,
@@ -392,6 +431,7 @@ static void serve_range(file_pager_t *pager, memory_object_control_t control,
 		count_send(pager, memory_object_data_supply(control, pos,
 		        (pointer_t)(uintptr_t)buffer, (mach_msg_type_number_t)chunk,
 		        FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL));
+		give_buffer(pager, io);
 		pos += chunk;
 	}
 	if (end > data_end) {
@@ -443,8 +483,13 @@ static kern_return_t file_pager_data_request(memory_object_t object,
 {
 	(void)object; (void)seqno; (void)desired_access;
 	file_pager_t *pager = served_pager;
-	COUNT(pager, data_requests, 1);
-	vm_size_t page_size = kernel_page_size(pager, control);
+	pthread_mutex_lock(&pager->lock);
+	pager->stats.data_requests++;
+	if (pager->requests_in_service++ != 0)
+		pager->stats.requests_overlapped++;
+	kernel_entry_t *entry = find_kernel_locked(pager, control);
+	vm_size_t page_size = entry ? entry->page_size : 0;
+	pthread_mutex_unlock(&pager->lock);
 	if (page_size == 0) {
 		/* No init from this kernel: not ours to answer. */
 	} else if ((offset | length) & (page_size - 1)) {
@@ -454,6 +499,9 @@ static kern_return_t file_pager_data_request(memory_object_t object,
 	} else if (length != 0) {
 		serve_range(pager, control, page_size, offset, length);
 	}
+	pthread_mutex_lock(&pager->lock);
+	pager->requests_in_service--;
+	pthread_mutex_unlock(&pager->lock);
 	/* Each message that carries the control port adds a reference to our
 	 * send right (SPEC 3.11); init's is the one we keep. */
 	mach_port_deallocate(mach_task_self(), control);
@@ -482,11 +530,12 @@ static kern_return_t file_pager_data_unlock(memory_object_t object,
 	return KERN_SUCCESS;
 }
 
-/* Writes the returned pages into the file, up to its end. This thread
- * serves every message of the object in order, so the pwrite is done
- * before any data_request queued behind this return is read from the file
- * (SPEC section 6: a refault can follow a data_return at once). Keep it
- * synchronous here: handing it to another thread would break that. */
+/* Writes the returned pages into the file, up to its end. The pool runs a
+ * data_request for these pages that was queued behind this return only
+ * once this handler has finished, so the pwrite is done before the file
+ * is read for them (SPEC section 6: a refault can follow a data_return at
+ * once). Keep it synchronous here: handing it to another thread would
+ * break that. */
 static kern_return_t file_pager_data_return(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control,
         vm_offset_t offset, pointer_t data, mach_msg_type_number_t data_count,
@@ -500,6 +549,7 @@ static kern_return_t file_pager_data_return(memory_object_t object,
 	        : pager->file_size - offset < data_count
 	        ? (size_t)(pager->file_size - offset) : (size_t)data_count;
 	bool keep = false;
+	pthread_mutex_lock(&pager->write_lock);
 	if (!pager->writable) {
 		/* A writable mapping of a read-only pager: nothing can hold the
 		 * data; say so once rather than lose it without a word. */
@@ -525,12 +575,14 @@ static kern_return_t file_pager_data_return(memory_object_t object,
 		COUNT(pager, bytes_past_eof, data_count - length);
 	if (!keep)
 		release_returned(pager, data, data_count);
+	pthread_mutex_unlock(&pager->write_lock);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }
 
 /* The kernel returned the range's dirty pages before this message, and
- * they are written already (same thread, in order): make them durable.
+ * they are written already (a barrier: the pool ran it after every
+ * message before it): make them durable.
  * fdatasync covers the whole file, more than the range: there is no
  * narrower call that also flushes the metadata a read needs. */
 static kern_return_t file_pager_synchronize(memory_object_t object,
@@ -540,6 +592,7 @@ static kern_return_t file_pager_synchronize(memory_object_t object,
 	(void)object; (void)seqno; (void)sync_flags;
 	file_pager_t *pager = served_pager;
 	COUNT(pager, synchronizes, 1);
+	pthread_mutex_lock(&pager->write_lock);
 	flush_free(pager);
 	bool failed = false;
 	if (pager->writable) {
@@ -549,6 +602,9 @@ static kern_return_t file_pager_synchronize(memory_object_t object,
 			if (run->offset < (uint64_t)offset + length &&
 			    run->offset + run->length > (uint64_t)offset)
 				failed = true;
+	}
+	pthread_mutex_unlock(&pager->write_lock);
+	if (pager->writable) {
 		int err;
 		while ((err = fdatasync(pager->fd)) != 0 && errno == EINTR)
 			;
@@ -574,7 +630,9 @@ static kern_return_t file_pager_terminate(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control)
 {
 	(void)object; (void)seqno;
+	pthread_mutex_lock(&served_pager->write_lock);
 	flush_free(served_pager);
+	pthread_mutex_unlock(&served_pager->write_lock);
 	remove_kernel(served_pager, control);
 	mach_port_destroy(mach_task_self(), control);
 	return KERN_SUCCESS;
@@ -588,11 +646,16 @@ static void flush_finish_locked(file_pager_t *pager)
 	pthread_cond_broadcast(&pager->detached_cond);
 }
 
+/* Frees what returns left to batch, writes what is held, fdatasync. */
 static void flush_sync(file_pager_t *pager)
 {
+	pthread_mutex_lock(&pager->write_lock);
+	flush_free(pager);
+	if (pager->writable)
+		retry_held(pager, false);
+	pthread_mutex_unlock(&pager->write_lock);
 	if (!pager->writable)
 		return;
-	retry_held(pager, false);
 	int err;
 	while ((err = fdatasync(pager->fd)) != 0 && errno == EINTR)
 		;
@@ -617,7 +680,6 @@ static kern_return_t file_pager_lock_completed(mach_port_t reply,
 	}
 	pthread_mutex_unlock(&pager->lock);
 	if (last) {
-		flush_free(pager);
 		flush_sync(pager);
 		pthread_mutex_lock(&pager->lock);
 		if (pager->flush_pending == 0)
@@ -628,9 +690,10 @@ static kern_return_t file_pager_lock_completed(mach_port_t reply,
 	return KERN_SUCCESS;
 }
 
-/* The server thread's part of file_pager_flush: ask each kernel for its
+/* The pool's part of file_pager_flush (a barrier): ask each kernel for its
  * dirty pages, lock_completed to our own port. Never waits here: the
- * answers come through this same loop (SPEC section 6). */
+ * answers come through the pool, and a handler that waited for a later
+ * message of its own object would wedge it (SPEC section 6). */
 static void flush_start(file_pager_t *pager)
 {
 	pthread_mutex_lock(&pager->lock);
@@ -660,7 +723,6 @@ static void flush_start(file_pager_t *pager)
 	bool idle = pager->flush_pending == 0;
 	pthread_mutex_unlock(&pager->lock);
 	if (idle) {
-		flush_free(pager);
 		flush_sync(pager);
 		pthread_mutex_lock(&pager->lock);
 		flush_finish_locked(pager);
@@ -678,15 +740,26 @@ static const memory_object_routines_t file_pager_routines = {
 	.synchronize = file_pager_synchronize,
 };
 
-/* ---- the server thread --------------------------------------------------- */
+/* ---- serving: the pool ------------------------------------------------------ */
 
-static boolean_t file_pager_demux(mach_msg_header_t *in, mach_msg_header_t *out)
+static boolean_t file_pager_demux(void *ctx, mach_msg_header_t *in,
+        mach_msg_header_t *out)
 {
+	file_pager_t *pager = ctx;
+	served_pager = pager;
+	pthread_mutex_lock(&pager->lock);
+	bool quit = pager->quit;
+	if (in->msgh_id == FILE_PAGER_QUIT_ID) {
+		/* Every message before it has been handled (a barrier). */
+		pager->quit = true;
+		pthread_cond_broadcast(&pager->detached_cond);
+	}
+	pthread_mutex_unlock(&pager->lock);
+	if (quit)
+		return FALSE;     /* after the quit: as if still queued at destroy */
 	if (in->msgh_id == FILE_PAGER_QUIT_ID || in->msgh_id == FILE_PAGER_FLUSH_ID) {
-		if (in->msgh_id == FILE_PAGER_QUIT_ID)
-			served_pager->quit = true;
-		else
-			flush_start(served_pager);
+		if (in->msgh_id == FILE_PAGER_FLUSH_ID)
+			flush_start(pager);
 		/* A one-way message: fill the reply as MIG would, send nothing. */
 		mig_reply_error_t *reply = (mig_reply_error_t *)out;
 		*reply = (mig_reply_error_t){ .Head = { .msgh_size = sizeof *reply,
@@ -696,22 +769,20 @@ static boolean_t file_pager_demux(mach_msg_header_t *in, mach_msg_header_t *out)
 	}
 	if (memory_object_server_routines(&file_pager_routines, in, out))
 		return TRUE;
-	COUNT(served_pager, unknown_messages, 1);
+	COUNT(pager, unknown_messages, 1);
 	return FALSE;
 }
 
-static void *file_pager_server_main(void *arg)
+/* The pager's private messages are barriers; the EMMI ones as the pool
+ * orders them (requests in parallel, a return before a later request for
+ * its pages). */
+static pager_pool_order_t file_pager_classify(void *ctx, mach_msg_header_t *in,
+        vm_offset_t *offset, vm_size_t *length)
 {
-	served_pager = arg;
-	while (!served_pager->quit) {
-		mach_msg_return_t mr = mach_msg_server_once(file_pager_demux,
-		        MEMORY_OBJECT_MSG_SIZE_MAX, served_pager->object,
-		        MACH_MSG_OPTION_NONE);
-		/* Our port is gone (destroy could not send the quit message). */
-		if (mr == MACH_RCV_INVALID_NAME || mr == MACH_RCV_PORT_DIED)
-			break;
-	}
-	return NULL;
+	(void)ctx;
+	if (in->msgh_id == FILE_PAGER_QUIT_ID || in->msgh_id == FILE_PAGER_FLUSH_ID)
+		return PAGER_POOL_BARRIER;
+	return pager_pool_classify_emmi(in, offset, length);
 }
 
 /* ---- public calls ---------------------------------------------------------- */
@@ -745,10 +816,13 @@ static file_pager_t *create(const char *path, vm_size_t cluster_size,
 	pager->fd = fd;
 	pager->writable = writable;
 	pager->held_tail = &pager->held;
+	atomic_init(&pager->held_runs, 0);
 	pager->file_size = (uint64_t)st.st_size;
 	pager->cluster_size = cluster_size > ((vm_size_t)1 << 30)
 	        ? (vm_size_t)1 << 30 : cluster_size;
 	pthread_mutex_init(&pager->lock, NULL);
+	pthread_mutex_init(&pager->buffer_lock, NULL);
+	pthread_mutex_init(&pager->write_lock, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -763,8 +837,14 @@ static file_pager_t *create(const char *path, vm_size_t cluster_size,
 		mach_port_destroy(mach_task_self(), pager->object);
 		goto fail;
 	}
-	if (pthread_create(&pager->server_thread, NULL, file_pager_server_main,
-	                   pager) != 0) {
+	pager->pool = pager_pool_create(0, MEMORY_OBJECT_MSG_SIZE_MAX);
+	if (pager->pool == NULL) {
+		mach_port_destroy(mach_task_self(), pager->object);
+		goto fail;
+	}
+	if (pager_pool_add(pager->pool, pager->object, true, file_pager_demux,
+	                   file_pager_classify, pager) != KERN_SUCCESS) {
+		pager_pool_destroy(pager->pool);
 		mach_port_destroy(mach_task_self(), pager->object);
 		goto fail;
 	}
@@ -773,6 +853,8 @@ static file_pager_t *create(const char *path, vm_size_t cluster_size,
 
 fail:
 	pthread_cond_destroy(&pager->detached_cond);
+	pthread_mutex_destroy(&pager->write_lock);
+	pthread_mutex_destroy(&pager->buffer_lock);
 	pthread_mutex_destroy(&pager->lock);
 	close(fd);
 	free(pager);
@@ -824,9 +906,14 @@ void file_pager_destroy(file_pager_t *pager)
 		.msgh_id = FILE_PAGER_QUIT_ID,
 	};
 	if (mach_msg(&quit, MACH_SEND_MSG, sizeof quit, 0, MACH_PORT_NULL,
-	             MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-		mach_port_destroy(mach_task_self(), pager->object);
-	pthread_join(pager->server_thread, NULL);
+	             MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL) == MACH_MSG_SUCCESS) {
+		pthread_mutex_lock(&pager->lock);
+		while (!pager->quit)
+			pthread_cond_wait(&pager->detached_cond, &pager->lock);
+		pthread_mutex_unlock(&pager->lock);
+	}
+	/* No handler runs after this: every pool thread has stopped. */
+	pager_pool_destroy(pager->pool);
 
 	mach_port_destroy(mach_task_self(), pager->object);
 	flush_free(pager);
@@ -846,10 +933,16 @@ void file_pager_destroy(file_pager_t *pager)
 	}
 	for (size_t i = 0; i < pager->kernel_count; i++)
 		mach_port_deallocate(mach_task_self(), pager->kernels[i].control);
-	if (pager->buffer_size)
-		vm_deallocate(mach_task_self(), pager->buffer, pager->buffer_size);
+	while (pager->buffers != NULL) {
+		io_buffer_t *b = pager->buffers;
+		pager->buffers = b->next;
+		vm_deallocate(mach_task_self(), b->address, b->size);
+		free(b);
+	}
 	free(pager->kernels);
 	pthread_cond_destroy(&pager->detached_cond);
+	pthread_mutex_destroy(&pager->write_lock);
+	pthread_mutex_destroy(&pager->buffer_lock);
 	pthread_mutex_destroy(&pager->lock);
 	close(pager->fd);
 	free(pager);

@@ -3,7 +3,8 @@
  *
  * file_pager_create (read-only) or file_pager_create_writable opens the
  * file, makes a memory object port (the pager holds its receive right) and
- * starts one server thread that answers the kernel's messages for it:
+ * starts a small pool of server threads (MEMOBJ_PAGER_THREADS, default the
+ * online CPUs, 2 to 4) that answer the kernel's messages for it:
  *
  *   memory_object_init          remember the kernel (its control port and
  *                               page size), reply change_attributes: ready
@@ -33,10 +34,15 @@
  * bytes_past_eof). A dirty page that straddles the end is written only up
  * to the end.
  *
- * Order. One server thread handles every message in arrival order, so each
- * object's requests stay in order (SPEC section 6), and a data_return's
- * pwrite has completed before a data_request that follows it (a refault
- * right after a pageout) reads the file: the refault sees the written data.
+ * Order. The threads serve data_requests side by side (several threads
+ * faulting on one object are served in parallel), but keep the order the
+ * protocol needs, by the messages' seqnos (SPEC 3.11, section 6): a
+ * data_return's pwrite has completed before a data_request that follows
+ * it for any of its pages (a refault right after a pageout) reads the
+ * file, so the refault sees the written data; returns of one page are
+ * written in the order the kernel sent them; init, terminate, synchronize
+ * and lock_completed each run alone, after every message before them.
+ * docs/pager_pool.md has the rules.
  *
  * Write errors. A pwrite that fails (EIO, ENOSPC, ...) is logged on stderr
  * and counted (write_errors); the pages are not dropped: the pager keeps
@@ -48,7 +54,7 @@
  * vm_msync return KERN_MEMORY_ERROR (memobj_synchronize_failed); the
  * counters held_bytes / write_errors / sync_errors say more. Pages still held at destroy are reported lost on stderr.
  *
- * Several pagers may live in one process: each has its own port and thread,
+ * Several pagers may live in one process: each has its own port and pool,
  * and dispatches with memory_object_server_routines, so no pager claims the
  * link-time memory_object_* names. */
 #ifndef MEMOBJ_FILE_PAGER_H
@@ -98,6 +104,9 @@ typedef struct file_pager_stats {
 	uint64_t write_errors;       /* failed pwrite attempts (data held) */
 	uint64_t held_bytes;         /* returned, not yet in the file */
 	uint64_t sync_errors;        /* failed fdatasync calls */
+	/* serving threads (MEMOBJ_PAGER_THREADS) */
+	uint64_t requests_overlapped; /* data_requests begun while another
+	                               * was being served: the pool at work */
 } file_pager_stats_t;
 
 /* Opens `path` read-only and starts serving it. `cluster_size` (bytes, 0 for
@@ -132,7 +141,8 @@ kern_return_t file_pager_wait_detached(file_pager_t *pager, unsigned timeout_ms)
  * shutdown. */
 kern_return_t file_pager_flush(file_pager_t *pager, unsigned timeout_ms);
 
-/* Stops the server thread and destroys the object port and the rights the
+/* Handles every message already queued, stops the server threads (joined:
+ * none is left) and destroys the object port and the rights the
  * pager still holds. Unmap the object first (and, to be tidy, wait with
  * file_pager_wait_detached): a kernel still mapping it finds its manager
  * dead, and its faults fail. */

@@ -1265,8 +1265,13 @@ in
 .BR vm_map (3)
 or
 .BR netname_check_in (3);
-do not deallocate it) and answers every kernel from one server thread, in
-order.
+do not deallocate it) and answers every kernel from a small pool of
+threads
+.RB ( MEMOBJ_PAGER_THREADS ,
+default the online CPUs, 2 to 4): data_requests side by side, and in the
+order the protocol needs (a request after a data_return of its pages
+reads the file after the write; init, terminate, synchronize and
+lock_completed after everything before them).
 .I cluster_size
 (0: 64 KiB) is what each data_request may ask.
 .B file_pager_create_writable
@@ -1281,7 +1286,8 @@ they are in the file, within
 .B file_pager_wait_detached
 waits until every kernel has sent terminate;
 .B file_pager_destroy
-stops the pager (unmap first).
+handles what is already queued, then stops the pager and joins its
+threads (unmap first).
 .B file_pager_get_stats
 copies the counters (messages each way, pages in, bytes written, held
 bytes after write errors, kernels attached);
