@@ -48,8 +48,11 @@ struct ipc_idle_waiter {
 };
 /* Writes wake_fd (through the hook) once the lock is released. */
 void ipc_defer_wake_fd(int wake_fd);
-/* Sleeps in the idle hook with the lock dropped; as ipc_wait. */
-bool ipc_wait_idle(const struct timespec *deadline);
+/* Sleeps in the idle hook with the lock dropped: -1 on timeout, 1 when
+ * there are faults for ipc_serve_idle, else 0. */
+int ipc_wait_idle(const struct timespec *deadline);
+/* Serves them (the hook's serve) with the lock dropped. */
+void ipc_serve_idle(void);
 extern const struct ipc_idle_hook *ipc_idle_hook;
 /* ipc_ool_release once the lock is released. */
 void ipc_defer_release(void *addr, size_t len);

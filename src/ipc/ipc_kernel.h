@@ -132,14 +132,16 @@ ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
 /* The idle hook (the VM's fault reader, src/vm/vm_fault.c). A receive
  * that would sleep on a port the kernel space holds a send right to (a
  * memory object's port: the kernel's requests go there), or on a set
- * holding one, sleeps in wait() instead, with no IPC lock held: it serves
- * the page faults that come meanwhile (turning them into the messages it
- * is about to receive) and returns after them, on a wake(wake_fd()) from a
- * sender, or at the deadline (false). wake_fd() is this thread's, -1 when
- * it has none (then the receive sleeps as before). */
+ * holding one, sleeps in wait() instead, with no IPC lock held, until a
+ * wake(wake_fd()) from a sender (0), the deadline (-1), or page faults
+ * to serve (1): the receiver then calls serve(), no longer a waiter of
+ * its queue and with no IPC lock held; what serving sends (the
+ * data_request) is in the queue it receives from next. wake_fd() is this
+ * thread's, -1 when it has none (then the receive sleeps as before). */
 struct ipc_idle_hook {
 	int (*wake_fd)(void);
-	bool (*wait)(const struct timespec *deadline);
+	int (*wait)(const struct timespec *deadline);
+	void (*serve)(void);
 	void (*wake)(int wake_fd);
 };
 void ipc_set_idle_hook(const struct ipc_idle_hook *hook);

@@ -172,17 +172,24 @@ static bool ipc_deferred_pending(void)
 	       ipc_deferred.nwakeups != 0 || ipc_deferred.nreleases != 0;
 }
 
-bool ipc_wait_idle(const struct timespec *deadline)
+int ipc_wait_idle(const struct timespec *deadline)
 {
 	if (ipc_deferred_pending()) {
 		ipc_unlock();
 		ipc_lock();
-		return true;
+		return 0;
 	}
 	pthread_mutex_unlock(&ipc_mutex);
-	bool woke = ipc_idle_hook->wait(deadline);
+	int r = ipc_idle_hook->wait(deadline);
 	pthread_mutex_lock(&ipc_mutex);
-	return woke;
+	return r;
+}
+
+void ipc_serve_idle(void)
+{
+	ipc_unlock();
+	ipc_idle_hook->serve();
+	ipc_lock();
 }
 
 void ipc_cond_init(pthread_cond_t *cond)

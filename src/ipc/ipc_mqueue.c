@@ -206,15 +206,19 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			if (port->snd_waiters)
 				pthread_cond_signal(&port->snd_cond);
 			struct ipc_idle_waiter *w = idle_waiter(space, port, NULL);
+			int idle = 0;
 			if (w != NULL) {
 				w->next = port->rcv_idle;
 				port->rcv_idle = w;
-				woke = ipc_wait_idle(deadline);
+				idle = ipc_wait_idle(deadline);
 				idle_unlink(&port->rcv_idle, w);
+				woke = idle >= 0;
 			} else {
 				woke = ipc_wait(&port->rcv_cond, deadline);
 			}
 			port->rcv_waiters--;
+			if (idle > 0)
+				ipc_serve_idle();   /* not a waiter now: no self-wake */
 			if (port->rcv_epoch != epoch) {
 				bool changed = port->active && port->receiver == space &&
 				               port->pset != NULL;
@@ -227,15 +231,19 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			pset->waiters++;
 			wake_set_senders(pset);
 			struct ipc_idle_waiter *w = idle_waiter(space, IP_NULL, pset);
+			int idle = 0;
 			if (w != NULL) {
 				w->next = pset->idle;
 				pset->idle = w;
-				woke = ipc_wait_idle(deadline);
+				idle = ipc_wait_idle(deadline);
 				idle_unlink(&pset->idle, w);
+				woke = idle >= 0;
 			} else {
 				woke = ipc_wait(&pset->cond, deadline);
 			}
 			pset->waiters--;
+			if (idle > 0)
+				ipc_serve_idle();
 			bool dead = !pset->active;
 			ipc_pset_release(pset);
 			if (dead)

@@ -301,19 +301,21 @@ static int reader_wake_fd(void)
 }
 
 /* (ipc_idle_hook) No IPC lock held. */
-static bool reader_wait(const struct timespec *deadline)
+static int reader_wait(const struct timespec *deadline)
 {
 	int ready = os_uffd_reader_wait(self_reader->epfd, deadline);
-	if (ready < 0)
-		return false;
-	if (ready & OS_UFFD_READY_FAULT)
-		serve_faults(vm_kernel());
-	return true;
+	return ready < 0 ? -1 : (ready & OS_UFFD_READY_FAULT) ? 1 : 0;
+}
+
+static void reader_serve(void)
+{
+	serve_faults(vm_kernel());
 }
 
 static const struct ipc_idle_hook reader_hook = {
 	.wake_fd = reader_wake_fd,
 	.wait = reader_wait,
+	.serve = reader_serve,
 	.wake = os_uffd_reader_wake,
 };
 
