@@ -160,7 +160,7 @@ static int open_fds(void)
 		return -1;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		char path[64], link[64];
+		char path[300], link[64];
 		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
 		ssize_t len = readlink(path, link, sizeof link - 1);
 		link[len > 0 ? len : 0] = '\0';
