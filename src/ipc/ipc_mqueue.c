@@ -114,9 +114,10 @@ static bool kernel_sends_to(ipc_port_t port)
 static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
         ipc_pset_t pset)
 {
-	/* The kernel space's own receives keep their condition: they may run
-	 * under VM locks that serving a fault takes. */
-	if (ipc_idle_hook == NULL || space == ipc_space_kernel())
+	/* Only the task's receives (a manager's): the kernel and net spaces'
+	 * own receives keep their condition, as they may run under locks
+	 * that serving a fault takes. */
+	if (ipc_idle_hook == NULL || space != ipc_space_task())
 		return NULL;
 	bool eligible = false;
 	if (port != IP_NULL) {
