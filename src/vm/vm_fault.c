@@ -32,6 +32,15 @@ static bool in_shared_view(struct vm_object *obj, uintptr_t address)
 	return false;
 }
 
+bool vm_object_maps_address(struct vm_object *obj, uintptr_t address)
+{
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (address >= obj->maps[i].start &&
+		    address - obj->maps[i].start < obj->maps[i].size)
+			return true;
+	return false;
+}
+
 static int queue_pending(struct vm_object *obj, vm_offset_t offset,
         vm_size_t length, vm_prot_t access)
 {
@@ -131,8 +140,9 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 
 	pthread_mutex_lock(&obj->lock);
 	if (obj->dead || obj->terminated) {
+		bool mapped = vm_object_maps_address(obj, address);
 		pthread_mutex_unlock(&obj->lock);
-		if (tid != 0)
+		if (tid != 0 && mapped)
 			os_signal_sigbus(tid, address, KERN_MEMORY_ERROR);
 		os_uffd_wake(k->uffd, page_addr, k->page_size);
 		return;
