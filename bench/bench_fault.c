@@ -30,7 +30,9 @@
  * faults, so that setup does not count. Then the 4 KiB cases once more with
  * every thread on CPU 0 (on a VM a cross-CPU wake-up can cost more than the
  * fault itself). Last, the ratios and every aim of issue 13 with met / not
- * met. Every run checks the bytes it read.
+ * met. After the system calls, mem-ro at 4 KiB with the fault readers
+ * on and off (item 1: time, context switches and system calls per
+ * fault). Every run checks the bytes it read.
  *
  *   bench_fault [METHOD...]      (default: all; raw, mem, file select groups)
  */
@@ -639,6 +641,8 @@ static syscall_profile_t syscalls[N_METHODS][N_CLUSTERS];
 
 /* Runs this program under strace -f -c for one method over `pages` pages;
  * returns the faults it took (or -1) and the calls per name in *out. */
+static const char *child_env = "";   /* prefixed to the child's command */
+
 static long strace_once(enum method m, size_t cluster, size_t pages,
         syscall_count_t *out, int *nout)
 {
@@ -651,8 +655,8 @@ static long strace_once(enum method m, size_t cluster, size_t pages,
 	snprintf(faults_file, sizeof faults_file, "/tmp/bench_fault.%d.faults",
 	         (int)getpid());
 	snprintf(cmd, sizeof cmd,
-	         "strace -f -c -o %s '%s' --syscalls %d %zu %zu >%s 2>/dev/null",
-	         trace, exe, (int)m, cluster, pages, faults_file);
+	         "%sstrace -f -c -o %s '%s' --syscalls %d %zu %zu >%s 2>/dev/null",
+	         child_env, trace, exe, (int)m, cluster, pages, faults_file);
 	long faults = -1;
 	if (system(cmd) == 0) {
 		FILE *f = fopen(faults_file, "r");
@@ -732,7 +736,7 @@ static int syscalls_child(char **argv)
 		return 2;
 	touch_count = pages;
 	sample_t s = run_method(m, SEQUENTIAL, cluster, 1);
-	printf("%llu\n", (unsigned long long)s.faults);
+	printf("%llu %.9f %ld\n", (unsigned long long)s.faults, s.seconds, s.csw);
 	return s.ok ? 0 : 1;
 }
 
@@ -796,6 +800,95 @@ static void print_syscalls(void)
 		}
 	if (!any)
 		printf("\nsystem calls per fault: not measured (no strace)\n");
+}
+
+/* ---- one hand-off: fault readers on and off (issue 13, item 1) ------- */
+
+/* One child run (--syscalls) with MEMOBJ_FAULT_READER=reader: its faults
+ * (or -1), and the run's own wall time and context switches. */
+static long child_once(enum method m, size_t cluster, size_t pages, int reader,
+        double *seconds, double *csw)
+{
+	char exe[4096], a0[32], a1[32], a2[32];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len <= 0)
+		return -1;
+	exe[len] = 0;
+	snprintf(a0, sizeof a0, "%d", (int)m);
+	snprintf(a1, sizeof a1, "%zu", cluster);
+	snprintf(a2, sizeof a2, "%zu", pages);
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		setenv("MEMOBJ_FAULT_READER", reader ? "1" : "0", 1);
+		execl(exe, exe, "--syscalls", a0, a1, a2, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char buf[128] = { 0 };
+	ssize_t n = pid > 0 ? read(fds[0], buf, sizeof buf - 1) : -1;
+	close(fds[0]);
+	int st = 0;
+	long faults = -1;
+	if (pid <= 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0 || n <= 0 ||
+	    sscanf(buf, "%ld %lf %lf", &faults, seconds, csw) != 3)
+		return -1;
+	return faults;
+}
+
+/* mem-ro, 4 KiB sequential, one thread, per fault (medians of 5 runs in
+ * child processes; system calls as above): with the manager thread
+ * reading its faults, and with the fault thread alone
+ * (MEMOBJ_FAULT_READER=0, the path before item 1). */
+static void print_handoff(bool have_strace)
+{
+	size_t pages = 2048;
+	if (pages * 2 > page_count)
+		pages = page_count / 2;
+	printf("\none hand-off per fault (mem-ro, 4 KiB sequential, 1 thread, "
+	       "medians of 5; readers off = the fault thread alone):\n");
+	for (int reader = 1; reader >= 0; reader--) {
+		enum { R = 5 };
+		double us[R], csw[R];
+		int ok = 0;
+		for (int r = 0; r < R; r++) {
+			double sec, c;
+			long f = child_once(MEM_RO, 4096, pages, reader, &sec, &c);
+			if (f <= 0)
+				continue;
+			us[ok] = sec * 1e6 / (double)f;
+			csw[ok] = c / (double)f;
+			ok++;
+		}
+		if (ok == 0) {
+			printf("  readers %-3s  not measured\n", reader ? "on" : "off");
+			continue;
+		}
+		qsort(us, (size_t)ok, sizeof us[0], cmp_double);
+		qsort(csw, (size_t)ok, sizeof csw[0], cmp_double);
+		double sc = -1;
+		if (have_strace) {
+			syscall_count_t a[MAX_SYSCALL_NAMES], b[MAX_SYSCALL_NAMES];
+			int na, nb;
+			child_env = reader ? "MEMOBJ_FAULT_READER=1 " : "MEMOBJ_FAULT_READER=0 ";
+			long fa = strace_once(MEM_RO, 4096, pages, a, &na);
+			long fb = strace_once(MEM_RO, 4096, 2 * pages, b, &nb);
+			child_env = "";
+			if (fa >= 0 && fb > fa)
+				sc = (calls_named(b, nb, "total") - calls_named(a, na, "total")) /
+				     (double)(fb - fa);
+		}
+		printf("  readers %-3s  %7.2f us/fault  %5.2f context switches/fault",
+		       reader ? "on" : "off", us[ok / 2], csw[ok / 2]);
+		if (sc >= 0)
+			printf("  %5.2f system calls/fault (strace)", sc);
+		printf("\n");
+	}
 }
 
 static double ratio(stat3_t a, stat3_t b, bool per_page)
@@ -949,6 +1042,7 @@ int main(int argc, char **argv)
 				if (method_wanted[m])
 					measure_syscalls((enum method)m, c);
 	print_syscalls();
+	print_handoff(system("strace -V >/dev/null 2>&1") == 0);
 
 	pin_process_to_cpu(0);
 	run_pass(1, runs, true);

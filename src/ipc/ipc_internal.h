@@ -39,6 +39,21 @@ void ipc_defer_delivery(ipc_kmsg_t kmsg);    /* hand to its kobject handler */
  * block on it at once); `release(object)` then drops the reference the
  * caller took to keep cond alive. */
 void ipc_defer_wakeup(pthread_cond_t *cond, void (*release)(void *), void *object);
+/* A receiver sleeping in the idle hook (ipc_set_idle_hook) rather than on
+ * its queue's condition: on the port's or set's list while it sleeps;
+ * a waker takes it off and writes wake_fd. */
+struct ipc_idle_waiter {
+	struct ipc_idle_waiter *next;
+	int wake_fd;
+};
+/* Writes wake_fd (through the hook) once the lock is released. */
+void ipc_defer_wake_fd(int wake_fd);
+/* Sleeps in the idle hook with the lock dropped: -1 on timeout, 1 when
+ * there are faults for ipc_serve_idle, else 0. */
+int ipc_wait_idle(const struct timespec *deadline);
+/* Serves them (the hook's serve) with the lock dropped. */
+void ipc_serve_idle(void);
+extern const struct ipc_idle_hook *ipc_idle_hook;
 /* ipc_ool_release once the lock is released. */
 void ipc_defer_release(void *addr, size_t len);
 extern uint32_t ipc_sender_uid, ipc_sender_gid;
@@ -132,6 +147,7 @@ struct ipc_port {
 	pthread_cond_t rcv_cond, snd_cond;
 	uint32_t rcv_waiters, snd_waiters;
 	uint32_t rcv_epoch;            /* bumped when receivers must re-check */
+	struct ipc_idle_waiter *rcv_idle; /* receivers in the idle hook */
 	/* port set membership and the set's list of ports with messages */
 	ipc_pset_t pset;
 	ipc_port_t pset_prev, pset_next;
@@ -181,6 +197,7 @@ struct ipc_pset {
 	ipc_port_t ready_head, ready_tail; /* members with messages */
 	pthread_cond_t cond;
 	uint32_t waiters;
+	struct ipc_idle_waiter *idle;  /* receivers in the idle hook */
 };
 
 ipc_pset_t ipc_pset_alloc(ipc_space_t space, mach_port_name_t name);
@@ -295,6 +312,9 @@ void ipc_ool_release(void *addr, size_t len);
 void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg);
 ipc_kmsg_t ipc_mqueue_dequeue(ipc_port_t port);
 bool ipc_mqueue_full(ipc_port_t port);
+/* Wakes one (or every) receiver of the list sleeping in the idle hook;
+ * false when there was none. */
+bool ipc_mqueue_wake_idle(struct ipc_idle_waiter **list, bool all);
 /* Receives one message for space on name; under the lock. On success
  * *kmsgp is dequeued and copied out. On MACH_RCV_TOO_LARGE with
  * RCV_LARGE *needed gets the size; without it the message is dequeued

@@ -12,6 +12,8 @@
 #ifndef MEMOBJ_IPC_KERNEL_H
 #define MEMOBJ_IPC_KERNEL_H
 
+#include <stdbool.h>
+#include <time.h>
 #include <mach/mach.h>
 
 typedef struct ipc_space *ipc_space_t;
@@ -126,5 +128,22 @@ static inline void ipc_trace(ipc_trace_point_t point, ipc_space_t space,
  * kernel objects (control ports, proxies, special ports) apart. */
 ipc_kobject_handler_t ipc_port_kobject_handler(ipc_space_t space,
         mach_port_name_t name);
+
+/* The idle hook (the VM's fault reader, src/vm/vm_fault.c). A receive in
+ * the task space that would sleep on a port the kernel space holds a send
+ * right to (a memory object's port: the kernel's requests go there), or
+ * on a set holding one, sleeps in wait() instead, with no IPC lock held,
+ * until a wake(wake_fd()) from a sender (0), the deadline (-1), or page
+ * faults to serve (1): the receiver then calls serve(), no longer a
+ * waiter of its queue and with no IPC lock held; what serving sends (the
+ * data_request) is in the queue it receives from next. wake_fd() is this
+ * thread's, -1 when it has none (then the receive sleeps as before). */
+struct ipc_idle_hook {
+	int (*wake_fd)(void);
+	int (*wait)(const struct timespec *deadline);
+	void (*serve)(void);
+	void (*wake)(int wake_fd);
+};
+void ipc_set_idle_hook(const struct ipc_idle_hook *hook);
 
 #endif

@@ -19,7 +19,8 @@ static pthread_mutex_t ipc_mutex = PTHREAD_MUTEX_INITIALIZER;
 #define IPC_WAKEUPS_MAX 8
 
 struct ipc_wakeup {
-	pthread_cond_t *cond;
+	pthread_cond_t *cond;          /* NULL: write wake_fd instead */
+	int wake_fd;
 	void (*release)(void *);
 	void *object;
 };
@@ -79,6 +80,10 @@ void ipc_unlock(void)
 		free(releases);
 
 	for (unsigned i = 0; i < nwakeups; i++) {
+		if (wakeups[i].cond == NULL) {
+			ipc_idle_hook->wake(wakeups[i].wake_fd);
+			continue;
+		}
 		pthread_cond_signal(wakeups[i].cond);
 		wakeups[i].release(wakeups[i].object);
 	}
@@ -139,7 +144,52 @@ void ipc_defer_wakeup(pthread_cond_t *cond, void (*release)(void *), void *objec
 		return;
 	}
 	ipc_deferred.wakeups[ipc_deferred.nwakeups++] =
-	    (struct ipc_wakeup){ cond, release, object };
+	    (struct ipc_wakeup){ cond, -1, release, object };
+}
+
+const struct ipc_idle_hook *ipc_idle_hook;
+
+void ipc_set_idle_hook(const struct ipc_idle_hook *hook)
+{
+	ipc_lock();
+	ipc_idle_hook = hook;
+	ipc_unlock();
+}
+
+void ipc_defer_wake_fd(int wake_fd)
+{
+	if (ipc_deferred.nwakeups == IPC_WAKEUPS_MAX) {
+		ipc_idle_hook->wake(wake_fd);
+		return;
+	}
+	ipc_deferred.wakeups[ipc_deferred.nwakeups++] =
+	    (struct ipc_wakeup){ NULL, wake_fd, NULL, NULL };
+}
+
+static bool ipc_deferred_pending(void)
+{
+	return ipc_deferred.reap != NULL || ipc_deferred.deliver_head != NULL ||
+	       ipc_deferred.nwakeups != 0 || ipc_deferred.nreleases != 0;
+}
+
+int ipc_wait_idle(const struct timespec *deadline)
+{
+	if (ipc_deferred_pending()) {
+		ipc_unlock();
+		ipc_lock();
+		return 0;
+	}
+	pthread_mutex_unlock(&ipc_mutex);
+	int r = ipc_idle_hook->wait(deadline);
+	pthread_mutex_lock(&ipc_mutex);
+	return r;
+}
+
+void ipc_serve_idle(void)
+{
+	ipc_unlock();
+	ipc_idle_hook->serve();
+	ipc_lock();
 }
 
 void ipc_cond_init(pthread_cond_t *cond)
@@ -155,8 +205,7 @@ bool ipc_wait(pthread_cond_t *cond, const struct timespec *deadline)
 {
 	/* Work queued by this thread must not wait with it: a handler may be
 	 * the one to answer. Run it and let the caller re-check. */
-	if (ipc_deferred.reap != NULL || ipc_deferred.deliver_head != NULL ||
-	    ipc_deferred.nwakeups != 0 || ipc_deferred.nreleases != 0) {
+	if (ipc_deferred_pending()) {
 		ipc_unlock();
 		ipc_lock();
 		return true;

@@ -33,6 +33,19 @@ static void release_pset(void *pset)
 	ipc_pset_release(pset);
 }
 
+bool ipc_mqueue_wake_idle(struct ipc_idle_waiter **list, bool all)
+{
+	if (*list == NULL)
+		return false;
+	do {
+		struct ipc_idle_waiter *w = *list;
+		*list = w->next;
+		w->next = NULL;
+		ipc_defer_wake_fd(w->wake_fd);
+	} while (all && *list != NULL);
+	return true;
+}
+
 void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
 {
 	kmsg->next = NULL;
@@ -45,11 +58,11 @@ void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
 	if (port->pset != NULL) {
 		ipc_pset_t pset = port->pset;
 		ipc_pset_ready(port);
-		if (pset->waiters) {
+		if (pset->waiters && !ipc_mqueue_wake_idle(&pset->idle, false)) {
 			atomic_fetch_add(&pset->refs, 1);
 			ipc_defer_wakeup(&pset->cond, release_pset, pset);
 		}
-	} else if (port->rcv_waiters) {
+	} else if (port->rcv_waiters && !ipc_mqueue_wake_idle(&port->rcv_idle, false)) {
 		ipc_port_reference(port);
 		ipc_defer_wakeup(&port->rcv_cond, release_port, port);
 	}
@@ -80,6 +93,59 @@ static void wake_set_senders(ipc_pset_t pset)
 	for (ipc_port_t p = pset->members; p != IP_NULL; p = p->pset_next)
 		if (p->snd_waiters)
 			pthread_cond_signal(&p->snd_cond);
+}
+
+/* The receiver's place on an idle list while it sleeps in the hook. */
+static _Thread_local struct ipc_idle_waiter idle_self;
+static _Thread_local bool idle_self_init;
+
+/* A port the kernel space holds a send right to: a memory object's port
+ * (or another the kernel sends to; sleeping in the hook is invisible to
+ * the receiver either way). */
+static bool kernel_sends_to(ipc_port_t port)
+{
+	mach_port_name_t name;
+	return ipc_hash_lookup(ipc_space_kernel(), port, &name) != NULL;
+}
+
+/* This thread's idle waiter when a receive in space on port (or pset) may sleep in
+ * the idle hook, else NULL. Only a set's first members are looked at: a
+ * choice of where to sleep, not of what is received. */
+static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
+        ipc_pset_t pset)
+{
+	/* Only the task's receives (a manager's): the kernel and net spaces'
+	 * own receives keep their condition, as they may run under locks
+	 * that serving a fault takes. */
+	if (ipc_idle_hook == NULL || space != ipc_space_task())
+		return NULL;
+	bool eligible = false;
+	if (port != IP_NULL) {
+		eligible = kernel_sends_to(port);
+	} else {
+		int n = 0;
+		for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
+		     p = p->pset_next, n++)
+			if ((eligible = kernel_sends_to(p)))
+				break;
+	}
+	if (!eligible)
+		return NULL;
+	if (!idle_self_init) {
+		idle_self_init = true;
+		idle_self.wake_fd = ipc_idle_hook->wake_fd();
+	}
+	return idle_self.wake_fd >= 0 ? &idle_self : NULL;
+}
+
+static void idle_unlink(struct ipc_idle_waiter **list, struct ipc_idle_waiter *w)
+{
+	for (struct ipc_idle_waiter **pp = list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			w->next = NULL;
+			return;
+		}
 }
 
 static bool is_poll(const struct timespec *deadline)
@@ -140,8 +206,20 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			port->rcv_waiters++;
 			if (port->snd_waiters)
 				pthread_cond_signal(&port->snd_cond);
-			woke = ipc_wait(&port->rcv_cond, deadline);
+			struct ipc_idle_waiter *w = idle_waiter(space, port, NULL);
+			int idle = 0;
+			if (w != NULL) {
+				w->next = port->rcv_idle;
+				port->rcv_idle = w;
+				idle = ipc_wait_idle(deadline);
+				idle_unlink(&port->rcv_idle, w);
+				woke = idle >= 0;
+			} else {
+				woke = ipc_wait(&port->rcv_cond, deadline);
+			}
 			port->rcv_waiters--;
+			if (idle > 0)
+				ipc_serve_idle();   /* not a waiter now: no self-wake */
 			if (port->rcv_epoch != epoch) {
 				bool changed = port->active && port->receiver == space &&
 				               port->pset != NULL;
@@ -153,8 +231,20 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			pset->refs++;
 			pset->waiters++;
 			wake_set_senders(pset);
-			woke = ipc_wait(&pset->cond, deadline);
+			struct ipc_idle_waiter *w = idle_waiter(space, IP_NULL, pset);
+			int idle = 0;
+			if (w != NULL) {
+				w->next = pset->idle;
+				pset->idle = w;
+				idle = ipc_wait_idle(deadline);
+				idle_unlink(&pset->idle, w);
+				woke = idle >= 0;
+			} else {
+				woke = ipc_wait(&pset->cond, deadline);
+			}
 			pset->waiters--;
+			if (idle > 0)
+				ipc_serve_idle();
 			bool dead = !pset->active;
 			ipc_pset_release(pset);
 			if (dead)

@@ -98,6 +98,7 @@ static void wake_receivers(ipc_port_t port)
 	port->rcv_epoch++;
 	if (port->rcv_waiters)
 		pthread_cond_broadcast(&port->rcv_cond);
+	ipc_mqueue_wake_idle(&port->rcv_idle, true);
 }
 
 void ipc_port_clear_receiver(ipc_port_t port)

@@ -72,9 +72,10 @@ void ipc_pset_add(ipc_pset_t pset, ipc_port_t port)
 	port->rcv_epoch++;
 	if (port->rcv_waiters)
 		pthread_cond_broadcast(&port->rcv_cond);
+	ipc_mqueue_wake_idle(&port->rcv_idle, true);
 	if (port->head != NULL) {
 		ipc_pset_ready(port);
-		if (pset->waiters)
+		if (pset->waiters && !ipc_mqueue_wake_idle(&pset->idle, false))
 			pthread_cond_signal(&pset->cond);
 	}
 }
@@ -100,4 +101,5 @@ void ipc_pset_destroy(ipc_pset_t pset)
 	pset->active = false;
 	if (pset->waiters)
 		pthread_cond_broadcast(&pset->cond);
+	ipc_mqueue_wake_idle(&pset->idle, true);
 }

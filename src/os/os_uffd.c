@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <linux/userfaultfd.h>
@@ -72,9 +74,9 @@ int os_uffd_open(unsigned *features)
 	                             UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
 	                             UFFD_FEATURE_WP_UNPOPULATED |
 	                             UFFD_FEATURE_MINOR_SHMEM);
-	/* Blocking: the fault thread sleeps in read(2), one system call per
-	 * batch of faults instead of poll + read. */
-	int fd = uffd_create(0);
+	/* Non-blocking: readers sleep in epoll_wait (os_uffd_reader_wait), so
+	 * that each event wakes one of them, and read after. */
+	int fd = uffd_create(O_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	struct uffdio_api api = { .api = UFFD_API, .features = wanted };
@@ -216,4 +218,75 @@ int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max)
 		count++;
 	}
 	return count;
+}
+
+static int add_uffd(int epfd, int uffd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+	                          .data.u32 = OS_UFFD_READY_FAULT };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, uffd, &ev) == 0 ? 0 : -errno;
+}
+
+int os_uffd_reader_open(int uffd, int *wake_fd)
+{
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		return -errno;
+	int err = add_uffd(epfd, uffd);
+	if (err == 0 && wake_fd != NULL) {
+		*wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		/* Edge-triggered: each write reports once, so the counter is
+		 * never read (it would take 2^64 wakes to fill). */
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET,
+		                          .data.u32 = OS_UFFD_READY_WAKE };
+		if (*wake_fd < 0)
+			err = -errno;
+		else if (epoll_ctl(epfd, EPOLL_CTL_ADD, *wake_fd, &ev) != 0) {
+			err = -errno;
+			close(*wake_fd);
+		}
+	}
+	if (err != 0) {
+		close(epfd);
+		return err;
+	}
+	return epfd;
+}
+
+int os_uffd_reader_requeue(int epfd, int uffd)
+{
+	/* EPOLL_CTL_MOD is refused on an exclusive entry: delete and add.
+	 * An event in between is not lost: the add polls the fd. */
+	if (epoll_ctl(epfd, EPOLL_CTL_DEL, uffd, NULL) != 0)
+		return -errno;
+	return add_uffd(epfd, uffd);
+}
+
+int os_uffd_reader_wait(int epfd, const struct timespec *deadline)
+{
+	int timeout = -1;
+	if (deadline != NULL) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t ns = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 +
+		             (deadline->tv_nsec - now.tv_nsec);
+		/* Rounded up: a timed receive never returns early. */
+		timeout = ns <= 0 ? 0 : ns >= (int64_t)INT32_MAX * 1000000
+		                      ? INT32_MAX : (int)((ns + 999999) / 1000000);
+	}
+	struct epoll_event ev[2];
+	int n = epoll_wait(epfd, ev, 2, timeout);
+	if (n == 0)
+		return -1;
+	int ready = 0;
+	for (int i = 0; i < n; i++)
+		ready |= (int)ev[i].data.u32;
+	return ready;   /* 0: a signal */
+}
+
+void os_uffd_reader_wake(int wake_fd)
+{
+	uint64_t one = 1;
+	ssize_t n = write(wake_fd, &one, sizeof one);
+	(void)n;   /* EAGAIN only when 2^64-2 wakes are pending: it is awake */
 }

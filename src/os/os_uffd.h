@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Features found at run time (UFFDIO_API probe). */
 #define OS_UFFD_HAVE_THREAD_ID     0x1u  /* events carry the faulting tid */
@@ -35,7 +36,8 @@ typedef struct os_uffd_fault {
 	int       kind;      /* enum os_uffd_fault_kind */
 } os_uffd_fault_t;
 
-/* Opens a user-mode-only userfaultfd (O_CLOEXEC|O_NONBLOCK), negotiates the
+/* Opens a user-mode-only userfaultfd (O_CLOEXEC|O_NONBLOCK: several
+ * threads may read it, see os_uffd_reader_open), negotiates the
  * API with every useful feature the running kernel offers. Returns the fd or
  * -errno; *features gets OS_UFFD_HAVE_* bits. */
 int os_uffd_open(unsigned *features);
@@ -65,9 +67,28 @@ int os_uffd_unregister(int uffd, uintptr_t addr, size_t len);
 int os_uffd_wake(int uffd, uintptr_t addr, size_t len);
 /* Blocks until the fd is readable (or a signal interrupts). */
 int os_uffd_wait(int uffd);
-/* Reads up to max pagefault events, blocking until there is one (the fd
- * os_uffd_open makes is blocking); other event kinds are skipped. Returns
- * the count (0 when interrupted or only other events came) or -errno. */
+/* Reads up to max pagefault events without blocking; other event kinds
+ * are skipped. Returns the count (0 when there were none, another reader
+ * took them, or only other events came) or -errno. */
 int os_uffd_read_faults(int uffd, os_uffd_fault_t *faults, int max);
+
+/* A fault reader: an epoll set holding the userfaultfd as an exclusive
+ * waiter (EPOLLEXCLUSIVE: each fault event wakes one reader that is
+ * waiting, the earliest registered first, and passes over readers that
+ * are busy) and an eventfd that wakes this reader alone. Returns the epoll
+ * fd, *wake_fd the eventfd (-1 for none: the fault thread), or -errno. */
+int os_uffd_reader_open(int uffd, int *wake_fd);
+/* Puts this reader's userfaultfd entry last, behind every reader
+ * registered since (the fault thread is the reader of last resort). */
+int os_uffd_reader_requeue(int epfd, int uffd);
+/* Waits for a fault event or a wake (or until the absolute
+ * CLOCK_MONOTONIC deadline, NULL for none). Returns OS_UFFD_READY_* bits
+ * (0 when a signal interrupted), -1 when the deadline passed. */
+#define OS_UFFD_READY_FAULT 0x1
+#define OS_UFFD_READY_WAKE  0x2
+int os_uffd_reader_wait(int epfd, const struct timespec *deadline);
+/* Wakes the reader whose wake_fd this is (a stale wake is harmless: the
+ * reader re-checks why it waits). */
+void os_uffd_reader_wake(int wake_fd);
 
 #endif

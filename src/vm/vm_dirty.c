@@ -198,8 +198,9 @@ static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 {
 	if (!obj->dead && !obj->terminated)
 		return false;
+	bool mapped = vm_object_maps_address(obj, address);
 	pthread_mutex_unlock(&obj->lock);
-	if (tid != 0)
+	if (tid != 0 && mapped)
 		os_signal_sigbus(tid, address, KERN_MEMORY_ERROR);
 	os_uffd_wake(vm_kernel()->uffd, address & ~(uintptr_t)vm_kernel()->page_mask,
 	             vm_kernel()->page_size);

@@ -1,10 +1,14 @@
-/* The fault thread: reads userfaultfd events and turns a fault on an
- * absent page into memory_object_data_request (or a wait, or a wake). */
+/* Fault readers: the fault thread, and manager threads sleeping in
+ * mach_msg, read userfaultfd events and turn a fault on an absent page
+ * into memory_object_data_request (or a wait, or a wake). */
 #include "vm/vm_object.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "emmi/object_user.h"
+#include "ipc/ipc_kernel.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_internal.h"
@@ -25,6 +29,15 @@ static bool in_shared_view(struct vm_object *obj, uintptr_t address)
 		if (address >= obj->maps[i].start &&
 		    address - obj->maps[i].start < obj->maps[i].size)
 			return !obj->maps[i].copy;
+	return false;
+}
+
+bool vm_object_maps_address(struct vm_object *obj, uintptr_t address)
+{
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (address >= obj->maps[i].start &&
+		    address - obj->maps[i].start < obj->maps[i].size)
+			return true;
 	return false;
 }
 
@@ -127,8 +140,9 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 
 	pthread_mutex_lock(&obj->lock);
 	if (obj->dead || obj->terminated) {
+		bool mapped = vm_object_maps_address(obj, address);
 		pthread_mutex_unlock(&obj->lock);
-		if (tid != 0)
+		if (tid != 0 && mapped)
 			os_signal_sigbus(tid, address, KERN_MEMORY_ERROR);
 		os_uffd_wake(k->uffd, page_addr, k->page_size);
 		return;
@@ -229,19 +243,115 @@ static void handle_fault(struct vm_kernel *k, const os_uffd_fault_t *f)
 	vm_object_release(obj);
 }
 
+enum { BATCH = 16 };
+
+static void serve_faults(struct vm_kernel *k)
+{
+	os_uffd_fault_t faults[BATCH];
+	int n = os_uffd_read_faults(k->uffd, faults, BATCH);
+	for (int i = 0; i < n; i++)
+		handle_fault(k, &faults[i]);
+}
+
+/* Fault readers (docs/architecture.md, "One hand-off per fault"). A
+ * manager thread about to sleep in mach_msg on an object port sleeps on
+ * the userfaultfd too, and serves the faults that come: the data_request
+ * it sends lands in the queue it then receives from, so a fault costs one
+ * hand-off (faulting thread -> manager) instead of two. Each event wakes
+ * one waiting reader, the earliest registered first; the fault thread's
+ * entry is kept last, so it serves only the faults that come while no
+ * manager is waiting. A reader (epoll set + eventfd) belongs to one thread
+ * at a time; a thread's goes back to the free list when it exits, so
+ * threads that come and go do not use up descriptors. */
+struct fault_reader {
+	int epfd, wake_fd;
+	struct fault_reader *next;
+};
+
+static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fault_reader *free_readers;
+static int fault_thread_epfd = -1;
+static pthread_key_t reader_key;
+static _Thread_local struct fault_reader *self_reader;
+
+static void reader_exit(void *arg)
+{
+	struct fault_reader *r = arg;
+	pthread_mutex_lock(&readers_lock);
+	r->next = free_readers;
+	free_readers = r;
+	pthread_mutex_unlock(&readers_lock);
+}
+
+/* (ipc_idle_hook) Called once per thread, under the IPC lock. */
+static int reader_wake_fd(void)
+{
+	struct vm_kernel *k = vm_kernel();
+	pthread_mutex_lock(&readers_lock);
+	struct fault_reader *r = free_readers;
+	if (r != NULL) {
+		free_readers = r->next;
+	} else if ((r = malloc(sizeof *r)) != NULL) {
+		r->epfd = os_uffd_reader_open(k->uffd, &r->wake_fd);
+		if (r->epfd < 0) {
+			free(r);             /* no descriptor: sleep as before */
+			r = NULL;
+		} else if (fault_thread_epfd >= 0) {
+			(void)os_uffd_reader_requeue(fault_thread_epfd, k->uffd);
+		}
+	}
+	pthread_mutex_unlock(&readers_lock);
+	if (r == NULL || pthread_setspecific(reader_key, r) != 0) {
+		if (r != NULL)
+			reader_exit(r);
+		return -1;
+	}
+	self_reader = r;
+	return r->wake_fd;
+}
+
+/* (ipc_idle_hook) No IPC lock held. */
+static int reader_wait(const struct timespec *deadline)
+{
+	int ready = os_uffd_reader_wait(self_reader->epfd, deadline);
+	return ready < 0 ? -1 : (ready & OS_UFFD_READY_FAULT) ? 1 : 0;
+}
+
+static void reader_serve(void)
+{
+	serve_faults(vm_kernel());
+}
+
+static const struct ipc_idle_hook reader_hook = {
+	.wake_fd = reader_wake_fd,
+	.wait = reader_wait,
+	.serve = reader_serve,
+	.wake = os_uffd_reader_wake,
+};
+
+/* MEMOBJ_FAULT_READER=0: only the fault thread reads faults. */
+static bool fault_readers_wanted(void)
+{
+	const char *v = getenv("MEMOBJ_FAULT_READER");
+	return v == NULL || strcmp(v, "0") != 0;
+}
+
 void *vm_fault_thread(void *arg)
 {
 	struct vm_kernel *k = arg;
 	os_signal_block_all();
-	enum { BATCH = 16 };
-	os_uffd_fault_t faults[BATCH];
+	pthread_mutex_lock(&readers_lock);
+	int epfd = os_uffd_reader_open(k->uffd, NULL);
+	fault_thread_epfd = epfd;
+	pthread_mutex_unlock(&readers_lock);
+	if (epfd >= 0 && fault_readers_wanted() &&
+	    pthread_key_create(&reader_key, reader_exit) == 0)
+		ipc_set_idle_hook(&reader_hook);
 	for (;;) {
-		/* Sleeps in read(2) until a fault comes: no poll first. */
-		int n = os_uffd_read_faults(k->uffd, faults, BATCH);
-		if (n < 0 && os_uffd_wait(k->uffd) != 0)
-			continue;        /* (a persistent error: do not spin) */
-		for (int i = 0; i < n; i++)
-			handle_fault(k, &faults[i]);
+		int ready = epfd >= 0 ? os_uffd_reader_wait(epfd, NULL)
+		                      : os_uffd_wait(k->uffd) == 0 ? 1 : 0;
+		if (ready > 0)
+			serve_faults(k);
 	}
 	return NULL;
 }

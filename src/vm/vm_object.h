@@ -251,6 +251,10 @@ void vm_object_manager_died(struct vm_object *obj);
 /* Grows requests queued before the object was ready to its cluster size.
  * (obj locked) */
 void vm_object_widen_pending(struct vm_object *obj);
+/* Whether address is in a mapping of obj still. A fault event may be
+ * handled after its thread went on (a supply over the range woke it
+ * first) and unmapped the object: no SIGBUS for that one. (obj locked) */
+bool vm_object_maps_address(struct vm_object *obj, uintptr_t address);
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write);
 

@@ -188,9 +188,10 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
 	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
 	pthread_once(&copy_once, copy_read_env);
-	/* vm_allocate memory (internal objects) keeps the pwrite path: its
-	 * page-out and zero-fill bookkeeping (vm_internal*.c) expect it. */
-	if (k->uffd >= 0 && !locked && !obj->internal &&
+	/* vm_allocate memory (internal objects) too: the bus error that once
+	 * kept it on pwrite was a late fault event's SIGBUS (vm_fault.c,
+	 * vm_object_maps_address), not the copy. */
+	if (k->uffd >= 0 && !locked &&
 	    !atomic_load_explicit(&copy_unsupported, memory_order_relaxed))
 		m = copy_view(obj, first, n, &want_write);
 	bool wp = m != NULL && m->wp && k->wp;

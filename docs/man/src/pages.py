@@ -403,12 +403,28 @@ is
 .IR cluster_size ,
 .IR may_cache ,
 .IR temporary )
-or
+,
 .B MEMORY_OBJECT_BEHAVIOR_INFO
 .RB ( memory_object_behave_info :
 .IR copy_strategy ,
 .IR temporary ,
-.IR invalidate );
+.IR invalidate )
+or, a memobj extension,
+.B MEMORY_OBJECT_READAHEAD_INFO
+.RB ( memory_object_readahead_info :
+.IR max_window ;
+.I requests
+and
+.I pages
+read back only): a nonzero
+.I max_window
+opts in to read-ahead, data_requests for the clusters after a
+sequential fault (1, 2, 4... clusters, each at most
+.IR cluster_size ,
+up to
+.I max_window
+bytes ahead; a fault elsewhere stops it); 0, the default, sends only
+the requests faults make;
 .I attributes_count
 is the matching
 .B *_COUNT
