@@ -11,8 +11,12 @@
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "net/net_internal.h"
+#include "vm/vm_attributes.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_lock.h"
+#include "vm/vm_msync.h"
 #include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
 
 /* The reply right a one-way control call carries (the header's reply
  * port, which arrives in msgh_remote_port), taken out of the message so

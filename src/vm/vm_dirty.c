@@ -14,13 +14,16 @@
  * the executable views alone (Linux does not tell a fetch from a read, so
  * there every access needs execute), and costs nothing elsewhere.
  * Copy (MAP_PRIVATE) mappings are neither tracked nor locked. */
-#include "vm/vm_object.h"
+#include "vm/vm_dirty.h"
 
 #include "emmi/object_user.h"
+#include "os/os_mem.h"
 #include "os/os_memfd.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
+#include "vm/vm_object.h"
 
 enum { VIEWS_ALL, VIEWS_TRACKED, VIEWS_EXEC };
 

@@ -1,15 +1,19 @@
 /* The fault thread: reads userfaultfd events and turns a fault on an
  * absent page into memory_object_data_request (or a wait, or a wake). */
-#include "vm/vm_object.h"
+#include "vm/vm_fault.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
 
 static bool page_absent(struct vm_object *obj, uint64_t index)
 {

@@ -37,14 +37,19 @@
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
-#include "vm/vm_cache.h"
+#include "os/os_log.h"
+#include "os/os_mem.h"
 #include "os/os_pagemap.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_cache.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
-#include "os/os_log.h"
+#include "vm/vm_pageout.h"
+#include "vm/vm_return.h"
 
 /* How often the pageout thread looks at internal memory. */
 #define INTERNAL_SCAN_NS (10 * 1000 * 1000)

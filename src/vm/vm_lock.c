@@ -4,13 +4,17 @@
  * thread (control port handler). Work goes in chunks so the object lock
  * is never held across a long range; sends happen under send_lock only,
  * so they stay ordered with data_requests. */
-#include "vm/vm_object.h"
+#include "vm/vm_lock.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
+#include "vm/vm_return.h"
 
 #define LOCK_CHUNK 512u      /* pages per object-lock hold */
 

@@ -6,6 +6,7 @@
 
 #include "emmi/control_server.h"
 #include "os/os_uffd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"

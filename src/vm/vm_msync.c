@@ -3,12 +3,14 @@
  * memory_object_synchronize; the caller waits for the manager's
  * synchronize_completed for that range unless VM_SYNC_ASYNCHRONOUS.
  * Copy mappings have nothing to write back; anonymous memory neither. */
-#include <mach/mach.h>
+#include "vm/vm_msync.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_lock.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
 

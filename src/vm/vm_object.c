@@ -15,6 +15,9 @@
 #include "vm/vm_cache.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_msync.h"
+#include "vm/vm_pagein.h"
+#include "vm/vm_return.h"
 
 /* The object table: live objects by kernel-space object name and by id.
  * Its lock also orders init and terminate of one object's lifetimes. */

@@ -10,12 +10,16 @@
  * It runs in the thread that made pages resident (a manager's, in
  * data_supply or data_unavailable), after it released every lock: it only
  * sends (never waits for a manager), and holds one object lock at a time. */
-#include "vm/vm_object.h"
+#include "vm/vm_pageout.h"
 
 #include <stdlib.h>
 
+#include "vm/vm_dirty.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
+#include "vm/vm_return.h"
 
 struct queue_entry {
 	uint64_t id;          /* object id */

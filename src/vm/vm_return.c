@@ -1,14 +1,17 @@
 /* Write-back plumbing shared by lock_request, vm_msync, pageout and
  * terminate: reading pages out of the cache into memory handed to the
  * manager with data_return, and dropping pages from the cache. */
-#include "vm/vm_object.h"
+#include "vm/vm_return.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
+#include "os/os_mem.h"
 #include "os/os_memfd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
 
 void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
         bool dirty, struct vm_return_batch *batch)

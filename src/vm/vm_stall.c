@@ -5,7 +5,7 @@
  * for each wait older than the limit, naming the object port (the task's
  * name for it), the offset and what the kernel waits for. Each wait is
  * reported once. The lines are written after every lock is dropped. */
-#include "vm/vm_object.h"
+#include "vm/vm_stall.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +15,8 @@
 
 #include "os/os_signal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_msync.h"
+#include "vm/vm_object.h"
 
 struct stall_scan {
 	uint32_t now, limit;
