@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 
-#include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
@@ -182,8 +181,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 
 void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, memory_object_return_t should_return,
-        boolean_t should_flush, vm_prot_t lock_value,
-        mach_port_name_t reply_k, mach_msg_type_name_t reply_type)
+        boolean_t should_flush, vm_prot_t lock_value)
 {
 	struct vm_kernel *k = vm_kernel();
 	if (!(offset & k->page_mask) && offset <= (vm_offset_t)-1 - size &&
@@ -192,9 +190,4 @@ void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
 	    (lock_value == VM_PROT_NO_CHANGE || !(lock_value & ~VM_PROT_ALL)))
 		vm_object_clean(obj, offset, size, should_return,
 		                should_flush != FALSE, lock_value);
-	/* Every data_return above is queued already: the completion follows
-	 * them. */
-	if (MACH_PORT_VALID(reply_k))
-		emmi_send_lock_completed(reply_k, reply_type, obj->control_k,
-		                         offset, size);
 }

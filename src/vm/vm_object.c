@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "emmi/control_server.h"
+#include "emmi/control_port.h"
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
@@ -26,7 +26,6 @@
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_object *by_name[TABLE_BUCKETS];
 static struct vm_object *by_id[TABLE_BUCKETS];
-static struct vm_object *by_control[TABLE_BUCKETS];
 static uint64_t next_id = 1;
 
 static size_t bucket(uint64_t key)
@@ -58,9 +57,6 @@ static void table_insert(struct vm_object *obj)
 	b = bucket(obj->id);
 	obj->next_by_id = by_id[b];
 	by_id[b] = obj;
-	b = bucket(obj->control_k);
-	obj->next_by_control = by_control[b];
-	by_control[b] = obj;
 }
 
 static void table_remove(struct vm_object *obj)
@@ -74,12 +70,6 @@ static void table_remove(struct vm_object *obj)
 	for (pp = &by_id[bucket(obj->id)]; *pp; pp = &(*pp)->next_by_id)
 		if (*pp == obj) {
 			*pp = obj->next_by_id;
-			break;
-		}
-	for (pp = &by_control[bucket(obj->control_k)]; *pp;
-	     pp = &(*pp)->next_by_control)
-		if (*pp == obj) {
-			*pp = obj->next_by_control;
 			break;
 		}
 }
@@ -126,21 +116,6 @@ struct vm_object *vm_object_lookup_name(mach_port_name_t object_k)
 	return obj;
 }
 
-struct vm_object *vm_object_lookup_control(mach_port_name_t control_k)
-{
-	struct vm_object *found = NULL;
-	pthread_mutex_lock(&table_lock);
-	for (struct vm_object *o = by_control[bucket(control_k)]; o;
-	     o = o->next_by_control)
-		if (o->control_k == control_k) {
-			found = o;
-			vm_object_ref(o);
-			break;
-		}
-	pthread_mutex_unlock(&table_lock);
-	return found;
-}
-
 /* A new object for the kernel-space send right object_k (table locked):
  * memfd cache, control port with its kobject handler, dead-name watch. */
 static struct vm_object *object_create(mach_port_name_t object_k)
@@ -163,18 +138,8 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 		vm_cache_report_limit("vm_map", err);
 		goto fail;
 	}
-	if (ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE,
-	                      &obj->control_k) != KERN_SUCCESS)
+	if (emmi_control_port_allocate(obj->id, &obj->control_k) != KERN_SUCCESS)
 		goto fail;
-	if (ipc_port_set_kobject(ipc_space_kernel(), obj->control_k,
-	                         emmi_control_handler,
-	                         (void *)(uintptr_t)obj->id) != KERN_SUCCESS) {
-		ipc_port_destroy(ipc_space_kernel(), obj->control_k);
-		goto fail;
-	}
-	/* data_supply copies the lent data with pwrite or UFFDIO_COPY, which
-	 * fail with EFAULT (KERN_INVALID_ADDRESS): no mapped-check per supply. */
-	(void)ipc_port_set_kobject_reads_ool_safely(ipc_space_kernel(), obj->control_k);
 	/* Without the watch a dead manager would only be noticed at the next
 	 * send; carry on, the object still works. */
 	(void)emmi_watch_object(object_k);

@@ -84,7 +84,7 @@ struct vm_object {
 	uint64_t internal_pinned;       /* pages kept: the pager could not
 	                                 * store them (obj->lock) */
 
-	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
+	struct vm_object *next_by_name, *next_by_id;   /* the table */
 
 	/* Read-ahead (vm_fault.c), off while ra_max is 0. */
 	vm_size_t ra_max;               /* bytes ahead at most */
@@ -122,8 +122,6 @@ void vm_object_release(struct vm_object *obj);
  * or to the (live) object the kernel-space name `object_k` sends to. */
 struct vm_object *vm_object_lookup_id(uint64_t id);
 struct vm_object *vm_object_lookup_name(mach_port_name_t object_k);
-/* Reference to the live object whose control port is control_k. */
-struct vm_object *vm_object_lookup_control(mach_port_name_t control_k);
 /* References to every live object (statistics); *out is malloc'd (free it
  * after releasing each). Returns the count. */
 size_t vm_object_snapshot(struct vm_object ***out);
