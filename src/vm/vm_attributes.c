@@ -74,16 +74,16 @@ kern_return_t vm_object_change_attributes(struct vm_object *obj,
 	struct vm_pending_request *pending = NULL;
 	size_t npending = 0;
 	if (first_ready && obj->npending > 0) {
+		VM_ASSERT_LOCKED(&obj->lock);    /* widen_pending's rule */
 		vm_object_widen_pending(obj);
 		pending = obj->pending;
 		npending = obj->npending;
 		obj->pending = NULL;
 		obj->npending = obj->pending_cap = 0;
 	}
-	/* Taking send_lock before dropping the object lock keeps the queued
-	 * requests ahead of any a new fault sends. */
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	/* The hand-off keeps the queued requests ahead of any a new fault
+	 * sends. */
+	vm_object_send_handoff(obj);
 	bool failed = false;
 	for (size_t i = 0; i < npending && !failed; i++)
 		failed = emmi_send_data_request(obj->object_k, obj->control_k,

@@ -58,6 +58,7 @@ static void protect_view(uintptr_t addr, size_t len, void *arg)
 void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
         uint64_t count, bool protect, bool dontwake)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (!vm_kernel()->wp)
 		return;
 	struct protect_arg a = { protect, dontwake };
@@ -72,12 +73,14 @@ static void zap_view(uintptr_t addr, size_t len, void *arg)
 
 void vm_object_zap_pages(struct vm_object *obj, uint64_t first, uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for_each_view(obj, first, count, VIEWS_ALL, zap_view, NULL);
 }
 
 void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
         uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for_each_view(obj, first, count, VIEWS_EXEC, zap_view, NULL);
 }
 
@@ -91,6 +94,7 @@ static bool has_exec_view(struct vm_object *obj)
 
 void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (lock & ~VM_PROT_ALL)
 		return;                          /* VM_PROT_NO_CHANGE */
 	if (lock & VM_PROT_EXECUTE)
@@ -153,6 +157,7 @@ static vm_prot_t access_required(struct vm_object *obj, uintptr_t address,
 
 void vm_object_need_minor(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (obj->minor || !(k->uffd_features & OS_UFFD_HAVE_MINOR))
 		return;
@@ -225,8 +230,7 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
 	p->unlock_asked |= (uint8_t)needed;
 	vm_prot_t ask = p->unlock_asked;
 	vm_offset_t offset = p->index << k->page_shift;
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	mach_msg_return_t mr = emmi_send_data_unlock(obj->object_k, obj->control_k,
 	                                             offset, k->page_size, ask);
 	pthread_mutex_unlock(&obj->send_lock);

@@ -398,6 +398,7 @@ void vm_internal_kernel_start(void)
 mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
         struct vm_return_run *r, bool kernel_copy)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	struct vm_kernel *k = vm_kernel();
 	mach_msg_return_t mr = MACH_MSG_SUCCESS;
 	for (vm_size_t done = 0; done < r->length; done += k->page_size) {
@@ -431,6 +432,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 bool vm_internal_never_out(struct vm_object *obj, vm_offset_t offset,
         vm_size_t length)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	struct vm_kernel *k = vm_kernel();
 	uint64_t first = offset >> k->page_shift;
 	uint64_t last = (offset + length) >> k->page_shift;
@@ -463,6 +465,7 @@ void vm_internal_release(struct vm_object *obj)
 
 void vm_internal_keep(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	obj->internal_pinned++;
 	atomic_fetch_add_explicit(&pinned, 1, memory_order_relaxed);
 	if (!atomic_exchange(&keep_warned, true))

@@ -41,6 +41,7 @@ static bool should_return_page(const vm_page_t *p, memory_object_return_t how)
 static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
         vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_prot_t old = p->lock_value;
 	lock &= VM_PROT_ALL;
 	p->lock_value = (uint8_t)lock;
@@ -99,6 +100,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
         memory_object_return_t should_return, bool flush, vm_prot_t lock_value)
 {
 	struct vm_kernel *k = vm_kernel();
+	VM_ASSERT_UNLOCKED(&obj->send_lock);
 	pthread_mutex_lock(&obj->lock);
 	if (obj->terminated || size == 0 || offset >= obj->memfd_size) {
 		pthread_mutex_unlock(&obj->lock);
@@ -167,8 +169,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 					apply_lock(obj, p, lock_value, &waiters);
 			}
 		}
-		pthread_mutex_lock(&obj->send_lock);
-		pthread_mutex_unlock(&obj->lock);
+		vm_object_send_handoff(obj);
 		vm_return_send(obj, &batch, !flush);
 		pthread_mutex_unlock(&obj->send_lock);
 		vm_object_release_waiters(&waiters, KERN_SUCCESS);

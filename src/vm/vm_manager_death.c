@@ -37,6 +37,7 @@ static void collect_requested(vm_page_t *p, void *arg)
 
 void vm_object_manager_died(struct vm_object *obj)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	vm_waiter_list_t waiters = { 0 };
 	struct collect_requested c = { .waiters = &waiters };
 	pthread_mutex_lock(&obj->lock);

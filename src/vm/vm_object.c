@@ -120,6 +120,7 @@ struct vm_object *vm_object_lookup_name(mach_port_name_t object_k)
  * memfd cache, control port with its kobject handler, dead-name watch. */
 static struct vm_object *object_create(mach_port_name_t object_k)
 {
+	VM_ASSERT_LOCKED(&table_lock);
 	struct vm_kernel *k = vm_kernel();
 	struct vm_object *obj = calloc(1, sizeof *obj);
 	if (obj == NULL)
@@ -172,6 +173,7 @@ int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
 
 bool vm_object_offset_mapped(struct vm_object *obj, vm_offset_t offset)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for (size_t i = 0; i < obj->nmaps; i++)
 		if (offset >= obj->maps[i].offset &&
 		    offset - obj->maps[i].offset < obj->maps[i].size)
@@ -362,6 +364,7 @@ static void take_all_waiters(vm_page_t *p, void *arg)
  * or destroyed. Threads still waiting retry and take SIGBUS. */
 static void object_terminate(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&table_lock);
 	struct vm_return_batch batch = { 0 };
 	vm_waiter_list_t waiters = { 0 };
 	struct waiters_and_indices wi = { &waiters };

@@ -22,6 +22,7 @@
 #include <mach/mach.h>
 
 #include "vm/vm_cache.h"
+#include "vm/vm_lock_order.h"
 #include "vm/vm_page.h"
 
 /* One range of the object some map entry shows (entries mirror these). */
@@ -137,6 +138,16 @@ void vm_object_maybe_terminate(struct vm_object *obj);
 /* Terminates obj if it is unmapped and holds no page (a cached object
  * whose pages were all evicted). */
 void vm_object_cache_trim(struct vm_object *obj);
+
+/* The hand-off (vm_lock_order.h): with obj->lock held, takes send_lock
+ * and drops obj->lock, so that what the caller sends next leaves in the
+ * order of the state it saw. The caller sends, then unlocks send_lock. */
+static inline void vm_object_send_handoff(struct vm_object *obj)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	pthread_mutex_lock(&obj->send_lock);
+	pthread_mutex_unlock(&obj->lock);
+}
 
 /* True when some mapping record shows `offset`. (obj locked) */
 bool vm_object_offset_mapped(struct vm_object *obj, vm_offset_t offset);

@@ -38,6 +38,7 @@ void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
 static void page_make_resident(struct vm_object *obj, uint64_t index,
         vm_prot_t lock_value, boolean_t precious, vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_page_t *p = vm_page_lookup(&obj->pages, index);
 	if (p == NULL)
 		p = vm_page_insert(&obj->pages, index, VM_PAGE_RESIDENT);
@@ -74,6 +75,7 @@ static void page_make_resident(struct vm_object *obj, uint64_t index,
 static void install_protection(struct vm_object *obj, uint64_t first,
         uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (count == 0 || !vm_kernel()->wp)
 		return;
 	vm_object_protect_pages(obj, first, count, true, true);
@@ -90,6 +92,7 @@ static void install_protection(struct vm_object *obj, uint64_t first,
 static void install_protection_except(struct vm_object *obj, uint64_t first,
         uint64_t count, const struct vm_object_mapping *skip)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (skip == NULL) {
 		install_protection(obj, first, count);
@@ -144,6 +147,7 @@ struct supply_view {
 static const struct vm_object_mapping *copy_view(struct vm_object *obj,
         uint64_t first, uint64_t n, bool *want_write)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t lo = first << k->page_shift, hi = (first + n) << k->page_shift;
 	uintptr_t waiter = 0;
@@ -182,6 +186,7 @@ static const struct vm_object_mapping *copy_view(struct vm_object *obj,
 static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
         const void *data, vm_prot_t lock_value, struct supply_view *woke)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
@@ -258,6 +263,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
         const void *data, vm_size_t length, vm_prot_t lock_value,
         boolean_t precious, vm_offset_t *error_offset)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	*error_offset = 0;
 	if (offset & k->page_mask) {
@@ -355,6 +361,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 static bool clip_range(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, uint64_t *first, uint64_t *count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t start = vm_trunc_page(k, offset);
 	if (offset > (vm_offset_t)-1 - size || start >= obj->memfd_size)
@@ -397,6 +404,7 @@ static void requested_in_range(vm_page_t *p, void *arg)
 void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_waiter_list_t waiters = { 0 };
 	uint64_t first, count, filled = 0;
@@ -448,6 +456,7 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, kern_return_t reason)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	vm_waiter_list_t waiters = { 0 };
 	uint64_t first, count;
 	pthread_mutex_lock(&obj->lock);

@@ -68,6 +68,7 @@ static bool ring_pop(struct queue_entry *e)
 
 void vm_pageout_enqueue(struct vm_object *obj, vm_page_t *p)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	pthread_mutex_lock(&queue_lock);
 	p->stamp = ++next_stamp;
 	p->referenced = 0;
@@ -129,10 +130,9 @@ static bool evict(const struct queue_entry *e)
 	}
 	vm_object_page_drop(obj, e->index, 1, &waiters);
 	bool emptied = obj->nmaps == 0 && obj->resident == 0;
-	/* send_lock before the object lock goes: a data_request for this
-	 * page cannot overtake its data_return. */
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	/* The hand-off: a data_request for this page cannot overtake its
+	 * data_return. */
+	vm_object_send_handoff(obj);
 	vm_return_send(obj, &batch, false);
 	pthread_mutex_unlock(&obj->send_lock);
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
@@ -171,6 +171,7 @@ static void compact(void)
 
 void vm_pageout_balance(void)
 {
+	VM_ASSERT_NO_LOCKS();
 	struct vm_kernel *k = vm_kernel();
 	/* Pages the default pager could not take stay over the limit. */
 	size_t active = vm_internal_counted();

@@ -16,6 +16,7 @@
 void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
         bool dirty, struct vm_return_batch *batch)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (count == 0)
 		return;
@@ -50,6 +51,7 @@ void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
 void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
         bool kernel_copy)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	bool failed = false;
 	for (size_t i = 0; i < batch->count; i++) {
 		struct vm_return_run *r = &batch->runs[i];
@@ -83,6 +85,7 @@ void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
 void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
         vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	uint64_t run = 0, dropped = 0;
 	for (uint64_t i = 0; i <= count; i++) {
