@@ -195,8 +195,7 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 	struct vm_pending_request ahead[RA_MAX_REQUESTS];
 	size_t nahead = obj->ra_max && !obj->internal
 	        ? readahead_plan(obj, lo, hi, ahead) : 0;
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	if (obj->internal && vm_internal_never_out(obj, req_offset, req_length)) {
 		/* The default pager never had these pages: zeros, here. */
 		pthread_mutex_unlock(&obj->send_lock);

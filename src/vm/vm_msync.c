@@ -41,8 +41,7 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
 		obj->sync_waiters = &w;
 	}
 	/* After the data_returns (same send lock, same order). */
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	mach_msg_return_t mr = emmi_send_synchronize(obj->object_k, obj->control_k,
 	                                             offset, size, flags);
 	pthread_mutex_unlock(&obj->send_lock);
