@@ -242,7 +242,9 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		vm_object_release(obj);
 		goto undo_protect;
 	}
-	/* The receive right left: watch the send right for the pager's death. */
+	/* The receive right left: watch the send right for the pager's death.
+	 * Without the watch a dead pager is noticed at the next send: the
+	 * object still works, so a failure is not fatal. */
 	(void)emmi_watch_object(object_k);
 	if (vm_cache_map_fixed(&obj->cache, start, size, 0, vm_prot_to_mmap(prot),
 	                       0) != 0) {

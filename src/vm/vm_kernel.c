@@ -144,7 +144,7 @@ static void stall_start(void)
 
 void vm_kernel_stall_start(void)
 {
-	(void)vm_kernel();
+	(void)vm_kernel();          /* starts the kernel; never fails */
 	pthread_once(&stall_once, stall_start);
 }
 

@@ -384,7 +384,9 @@ static void object_terminate(struct vm_object *obj)
 	emmi_unwatch_object(obj->object_k);
 	pthread_mutex_lock(&obj->send_lock);
 	vm_return_send(obj, &batch, false);
-	emmi_send_terminate(obj->object_k, obj->control_k);
+	/* Safe to drop: a terminate that cannot be sent destroys both rights
+	 * (object_user.h), and the manager it was for is gone. */
+	(void)emmi_send_terminate(obj->object_k, obj->control_k);
 	pthread_mutex_unlock(&obj->send_lock);
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);

@@ -21,27 +21,47 @@
 #include "vm/vm_pagein.h"
 #include "vm/vm_return.h"
 
+/* The heuristics' numbers. */
+enum {
+	RING_FIRST_CAP = 1024,       /* entries the ring starts with */
+	/* The ring is filtered of stale entries when it holds more than
+	 * STALE_FACTOR entries per counted page plus STALE_SLACK. */
+	STALE_FACTOR = 2,
+	STALE_SLACK = 4096,
+	/* Eviction stops this far below the limit so that it runs in
+	 * batches: 1/EVICT_SLACK_DIVISOR of the limit, EVICT_SLACK_MAX pages
+	 * at most. */
+	EVICT_SLACK_DIVISOR = 64,
+	EVICT_SLACK_MAX = 256,
+	/* Entries one balance looks at, per entry in the ring: a passed-over
+	 * page comes round once more, no entry more than about twice. */
+	EVICT_PASSES = 2,
+};
+
 struct queue_entry {
 	uint64_t id;          /* object id */
 	uint64_t index;       /* page index */
 	uint32_t stamp;       /* the page's stamp when queued */
 };
 
-/* A ring of entries. Lock order: object lock, then queue_lock. */
+/* A ring of entries. queue_lock is a leaf (vm_lock_order.h). */
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct queue_entry *ring;
 static size_t ring_head, ring_len, ring_cap;
 static uint32_t next_stamp;
-/* One evictor at a time; taken with no other lock held. */
+/* One evictor at a time; first in the lock order (vm_lock_order.h). */
 static pthread_mutex_t balance_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int ring_push(struct queue_entry e)
+/* Queues e (queue_lock held). Out of memory the entry is forgotten: its
+ * page is then never chosen for eviction, which keeps it resident, and no
+ * data is lost. So nothing to report. */
+static void ring_push(struct queue_entry e)
 {
 	if (ring_len == ring_cap) {
-		size_t cap = ring_cap ? ring_cap * 2 : 1024;
+		size_t cap = ring_cap ? ring_cap * 2 : RING_FIRST_CAP;
 		struct queue_entry *r = malloc(cap * sizeof *r);
 		if (r == NULL)
-			return -1;
+			return;
 		for (size_t i = 0; i < ring_len; i++)
 			r[i] = ring[(ring_head + i) % ring_cap];
 		free(ring);
@@ -50,7 +70,6 @@ static int ring_push(struct queue_entry e)
 		ring_head = 0;
 	}
 	ring[(ring_head + ring_len++) % ring_cap] = e;
-	return 0;
 }
 
 static bool ring_pop(struct queue_entry *e)
@@ -72,8 +91,7 @@ void vm_pageout_enqueue(struct vm_object *obj, vm_page_t *p)
 	pthread_mutex_lock(&queue_lock);
 	p->stamp = ++next_stamp;
 	p->referenced = 0;
-	/* Out of memory: the page is simply never chosen for eviction. */
-	(void)ring_push((struct queue_entry){ obj->id, p->index, p->stamp });
+	ring_push((struct queue_entry){ obj->id, p->index, p->stamp });
 	pthread_mutex_unlock(&queue_lock);
 }
 
@@ -97,7 +115,7 @@ static bool evict(const struct queue_entry *e)
 		p->referenced = 0;
 		atomic_fetch_add_explicit(&k->reactivations, 1, memory_order_relaxed);
 		pthread_mutex_lock(&queue_lock);
-		(void)ring_push(*e);
+		ring_push(*e);
 		pthread_mutex_unlock(&queue_lock);
 		pthread_mutex_unlock(&obj->lock);
 		vm_object_release(obj);
@@ -121,7 +139,7 @@ static bool evict(const struct queue_entry *e)
 		if (batch.failed) {
 			/* Could not copy it out: keep it rather than lose it. */
 			pthread_mutex_lock(&queue_lock);
-			(void)ring_push(*e);
+			ring_push(*e);
 			pthread_mutex_unlock(&queue_lock);
 			pthread_mutex_unlock(&obj->lock);
 			vm_object_release(obj);
@@ -161,7 +179,7 @@ static void compact(void)
 		vm_page_t *p = vm_page_lookup(&obj->pages, e.index);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->stamp == e.stamp) {
 			pthread_mutex_lock(&queue_lock);
-			(void)ring_push(e);
+			ring_push(e);
 			pthread_mutex_unlock(&queue_lock);
 		}
 		pthread_mutex_unlock(&obj->lock);
@@ -176,7 +194,7 @@ void vm_pageout_balance(void)
 	/* Pages the default pager could not take stay over the limit. */
 	size_t active = vm_internal_counted();
 	pthread_mutex_lock(&queue_lock);
-	bool stale = ring_len > 2 * active + 4096;
+	bool stale = ring_len > STALE_FACTOR * active + STALE_SLACK;
 	pthread_mutex_unlock(&queue_lock);
 	if (stale) {
 		pthread_mutex_lock(&balance_lock);
@@ -187,13 +205,13 @@ void vm_pageout_balance(void)
 		return;
 	pthread_mutex_lock(&balance_lock);
 	/* A little below the limit, so eviction runs in batches. */
-	vm_size_t slack = k->resident_max / 64;
-	if (slack > 256)
-		slack = 256;
+	vm_size_t slack = k->resident_max / EVICT_SLACK_DIVISOR;
+	if (slack > EVICT_SLACK_MAX)
+		slack = EVICT_SLACK_MAX;
 	vm_size_t target = k->resident_max - slack;
 	/* Bounded: each entry is looked at about twice at most per call. */
 	pthread_mutex_lock(&queue_lock);
-	size_t budget = 2 * ring_len + 2;
+	size_t budget = EVICT_PASSES * ring_len + EVICT_PASSES;
 	pthread_mutex_unlock(&queue_lock);
 	struct queue_entry e;
 	while (vm_internal_counted() > target &&
