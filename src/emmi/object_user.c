@@ -14,7 +14,7 @@
 
 static mach_msg_return_t kernel_send(mach_msg_header_t *msg)
 {
-	atomic_fetch_add_explicit(&vm_kernel()->lookups, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vm_kernel()->messages_sent, 1, memory_order_relaxed);
 	emmi_stat_count(msg->msgh_id);
 	return ipc_mach_msg(ipc_space_kernel(), msg,
 	                    MACH_SEND_MSG | MACH_SEND_ALWAYS, msg->msgh_size, 0,

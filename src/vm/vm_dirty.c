@@ -47,22 +47,36 @@ static void for_each_view(struct vm_object *obj, uint64_t first,
 	}
 }
 
-struct protect_arg { bool protect, dontwake; };
+struct protect_arg { bool protect; };
 
 static void protect_view(uintptr_t addr, size_t len, void *arg)
 {
 	struct protect_arg *p = arg;
-	os_uffd_writeprotect(vm_kernel()->uffd, addr, len, p->protect, p->dontwake);
+	/* Never wakes: whoever lifts a protection wakes the waiters itself,
+	 * after the page is in the state they must find. */
+	os_uffd_writeprotect(vm_kernel()->uffd, addr, len, p->protect, 1);
 }
 
-void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count, bool protect, bool dontwake)
+static void set_protection(struct vm_object *obj, uint64_t first,
+        uint64_t count, bool protect)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	if (!vm_kernel()->wp)
 		return;
-	struct protect_arg a = { protect, dontwake };
+	struct protect_arg a = { protect };
 	for_each_view(obj, first, count, VIEWS_TRACKED, protect_view, &a);
+}
+
+void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count)
+{
+	set_protection(obj, first, count, true);
+}
+
+void vm_object_unprotect_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count)
+{
+	set_protection(obj, first, count, false);
 }
 
 static void zap_view(uintptr_t addr, size_t len, void *arg)

@@ -11,10 +11,13 @@
 struct vm_object;
 
 /* All of these but the last three need obj locked. */
-/* Sets or clears write protection of pages [first, first+count) in every
- * shared mapping; clearing wakes blocked writers unless dontwake. */
+/* Sets (clears) the write protection of pages [first, first+count) in
+ * every tracked shared mapping. Neither wakes a blocked writer: the
+ * caller does once the page is as the writer must find it. */
 void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count, bool protect, bool dontwake);
+        uint64_t count);
+void vm_object_unprotect_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count);
 /* Unmaps pages from every shared mapping (the cache keeps them). */
 void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
         uint64_t count);

@@ -40,8 +40,8 @@ kern_return_t host_statistics(host_t host, host_flavor_t flavor,
 	s.zero_fill_count = atomic_load(&k->zero_fills);
 	s.pageins = atomic_load(&k->pageins);
 	s.faults = atomic_load(&k->faults);
-	s.lookups = atomic_load(&k->lookups);
-	s.hits = atomic_load(&k->hits);
+	s.lookups = atomic_load(&k->messages_sent);     /* the ABI's names */
+	s.hits = atomic_load(&k->messages_received);
 	memcpy(host_info, &s, sizeof s);
 	*host_info_count = HOST_VM_INFO_COUNT;
 	return KERN_SUCCESS;

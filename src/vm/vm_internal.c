@@ -271,7 +271,7 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 			while (j < pages && vm_page_lookup(&obj->pages, j) != NULL)
 				j++;
 			if (j > i)
-				vm_object_protect_pages(obj, i, j - i, false, true);
+				vm_object_unprotect_pages(obj, i, j - i);
 			i = j + 1;
 		}
 		pthread_mutex_unlock(&obj->lock);

@@ -48,7 +48,7 @@ static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
 	p->unlock_asked = 0;
 	vm_prot_t added = lock & ~old;
 	if (added & VM_PROT_WRITE)
-		vm_object_protect_pages(obj, p->index, 1, true, true);
+		vm_object_protect_pages(obj, p->index, 1);
 	if (added & (VM_PROT_READ | VM_PROT_EXECUTE)) {
 		/* MINOR first, so the access after the zap cannot map the
 		 * page at kernel speed. Execute alone: only executable views. */
@@ -149,7 +149,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			bool dirty = ret && page_dirty(p);
 			if (run > 0 && (!ret || dirty != run_dirty)) {
 				uint64_t start = chunk + i - run;
-				vm_object_protect_pages(obj, start, run, true, true);
+				vm_object_protect_pages(obj, start, run);
 				vm_return_collect(obj, start, run, run_dirty, &batch);
 				for (uint64_t j = 0; j < run && !flush && !batch.failed; j++)
 					vm_page_lookup(&obj->pages, start + j)->dirty = 0;

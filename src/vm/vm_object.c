@@ -13,6 +13,7 @@
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_cache.h"
+#include "vm/vm_hash.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_msync.h"
@@ -30,7 +31,7 @@ static uint64_t next_id = 1;
 
 static size_t bucket(uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
+	return vm_hash(key, TABLE_BITS);
 }
 
 static struct vm_object *table_find_name(mach_port_name_t name)

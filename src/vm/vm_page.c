@@ -1,5 +1,6 @@
 /* Page tables: a hash of kernel page index -> page state. */
 #include "vm/vm_page.h"
+#include "vm/vm_hash.h"
 #include "vm/vm_stat.h"
 
 #include <errno.h>
@@ -7,10 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+/* The home slot of `index` in a table of mask + 1 slots (a power of two,
+ * at least 64: vm_hash wants one bit or more). */
 static size_t page_hash(uint64_t index, size_t mask)
 {
-	index *= 0x9e3779b97f4a7c15ull;
-	return (size_t)(index >> 20) & mask;
+	return vm_hash(index, (unsigned)__builtin_popcountll(mask));
 }
 
 void vm_page_table_init(vm_page_table_t *t)

@@ -78,11 +78,11 @@ static void install_protection(struct vm_object *obj, uint64_t first,
 	VM_ASSERT_LOCKED(&obj->lock);
 	if (count == 0 || !vm_kernel()->wp)
 		return;
-	vm_object_protect_pages(obj, first, count, true, true);
+	vm_object_protect_pages(obj, first, count);
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
-			vm_object_protect_pages(obj, first + i, 1, false, true);
+			vm_object_unprotect_pages(obj, first + i, 1);
 	}
 }
 
@@ -114,7 +114,7 @@ static void install_protection_except(struct vm_object *obj, uint64_t first,
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
-			vm_object_protect_pages(obj, first + i, 1, false, true);
+			vm_object_unprotect_pages(obj, first + i, 1);
 	}
 }
 

@@ -134,7 +134,7 @@ static bool evict(const struct queue_entry *e)
 	bool dirty = p->dirty || !k->wp;
 	if ((dirty || p->precious) && !obj->destroyed) {
 		/* Writers now fault (and wait on the lock) until the punch. */
-		vm_object_protect_pages(obj, e->index, 1, true, true);
+		vm_object_protect_pages(obj, e->index, 1);
 		vm_return_collect(obj, e->index, 1, dirty, &batch);
 		if (batch.failed) {
 			/* Could not copy it out: keep it rather than lose it. */

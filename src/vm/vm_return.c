@@ -104,7 +104,7 @@ void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
 		uint64_t start = first + i - run;
 		vm_cache_punch(&obj->cache, start << k->page_shift,
 		               run << k->page_shift);
-		vm_object_protect_pages(obj, start, run, true, true);
+		vm_object_protect_pages(obj, start, run);
 		dropped += run;
 		run = 0;
 	}
