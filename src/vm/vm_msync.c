@@ -13,6 +13,7 @@
 #include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
+#include "vm/vm_stat.h"
 
 struct sync_target {
 	struct vm_object *obj;
@@ -36,7 +37,7 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
 		return kr;
 	}
 	if (wait) {
-		w.since = vm_stall_now();
+		w.since = vm_stat_now();
 		w.next = obj->sync_waiters;
 		obj->sync_waiters = &w;
 	}

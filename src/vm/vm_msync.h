@@ -17,7 +17,7 @@ struct vm_sync_waiter {
 	vm_size_t length;
 	bool done;
 	bool stall_warned;              /* reported by the stall watchdog */
-	uint32_t since;                 /* vm_stall_now() at the wait's start */
+	uint64_t since;                 /* vm_stat_now() at the wait's start */
 	kern_return_t result;
 	pthread_cond_t cond;
 	struct vm_sync_waiter *next;
