@@ -144,9 +144,7 @@ static void lock_request(struct vm_object *obj, mach_msg_header_t *msg)
 void emmi_control_handler(void *context, mach_msg_header_t *msg,
         mach_msg_size_t size)
 {
-	atomic_fetch_add_explicit(&vm_kernel()->messages_received, 1, memory_order_relaxed);
-	if (size >= sizeof(mach_msg_header_t))
-		emmi_stat_count(msg->msgh_id);
+	emmi_stat_received(msg, size);
 	struct vm_object *obj = vm_object_lookup_id((uint64_t)(uintptr_t)context);
 	/* Too short to be any control call: only the header is trusted. */
 	if (obj == NULL || size < sizeof(mach_msg_header_t) ||

@@ -10,12 +10,10 @@
 #include "emmi/emmi_msgs.h"
 #include "emmi/emmi_stat.h"
 #include "ipc/ipc_kernel.h"
-#include "vm/vm_kernel.h"
 
 static mach_msg_return_t kernel_send(mach_msg_header_t *msg)
 {
-	atomic_fetch_add_explicit(&vm_kernel()->messages_sent, 1, memory_order_relaxed);
-	emmi_stat_count(msg->msgh_id);
+	emmi_stat_sent(msg->msgh_id);
 	return ipc_mach_msg(ipc_space_kernel(), msg,
 	                    MACH_SEND_MSG | MACH_SEND_ALWAYS, msg->msgh_size, 0,
 	                    MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);

@@ -19,9 +19,6 @@ struct vm_kernel {
 	uint32_t  stall_warn_ms;  /* MEMOBJ_STALL_WARN; 0: no warnings */
 	/* host_statistics(HOST_VM_INFO) */
 	atomic_uint faults, pageins, zero_fills, active;
-	/* Messages the kernel sent to managers, and control calls it
-	 * received (reported as vm_statistics lookups and hits). */
-	atomic_uint messages_sent, messages_received;
 	atomic_uint pageouts, reactivations;
 };
 
