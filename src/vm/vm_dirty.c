@@ -158,6 +158,7 @@ void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
 static vm_prot_t access_required(struct vm_object *obj, uintptr_t address,
         int write)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_prot_t need = VM_PROT_READ | (write ? VM_PROT_WRITE : 0);
 	for (size_t i = 0; i < obj->nmaps; i++)
 		if (address >= obj->maps[i].start &&
@@ -218,6 +219,7 @@ int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
  * object is gone or dead. (obj locked; unlocks) */
 static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (!obj->dead && !obj->terminated)
 		return false;
 	pthread_mutex_unlock(&obj->lock);
@@ -235,6 +237,7 @@ static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
         uintptr_t address, pid_t tid, vm_prot_t needed)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_page_add_waiter(p, tid, address);
 	if ((needed & ~p->unlock_asked) == 0) {
@@ -256,6 +259,7 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
  * or being paged in again): let it retry. (obj locked; unlocks) */
 static void retry(struct vm_object *obj, uintptr_t page_addr)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	pthread_mutex_unlock(&obj->lock);
 	os_uffd_wake(vm_kernel()->uffd, page_addr, vm_kernel()->page_size);
 }

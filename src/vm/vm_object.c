@@ -322,6 +322,7 @@ static void collect_returnable(vm_page_t *p, void *arg)
 static void collect_all_returns(struct vm_object *obj,
         struct vm_return_batch *batch)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct collect_returns c = { 0 };
 	vm_page_foreach(&obj->pages, collect_returnable, &c);
 	if (c.count > 0)
