@@ -5,6 +5,7 @@
 #   bash build.sh demo [FILE]   build, then run the embedded demo
 #   bash build.sh test          build, then run every test (ctest)
 #   bash build.sh sanitize      the same tests under AddressSanitizer + UBSan
+#   bash build.sh locks         the same tests with the VM's lock checks on
 #   bash build.sh clang         build with clang (warnings are errors)
 #   bash build.sh fuzz [SECS]   every fuzz target for SECS each (libFuzzer)
 #   bash build.sh bench [NAME]  Release build, then the benchmarks
@@ -77,6 +78,13 @@ sanitize)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build-sanitize --output-on-failure -j"$jobs" "$@"
 	;;
+locks)
+	# -DMEMOBJ_DEBUG_LOCKS: every "(obj locked)" a function states is
+	# checked (src/vm/vm_lock_order.h); a failed check aborts the test.
+	ensure_tools $redis_deps
+	build build-locks -DMEMOBJ_DEBUG_LOCKS=ON -DCMAKE_BUILD_TYPE=Debug
+	ctest --test-dir build-locks --output-on-failure -j"$jobs" "$@"
+	;;
 clang)
 	ensure_tools clang pkg-config libhiredis-dev
 	CC=clang build build-clang
@@ -95,7 +103,7 @@ soak)
 	exec ./build/tests/test_emmi_soak "${1:-120}"
 	;;
 *)
-	sed -n '2,11p' "$0" >&2
+	sed -n '2,12p' "$0" >&2
 	exit 2
 	;;
 esac

@@ -180,6 +180,41 @@ TEST(control_port_dead_name)
 	mgr_stop(m);
 }
 
+/* A control call on a port that is no control port of this kernel (a
+ * plain port, the task's or the host's port) is refused at once, as the
+ * stubs document, and nothing is sent. */
+TEST(control_calls_on_other_ports)
+{
+	mach_port_t plain = MACH_PORT_NULL;
+	REQUIRE(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
+	                           &plain) == KERN_SUCCESS);
+	REQUIRE(mach_port_insert_right(mach_task_self(), plain, plain,
+	                               MACH_MSG_TYPE_MAKE_SEND) == KERN_SUCCESS);
+	mach_port_t ports[3] = { plain, mach_task_self(), mach_host_self() };
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(memory_object_data_unavailable(ports[i], 0, ps),
+		         KERN_INVALID_ARGUMENT);
+		CHECK_EQ(memory_object_lock_request(ports[i], 0, ps,
+		         MEMORY_OBJECT_RETURN_NONE, FALSE, VM_PROT_NO_CHANGE,
+		         MACH_PORT_NULL), KERN_INVALID_ARGUMENT);
+		integer_t info[MEMORY_OBJECT_ATTR_INFO_COUNT];
+		mach_msg_type_number_t count = MEMORY_OBJECT_ATTR_INFO_COUNT;
+		CHECK_EQ(memory_object_get_attributes(ports[i],
+		         MEMORY_OBJECT_ATTRIBUTE_INFO, info, &count),
+		         KERN_INVALID_ARGUMENT);
+		CHECK_EQ(memory_object_destroy(ports[i], KERN_SUCCESS),
+		         KERN_INVALID_ARGUMENT);
+	}
+	/* Nothing arrived on the plain port. */
+	mach_port_status_t st;
+	mach_msg_type_number_t n = MACH_PORT_RECEIVE_STATUS_COUNT;
+	CHECK_EQ(mach_port_get_attributes(mach_task_self(), plain,
+	         MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st, &n), KERN_SUCCESS);
+	CHECK_EQ(st.mps_msgcount, 0);
+	mach_port_mod_refs(mach_task_self(), plain, MACH_PORT_RIGHT_RECEIVE, -1);
+	mach_port_deallocate(mach_task_self(), plain);
+}
+
 int main(void)
 {
 	alarm(120);
@@ -188,5 +223,6 @@ int main(void)
 	RUN(attributes);
 	RUN(supply_bad_input);
 	RUN(control_port_dead_name);
+	RUN(control_calls_on_other_ports);
 	return harness_done();
 }

@@ -10,9 +10,12 @@
 #include "emmi/emmi_stat.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
-#include "net/net_internal.h"
+#include "vm/vm_attributes.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_lock.h"
+#include "vm/vm_msync.h"
 #include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
 
 /* The reply right a one-way control call carries (the header's reply
  * port, which arrives in msgh_remote_port), taken out of the message so
@@ -29,6 +32,15 @@ static mach_port_name_t take_reply(mach_msg_header_t *msg,
 	return reply;
 }
 
+/* Every completion and reply leaves from this file, built by object_user.c.
+ * One that cannot be sent means its reply port died with whoever asked;
+ * the send released the reply right, and nothing in the kernel waits for
+ * it, so the result is not looked at. */
+static void completion_sent(mach_msg_return_t mr)
+{
+	(void)mr;
+}
+
 /* data_supply into obj and, when reply_k is valid, supply_completed to it
  * (reply_k, a kernel-space right of type reply_type, is consumed). */
 static kern_return_t emmi_control_data_supply(struct vm_object *obj,
@@ -42,14 +54,16 @@ static kern_return_t emmi_control_data_supply(struct vm_object *obj,
 	if (!MACH_PORT_VALID(reply_k))
 		return kr;
 	if (kr == KERN_INVALID_ADDRESS) {
-		ipc_port_deallocate(ipc_space_kernel(), reply_k);
+		/* The call itself answers (MACH_SEND_INVALID_MEMORY); safe to
+		 * ignore: the right came with the message. */
+		(void)ipc_port_deallocate(ipc_space_kernel(), reply_k);
 		return kr;
 	}
 	vm_size_t length = kr == KERN_SUCCESS
 		? vm_trunc_page(vm_kernel(), data_count)
 		: error_offset - offset;
-	emmi_send_supply_completed(reply_k, reply_type, obj->control_k, offset,
-	                           length, kr, error_offset);
+	completion_sent(emmi_send_supply_completed(reply_k, reply_type,
+	        obj->control_k, offset, length, kr, error_offset));
 	return kr;
 }
 
@@ -82,8 +96,8 @@ static void change_attributes(struct vm_object *obj, mach_msg_header_t *msg)
 	mach_msg_type_name_t reply_type;
 	mach_port_name_t reply = take_reply(msg, &reply_type);
 	if (reply != MACH_PORT_NULL && kr == KERN_SUCCESS)
-		emmi_send_change_completed(reply, reply_type, obj->control_k,
-		                           m->flavor);
+		completion_sent(emmi_send_change_completed(reply, reply_type,
+		                                           obj->control_k, m->flavor));
 }
 
 static void get_attributes(struct vm_object *obj, mach_msg_header_t *msg)
@@ -95,32 +109,14 @@ static void get_attributes(struct vm_object *obj, mach_msg_header_t *msg)
 	mach_port_name_t reply = take_reply(msg, &reply_type);
 	if (reply == MACH_PORT_NULL)
 		return;
-	emmi_attributes_reply_t r;
-	memset(&r, 0, sizeof r);
-	r.count = m->count > EMMI_ATTRIBUTES_MAX ? EMMI_ATTRIBUTES_MAX : m->count;
-	r.RetCode = vm_object_get_attributes(obj, m->flavor, r.info, &r.count);
-	if (r.RetCode != KERN_SUCCESS)
-		r.count = 0;
-	r.Head.msgh_bits = MACH_MSGH_BITS(
-		reply_type == MACH_MSG_TYPE_PORT_SEND_ONCE
-			? MACH_MSG_TYPE_MOVE_SEND_ONCE : MACH_MSG_TYPE_MOVE_SEND, 0);
-	r.Head.msgh_size = EMMI_ATTRIBUTES_REPLY_SIZE(r.count);
-	r.Head.msgh_remote_port = reply;
-	r.Head.msgh_local_port = MACH_PORT_NULL;
-	r.Head.msgh_id = EMMI_GET_ATTRIBUTES + MIG_REPLY_ID_OFFSET;
-	r.NDR = NDR_record;
-	if (ipc_mach_msg(ipc_space_kernel(), &r.Head, MACH_SEND_MSG | MACH_SEND_ALWAYS,
-	                 r.Head.msgh_size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
-	                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-		ipc_port_deallocate(ipc_space_kernel(), reply);
-}
-
-enum emmi_port_kind emmi_port_kind(ipc_space_t space, mach_port_name_t name)
-{
-	ipc_kobject_handler_t h = ipc_port_kobject_handler(space, name);
-	if (h == NULL)
-		return EMMI_PORT_PLAIN;
-	return h == net_proxy_handler ? EMMI_PORT_REMOTE : EMMI_PORT_KERNEL;
+	integer_t info[EMMI_ATTRIBUTES_MAX];
+	mach_msg_type_number_t count =
+		m->count > EMMI_ATTRIBUTES_MAX ? EMMI_ATTRIBUTES_MAX : m->count;
+	kern_return_t kr = vm_object_get_attributes(obj, m->flavor, info, &count);
+	if (kr != KERN_SUCCESS)
+		count = 0;
+	completion_sent(emmi_send_attributes_reply(reply, reply_type, kr, info,
+	                                           count));
 }
 
 static bool range_msg_ok(const mach_msg_header_t *msg)
@@ -138,15 +134,17 @@ static void lock_request(struct vm_object *obj, mach_msg_header_t *msg)
 	mach_msg_type_name_t reply_type;
 	mach_port_name_t reply = take_reply(msg, &reply_type);
 	vm_object_lock_request(obj, m->offset, m->size, m->should_return,
-	                       m->should_flush, m->lock_value, reply, reply_type);
+	                       m->should_flush, m->lock_value);
+	/* After every data_return the request caused (queued already). */
+	if (MACH_PORT_VALID(reply))
+		completion_sent(emmi_send_lock_completed(reply, reply_type,
+		        obj->control_k, m->offset, m->size));
 }
 
 void emmi_control_handler(void *context, mach_msg_header_t *msg,
         mach_msg_size_t size)
 {
-	atomic_fetch_add_explicit(&vm_kernel()->hits, 1, memory_order_relaxed);
-	if (size >= sizeof(mach_msg_header_t))
-		emmi_stat_count(msg->msgh_id);
+	emmi_stat_received(msg, size);
 	struct vm_object *obj = vm_object_lookup_id((uint64_t)(uintptr_t)context);
 	/* Too short to be any control call: only the header is trusted. */
 	if (obj == NULL || size < sizeof(mach_msg_header_t) ||

@@ -15,19 +15,18 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "emmi/control_server.h"
+#include "emmi/control_port.h"
 #include "emmi/emmi_msgs.h"
 #include "ipc/ipc_kernel.h"
-#include "vm/vm_kernel.h"
-#include "vm/vm_object.h"
 
 /* Where a control call goes, and the page mask its offsets must keep.
  * A control port of this kernel is checked here, against this kernel's
- * page size (KERN_INVALID_ARGUMENT for a live port that is no control
- * port, e.g. one terminate handed back). Another kernel object, such as
- * the net layer's proxy for the control port of a kernel in another
- * process, is that kernel's to check: its page size is not known here
- * (*page_mask 0). */
+ * page size (host_page_size; KERN_INVALID_ARGUMENT for a live port that
+ * is no control port, e.g. one terminate handed back). Another kernel
+ * object, such as the net layer's proxy for the control port of a kernel
+ * in another process, is that kernel's to check: its page size is not
+ * known here (*page_mask 0). Nothing here reads the VM's state: the
+ * port's binding says what it is (control_port.h). */
 static kern_return_t check_control(memory_object_control_t control,
         vm_size_t *page_mask)
 {
@@ -37,11 +36,14 @@ static kern_return_t check_control(memory_object_control_t control,
 	    ipc_right_transfer(ipc_space_task(), control, MACH_MSG_TYPE_COPY_SEND,
 	                       ipc_space_kernel(), &control_k) != KERN_SUCCESS)
 		return MACH_SEND_INVALID_DEST;
-	struct vm_object *obj = vm_object_lookup_control(control_k);
-	ipc_port_deallocate(ipc_space_kernel(), control_k);
-	if (obj != NULL) {
-		vm_object_release(obj);
-		*page_mask = vm_kernel()->page_mask;
+	bool local = emmi_control_port_is_local(ipc_space_kernel(), control_k);
+	/* Safe to ignore: the reference was made just above. */
+	(void)ipc_port_deallocate(ipc_space_kernel(), control_k);
+	if (local) {
+		vm_size_t page_size;
+		if (host_page_size(mach_host_self(), &page_size) != KERN_SUCCESS)
+			return KERN_FAILURE;     /* (cannot happen: our own host) */
+		*page_mask = page_size - 1;
 		return KERN_SUCCESS;
 	}
 	return emmi_port_kind(ipc_space_task(), control) == EMMI_PORT_REMOTE

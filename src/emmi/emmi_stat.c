@@ -80,11 +80,32 @@ static int kind_of(mach_msg_id_t id)
 	}
 }
 
-void emmi_stat_count(mach_msg_id_t id)
+static void count_kind(mach_msg_id_t id)
 {
 	int kind = kind_of(id);
 	if (kind >= 0)
 		atomic_fetch_add_explicit(&messages[kind], 1, memory_order_relaxed);
+}
+
+static atomic_uint sent_total, received_total;
+
+void emmi_stat_sent(mach_msg_id_t id)
+{
+	atomic_fetch_add_explicit(&sent_total, 1, memory_order_relaxed);
+	count_kind(id);
+}
+
+void emmi_stat_received(const mach_msg_header_t *msg, mach_msg_size_t size)
+{
+	atomic_fetch_add_explicit(&received_total, 1, memory_order_relaxed);
+	if (size >= sizeof(mach_msg_header_t))
+		count_kind(msg->msgh_id);
+}
+
+void emmi_stat_totals(natural_t *sent, natural_t *received)
+{
+	*sent = atomic_load_explicit(&sent_total, memory_order_relaxed);
+	*received = atomic_load_explicit(&received_total, memory_order_relaxed);
 }
 
 const char *memobj_msg_kind_name(int kind)

@@ -5,6 +5,13 @@
 #define MEMOBJ_EMMI_STAT_H
 #include <mach/mach.h>
 
-void emmi_stat_count(mach_msg_id_t id);
+/* A message the kernel sent to a manager (object_user.c). */
+void emmi_stat_sent(mach_msg_id_t id);
+/* A call that arrived on a control port, size bytes of it (its kind is
+ * counted only when a whole header came). */
+void emmi_stat_received(const mach_msg_header_t *msg, mach_msg_size_t size);
+/* Messages sent and calls received in all (host_statistics reports them
+ * as vm_statistics lookups and hits). */
+void emmi_stat_totals(natural_t *sent, natural_t *received);
 
 #endif

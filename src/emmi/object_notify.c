@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "ipc/ipc_kernel.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_object.h"
 
 static mach_port_name_t notify_port = MACH_PORT_NULL;

@@ -10,12 +10,10 @@
 #include "emmi/emmi_msgs.h"
 #include "emmi/emmi_stat.h"
 #include "ipc/ipc_kernel.h"
-#include "vm/vm_kernel.h"
 
 static mach_msg_return_t kernel_send(mach_msg_header_t *msg)
 {
-	atomic_fetch_add_explicit(&vm_kernel()->lookups, 1, memory_order_relaxed);
-	emmi_stat_count(msg->msgh_id);
+	emmi_stat_sent(msg->msgh_id);
 	return ipc_mach_msg(ipc_space_kernel(), msg,
 	                    MACH_SEND_MSG | MACH_SEND_ALWAYS, msg->msgh_size, 0,
 	                    MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
@@ -213,6 +211,34 @@ mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
 	m.offset = offset;
 	m.length = length;
 	return send_to_reply(&m.Head, reply_k);
+}
+
+/* The get_attributes reply (a MIG-style reply: the caller waits for it
+ * in mach_msg). Not counted as a message to a manager (statistics count
+ * requests and completions, as before). */
+mach_msg_return_t emmi_send_attributes_reply(mach_port_name_t reply_k,
+        mach_msg_type_name_t reply_type, kern_return_t result,
+        const integer_t *info, mach_msg_type_number_t count)
+{
+	emmi_attributes_reply_t r;
+	memset(&r, 0, sizeof r);
+	if (count > EMMI_ATTRIBUTES_MAX)
+		count = EMMI_ATTRIBUTES_MAX;
+	r.Head.msgh_bits = MACH_MSGH_BITS(reply_disposition(reply_type), 0);
+	r.Head.msgh_size = EMMI_ATTRIBUTES_REPLY_SIZE(count);
+	r.Head.msgh_remote_port = reply_k;
+	r.Head.msgh_local_port = MACH_PORT_NULL;
+	r.Head.msgh_id = EMMI_GET_ATTRIBUTES + MIG_REPLY_ID_OFFSET;
+	r.NDR = NDR_record;
+	r.RetCode = result;
+	r.count = count;
+	memcpy(r.info, info, count * sizeof(integer_t));
+	mach_msg_return_t mr = ipc_mach_msg(ipc_space_kernel(), &r.Head,
+	        MACH_SEND_MSG | MACH_SEND_ALWAYS, r.Head.msgh_size, 0,
+	        MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+	if (mr != MACH_MSG_SUCCESS)
+		(void)ipc_port_deallocate(ipc_space_kernel(), reply_k);  /* ours */
+	return mr;
 }
 
 /* To the default pager (memory_object_default subsystem). */

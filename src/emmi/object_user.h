@@ -1,6 +1,8 @@
 /* The kernel's side of the server interface: messages this kernel sends
  * to memory managers (from the kernel name space). Each returns the
- * mach_msg result. */
+ * mach_msg result. The VM sends requests (init, data_request, ...); the
+ * completions and replies (supply/change/lock_completed, the get_attributes
+ * reply) are sent by the control server alone (control_server.c). */
 #ifndef MEMOBJ_EMMI_OBJECT_USER_H
 #define MEMOBJ_EMMI_OBJECT_USER_H
 
@@ -40,6 +42,12 @@ mach_msg_return_t emmi_send_synchronize(mach_port_name_t object_k,
 mach_msg_return_t emmi_send_lock_completed(mach_port_name_t reply_k,
         mach_msg_type_name_t reply_type, mach_port_name_t control_k,
         vm_offset_t offset, vm_size_t length);
+
+/* The get_attributes reply: result, and count integers of info (0 unless
+ * result is KERN_SUCCESS). reply_k (of reply_type) is consumed. */
+mach_msg_return_t emmi_send_attributes_reply(mach_port_name_t reply_k,
+        mach_msg_type_name_t reply_type, kern_return_t result,
+        const integer_t *info, mach_msg_type_number_t count);
 
 /* memory_object_create to the default pager pager_k: moves the receive
  * right object_k (the kernel keeps its send right under the same name) and

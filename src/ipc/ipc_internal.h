@@ -103,6 +103,17 @@ struct ipc_space {
 #define IPC_NAME(index, gen) ((mach_port_name_t)(((index) << 8) | ((gen) & 0xffu)))
 #define IPC_NAME_INDEX(name) ((uint32_t)(name) >> 8)
 
+/* The first index each space picks names from. Far apart, so that a name
+ * of one space used in another is caught as invalid rather than aliased
+ * (a space would need 2^20 live names to reach the next one's). */
+#define IPC_TASK_FIRST_INDEX   1u
+#define IPC_KERNEL_FIRST_INDEX (1u << 20)
+#define IPC_NET_FIRST_INDEX    (1u << 22)
+_Static_assert(IPC_TASK_FIRST_INDEX < IPC_KERNEL_FIRST_INDEX &&
+               IPC_KERNEL_FIRST_INDEX < IPC_NET_FIRST_INDEX &&
+               IPC_NET_FIRST_INDEX < IPC_INDEX_MAX,
+               "the spaces' name ranges are ordered and fit the index");
+
 ipc_space_t ipc_space_create(bool is_kernel, uint32_t first_index);
 /* The entry `name` denotes, or NULL. A send or send-once right whose port
  * died is turned into a dead name here (Mach's lazy ipc_right_check). */

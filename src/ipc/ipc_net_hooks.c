@@ -6,9 +6,7 @@ static ipc_space_t net_space;
 
 static void net_space_create(void)
 {
-	/* Names start above the kernel space's (1 << 20), so a name from one
-	 * space used in another is caught as invalid rather than aliased. */
-	net_space = ipc_space_create(true, 1u << 22);
+	net_space = ipc_space_create(true, IPC_NET_FIRST_INDEX);
 }
 
 ipc_space_t ipc_space_net(void)

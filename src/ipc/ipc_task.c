@@ -61,10 +61,8 @@ static void ipc_init_once(void)
 	ipc_page_size = pagesize > 0 ? (size_t)pagesize : 4096;
 	ipc_sender_uid = (uint32_t)geteuid();
 	ipc_sender_gid = (uint32_t)getegid();
-	task_space = ipc_space_create(false, 1);
-	/* Kernel names start high so that a kernel name used in the task
-	 * space (or the reverse) is caught as invalid, not aliased. */
-	kernel_space = ipc_space_create(true, 1u << 20);
+	task_space = ipc_space_create(false, IPC_TASK_FIRST_INDEX);
+	kernel_space = ipc_space_create(true, IPC_KERNEL_FIRST_INDEX);
 	if (task_space == NULL || kernel_space == NULL)
 		return;
 	task_self_name = make_special_port();

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "net/net_port.h"
 
 #define DESC_PORT_SIZE ((mach_msg_size_t)sizeof(mach_msg_port_descriptor_t))
 #define DESC_OOL_SIZE  ((mach_msg_size_t)sizeof(mach_msg_ool_descriptor_t))
@@ -675,4 +676,9 @@ void net_proxy_handler(void *context, mach_msg_header_t *msg, mach_msg_size_t si
 		net_proxy_check_done(np, &u);
 	pthread_mutex_unlock(&net_lock);
 	net_undo_run(&u);
+}
+
+bool net_port_is_proxy(ipc_space_t space, mach_port_name_t name)
+{
+	return ipc_port_kobject_handler(space, name) == net_proxy_handler;
 }

@@ -14,13 +14,6 @@ int os_memfd_grow(int fd, uint64_t size);
 int os_memfd_write(int fd, uint64_t offset, const void *buf, size_t len);
 /* Reads len bytes at `offset` into buf. 0 or -errno. */
 int os_memfd_read(int fd, uint64_t offset, void *buf, size_t len);
-/* Unmaps the pages of [addr, addr+len) from this mapping only (the cache
- * keeps them): the next access faults again. 0 or -errno. */
-int os_mapping_zap(uintptr_t addr, size_t len);
-/* Fresh anonymous page-aligned memory for data handed to a manager
- * (freed by it with vm_deallocate, i.e. munmap); NULL when out of memory. */
-void *os_pages_alloc(size_t len);
-void os_pages_free(void *addr, size_t len);
 /* Allocates zero-filled pages (present in the cache, so no fault event). */
 int os_memfd_zero(int fd, uint64_t offset, uint64_t len);
 /* Drops pages from the cache (a later access faults again). */

@@ -27,8 +27,3 @@ void os_signal_block_all(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
-
-pid_t os_thread_id(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}

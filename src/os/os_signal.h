@@ -13,6 +13,5 @@
 int os_signal_sigbus(pid_t tid, uintptr_t addr, int reason);
 /* Blocks every blockable signal in the calling (internal) thread. */
 void os_signal_block_all(void);
-pid_t os_thread_id(void);
 
 #endif

@@ -20,12 +20,6 @@
 #ifndef UFFD_FEATURE_EXACT_ADDRESS
 #define UFFD_FEATURE_EXACT_ADDRESS (1 << 11)
 #endif
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
-#ifndef UFFD_FEATURE_MOVE
-#define UFFD_FEATURE_MOVE (1 << 16)
-#endif
 
 #ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
 #define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
@@ -86,14 +80,6 @@ int os_uffd_open(unsigned *features)
 		return err;
 	}
 	unsigned have = 0;
-	if (wanted & UFFD_FEATURE_THREAD_ID)
-		have |= OS_UFFD_HAVE_THREAD_ID;
-	if (wanted & UFFD_FEATURE_EXACT_ADDRESS)
-		have |= OS_UFFD_HAVE_EXACT_ADDRESS;
-	if (offered & UFFD_FEATURE_POISON)
-		have |= OS_UFFD_HAVE_POISON;
-	if (offered & UFFD_FEATURE_MOVE)
-		have |= OS_UFFD_HAVE_MOVE;
 	if (wanted & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 		have |= OS_UFFD_HAVE_WP;
 	if (wanted & UFFD_FEATURE_MINOR_SHMEM)

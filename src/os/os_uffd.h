@@ -9,11 +9,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-/* Features found at run time (UFFDIO_API probe). */
-#define OS_UFFD_HAVE_THREAD_ID     0x1u  /* events carry the faulting tid */
-#define OS_UFFD_HAVE_EXACT_ADDRESS 0x2u  /* events carry the exact address */
-#define OS_UFFD_HAVE_POISON        0x4u
-#define OS_UFFD_HAVE_MOVE          0x8u
+/* Features found at run time (UFFDIO_API probe) that the VM acts on.
+ * (The faulting tid and exact address are asked for too when offered;
+ * without them events carry tid 0 and the page address, which the VM
+ * handles as they come.) */
 #define OS_UFFD_HAVE_WP            0x10u /* WP mode on shmem (dirty tracking) */
 #define OS_UFFD_HAVE_MINOR         0x20u /* MINOR mode on shmem (read locks) */
 
@@ -62,6 +61,8 @@ int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake);
  * *copied was already there). */
 int os_uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len,
         int wp, int dontwake, size_t *copied);
+/* Stops userfaults on [addr, addr+len) (an undo of os_uffd_register).
+ * 0 or -errno. */
 int os_uffd_unregister(int uffd, uintptr_t addr, size_t len);
 /* Wakes threads waiting on faults inside [addr, addr+len). 0 or -errno. */
 int os_uffd_wake(int uffd, uintptr_t addr, size_t len);

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "os/os_log.h"
+#include "vm/vm_lock_order.h"
 
 #define SLOT_SHIFT 47u
 #define SLOT_SIZE (UINT64_C(1) << SLOT_SHIFT)

@@ -9,6 +9,7 @@
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_lock_order.h"
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static mach_port_name_t default_manager_k = MACH_PORT_NULL;   /* kernel space */

@@ -14,13 +14,17 @@
  * the executable views alone (Linux does not tell a fetch from a read, so
  * there every access needs execute), and costs nothing elsewhere.
  * Copy (MAP_PRIVATE) mappings are neither tracked nor locked. */
-#include "vm/vm_object.h"
+#include "vm/vm_dirty.h"
+#include "vm/vm_fault.h"
 
 #include "emmi/object_user.h"
+#include "os/os_mem.h"
 #include "os/os_memfd.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
+#include "vm/vm_object.h"
 
 enum { VIEWS_ALL, VIEWS_TRACKED, VIEWS_EXEC };
 
@@ -44,21 +48,36 @@ static void for_each_view(struct vm_object *obj, uint64_t first,
 	}
 }
 
-struct protect_arg { bool protect, dontwake; };
+struct protect_arg { bool protect; };
 
 static void protect_view(uintptr_t addr, size_t len, void *arg)
 {
 	struct protect_arg *p = arg;
-	os_uffd_writeprotect(vm_kernel()->uffd, addr, len, p->protect, p->dontwake);
+	/* Never wakes: whoever lifts a protection wakes the waiters itself,
+	 * after the page is in the state they must find. */
+	os_uffd_writeprotect(vm_kernel()->uffd, addr, len, p->protect, 1);
+}
+
+static void set_protection(struct vm_object *obj, uint64_t first,
+        uint64_t count, bool protect)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	if (!vm_kernel()->wp)
+		return;
+	struct protect_arg a = { protect };
+	for_each_view(obj, first, count, VIEWS_TRACKED, protect_view, &a);
 }
 
 void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count, bool protect, bool dontwake)
+        uint64_t count)
 {
-	if (!vm_kernel()->wp)
-		return;
-	struct protect_arg a = { protect, dontwake };
-	for_each_view(obj, first, count, VIEWS_TRACKED, protect_view, &a);
+	set_protection(obj, first, count, true);
+}
+
+void vm_object_unprotect_pages(struct vm_object *obj, uint64_t first,
+        uint64_t count)
+{
+	set_protection(obj, first, count, false);
 }
 
 static void zap_view(uintptr_t addr, size_t len, void *arg)
@@ -69,12 +88,14 @@ static void zap_view(uintptr_t addr, size_t len, void *arg)
 
 void vm_object_zap_pages(struct vm_object *obj, uint64_t first, uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for_each_view(obj, first, count, VIEWS_ALL, zap_view, NULL);
 }
 
 void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
         uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for_each_view(obj, first, count, VIEWS_EXEC, zap_view, NULL);
 }
 
@@ -88,6 +109,7 @@ static bool has_exec_view(struct vm_object *obj)
 
 void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (lock & ~VM_PROT_ALL)
 		return;                          /* VM_PROT_NO_CHANGE */
 	if (lock & VM_PROT_EXECUTE)
@@ -137,6 +159,7 @@ void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
 static vm_prot_t access_required(struct vm_object *obj, uintptr_t address,
         int write)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_prot_t need = VM_PROT_READ | (write ? VM_PROT_WRITE : 0);
 	for (size_t i = 0; i < obj->nmaps; i++)
 		if (address >= obj->maps[i].start &&
@@ -150,6 +173,7 @@ static vm_prot_t access_required(struct vm_object *obj, uintptr_t address,
 
 void vm_object_need_minor(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (obj->minor || !(k->uffd_features & OS_UFFD_HAVE_MINOR))
 		return;
@@ -196,6 +220,7 @@ int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
  * object is gone or dead. (obj locked; unlocks) */
 static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (!obj->dead && !obj->terminated)
 		return false;
 	bool mapped = vm_object_maps_address(obj, address);
@@ -214,6 +239,7 @@ static bool object_gone(struct vm_object *obj, uintptr_t address, pid_t tid)
 static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
         uintptr_t address, pid_t tid, vm_prot_t needed)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_page_add_waiter(p, tid, address);
 	if ((needed & ~p->unlock_asked) == 0) {
@@ -223,8 +249,7 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
 	p->unlock_asked |= (uint8_t)needed;
 	vm_prot_t ask = p->unlock_asked;
 	vm_offset_t offset = p->index << k->page_shift;
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	mach_msg_return_t mr = emmi_send_data_unlock(obj->object_k, obj->control_k,
 	                                             offset, k->page_size, ask);
 	pthread_mutex_unlock(&obj->send_lock);
@@ -236,6 +261,7 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
  * or being paged in again): let it retry. (obj locked; unlocks) */
 static void retry(struct vm_object *obj, uintptr_t page_addr)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	pthread_mutex_unlock(&obj->lock);
 	os_uffd_wake(vm_kernel()->uffd, page_addr, vm_kernel()->page_size);
 }

@@ -1,7 +1,7 @@
 /* Fault readers: the fault thread, and manager threads sleeping in
  * mach_msg, read userfaultfd events and turn a fault on an absent page
  * into memory_object_data_request (or a wait, or a wake). */
-#include "vm/vm_object.h"
+#include "vm/vm_fault.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,9 +11,13 @@
 #include "ipc/ipc_kernel.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
 
 static bool page_absent(struct vm_object *obj, uint64_t index)
 {
@@ -205,8 +209,7 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 	struct vm_pending_request ahead[RA_MAX_REQUESTS];
 	size_t nahead = obj->ra_max && !obj->internal
 	        ? readahead_plan(obj, lo, hi, ahead) : 0;
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	if (obj->internal && vm_internal_never_out(obj, req_offset, req_length)) {
 		/* The default pager never had these pages: zeros, here. */
 		pthread_mutex_unlock(&obj->send_lock);

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "emmi/emmi_stat.h"
 #include "vm/vm_kernel.h"
 
 kern_return_t host_page_size(host_t host, vm_size_t *page_size)
@@ -40,8 +41,9 @@ kern_return_t host_statistics(host_t host, host_flavor_t flavor,
 	s.zero_fill_count = atomic_load(&k->zero_fills);
 	s.pageins = atomic_load(&k->pageins);
 	s.faults = atomic_load(&k->faults);
-	s.lookups = atomic_load(&k->lookups);
-	s.hits = atomic_load(&k->hits);
+	/* lookups and hits: messages sent to managers, control calls
+	 * received (emmi_stat.c counts them; the ABI keeps Mach's names). */
+	emmi_stat_totals(&s.lookups, &s.hits);
 	memcpy(host_info, &s, sizeof s);
 	*host_info_count = HOST_VM_INFO_COUNT;
 	return KERN_SUCCESS;

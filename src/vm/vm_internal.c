@@ -37,14 +37,19 @@
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
-#include "vm/vm_cache.h"
+#include "os/os_log.h"
+#include "os/os_mem.h"
 #include "os/os_pagemap.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_cache.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
-#include "os/os_log.h"
+#include "vm/vm_pageout.h"
+#include "vm/vm_return.h"
 
 /* How often the pageout thread looks at internal memory. */
 #define INTERNAL_SCAN_NS (10 * 1000 * 1000)
@@ -237,7 +242,9 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		vm_object_release(obj);
 		goto undo_protect;
 	}
-	/* The receive right left: watch the send right for the pager's death. */
+	/* The receive right left: watch the send right for the pager's death.
+	 * Without the watch a dead pager is noticed at the next send: the
+	 * object still works, so a failure is not fatal. */
 	(void)emmi_watch_object(object_k);
 	if (vm_cache_map_fixed(&obj->cache, start, size, 0, vm_prot_to_mmap(prot),
 	                       0) != 0) {
@@ -264,7 +271,7 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 			while (j < pages && vm_page_lookup(&obj->pages, j) != NULL)
 				j++;
 			if (j > i)
-				vm_object_protect_pages(obj, i, j - i, false, true);
+				vm_object_unprotect_pages(obj, i, j - i);
 			i = j + 1;
 		}
 		pthread_mutex_unlock(&obj->lock);
@@ -393,6 +400,7 @@ void vm_internal_kernel_start(void)
 mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
         struct vm_return_run *r, bool kernel_copy)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	struct vm_kernel *k = vm_kernel();
 	mach_msg_return_t mr = MACH_MSG_SUCCESS;
 	for (vm_size_t done = 0; done < r->length; done += k->page_size) {
@@ -426,6 +434,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 bool vm_internal_never_out(struct vm_object *obj, vm_offset_t offset,
         vm_size_t length)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	struct vm_kernel *k = vm_kernel();
 	uint64_t first = offset >> k->page_shift;
 	uint64_t last = (offset + length) >> k->page_shift;
@@ -458,6 +467,7 @@ void vm_internal_release(struct vm_object *obj)
 
 void vm_internal_keep(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	obj->internal_pinned++;
 	atomic_fetch_add_explicit(&pinned, 1, memory_order_relaxed);
 	if (!atomic_exchange(&keep_warned, true))

@@ -11,7 +11,9 @@
 
 #include "os/os_log.h"
 #include "os/os_uffd.h"
+#include "vm/vm_fault.h"
 #include "vm/vm_internal.h"
+#include "vm/vm_stall.h"
 
 static struct vm_kernel the_kernel;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
@@ -142,7 +144,7 @@ static void stall_start(void)
 
 void vm_kernel_stall_start(void)
 {
-	(void)vm_kernel();
+	(void)vm_kernel();          /* starts the kernel; never fails */
 	pthread_once(&stall_once, stall_start);
 }
 

@@ -18,7 +18,7 @@ struct vm_kernel {
 	vm_size_t resident_max;   /* pages (MEMOBJ_RESIDENT_MAX) */
 	uint32_t  stall_warn_ms;  /* MEMOBJ_STALL_WARN; 0: no warnings */
 	/* host_statistics(HOST_VM_INFO) */
-	atomic_uint faults, pageins, zero_fills, active, lookups, hits;
+	atomic_uint faults, pageins, zero_fills, active;
 	atomic_uint pageouts, reactivations;
 };
 
@@ -51,13 +51,8 @@ vm_size_t vm_kernel_resident_max_from_env(vm_size_t page_size);
  * warning off; default 10) into milliseconds. */
 uint32_t vm_kernel_stall_warn_from_env(void);
 
-/* The stall watchdog's body (vm_stall.c): reports threads that have
- * waited on a manager longer than stall_warn_ms. Started (once, unless
- * MEMOBJ_STALL_WARN=0) by the first vm_map of a memory object. */
-void *vm_stall_thread(void *arg);
+/* Starts the stall watchdog (vm_stall.h) once, unless
+ * MEMOBJ_STALL_WARN=0: the first vm_map of a memory object calls it. */
 void vm_kernel_stall_start(void);
-
-/* The fault thread's body (vm_fault.c). */
-void *vm_fault_thread(void *arg);
 
 #endif

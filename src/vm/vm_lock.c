@@ -4,13 +4,16 @@
  * thread (control port handler). Work goes in chunks so the object lock
  * is never held across a long range; sends happen under send_lock only,
  * so they stay ordered with data_requests. */
-#include "vm/vm_object.h"
+#include "vm/vm_lock.h"
 
 #include <stdlib.h>
 
-#include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pagein.h"
+#include "vm/vm_return.h"
 
 #define LOCK_CHUNK 512u      /* pages per object-lock hold */
 
@@ -38,13 +41,14 @@ static bool should_return_page(const vm_page_t *p, memory_object_return_t how)
 static void apply_lock(struct vm_object *obj, vm_page_t *p, vm_prot_t lock,
         vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_prot_t old = p->lock_value;
 	lock &= VM_PROT_ALL;
 	p->lock_value = (uint8_t)lock;
 	p->unlock_asked = 0;
 	vm_prot_t added = lock & ~old;
 	if (added & VM_PROT_WRITE)
-		vm_object_protect_pages(obj, p->index, 1, true, true);
+		vm_object_protect_pages(obj, p->index, 1);
 	if (added & (VM_PROT_READ | VM_PROT_EXECUTE)) {
 		/* MINOR first, so the access after the zap cannot map the
 		 * page at kernel speed. Execute alone: only executable views. */
@@ -96,6 +100,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
         memory_object_return_t should_return, bool flush, vm_prot_t lock_value)
 {
 	struct vm_kernel *k = vm_kernel();
+	VM_ASSERT_UNLOCKED(&obj->send_lock);
 	pthread_mutex_lock(&obj->lock);
 	if (obj->terminated || size == 0 || offset >= obj->memfd_size) {
 		pthread_mutex_unlock(&obj->lock);
@@ -144,7 +149,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			bool dirty = ret && page_dirty(p);
 			if (run > 0 && (!ret || dirty != run_dirty)) {
 				uint64_t start = chunk + i - run;
-				vm_object_protect_pages(obj, start, run, true, true);
+				vm_object_protect_pages(obj, start, run);
 				vm_return_collect(obj, start, run, run_dirty, &batch);
 				for (uint64_t j = 0; j < run && !flush && !batch.failed; j++)
 					vm_page_lookup(&obj->pages, start + j)->dirty = 0;
@@ -164,8 +169,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 					apply_lock(obj, p, lock_value, &waiters);
 			}
 		}
-		pthread_mutex_lock(&obj->send_lock);
-		pthread_mutex_unlock(&obj->lock);
+		vm_object_send_handoff(obj);
 		vm_return_send(obj, &batch, !flush);
 		pthread_mutex_unlock(&obj->send_lock);
 		vm_object_release_waiters(&waiters, KERN_SUCCESS);
@@ -178,8 +182,7 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 
 void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, memory_object_return_t should_return,
-        boolean_t should_flush, vm_prot_t lock_value,
-        mach_port_name_t reply_k, mach_msg_type_name_t reply_type)
+        boolean_t should_flush, vm_prot_t lock_value)
 {
 	struct vm_kernel *k = vm_kernel();
 	if (!(offset & k->page_mask) && offset <= (vm_offset_t)-1 - size &&
@@ -188,9 +191,4 @@ void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
 	    (lock_value == VM_PROT_NO_CHANGE || !(lock_value & ~VM_PROT_ALL)))
 		vm_object_clean(obj, offset, size, should_return,
 		                should_flush != FALSE, lock_value);
-	/* Every data_return above is queued already: the completion follows
-	 * them. */
-	if (MACH_PORT_VALID(reply_k))
-		emmi_send_lock_completed(reply_k, reply_type, obj->control_k,
-		                         offset, size);
 }

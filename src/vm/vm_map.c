@@ -4,8 +4,9 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "emmi/control_server.h"
+#include "emmi/control_port.h"
 #include "os/os_uffd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"

@@ -17,9 +17,31 @@ static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct vm_map_entry *entries;
 static size_t nentries, entries_cap;
 
-void vm_map_lock_read(void) { pthread_rwlock_rdlock(&map_lock); }
-void vm_map_lock_write(void) { pthread_rwlock_wrlock(&map_lock); }
-void vm_map_unlock(void) { pthread_rwlock_unlock(&map_lock); }
+#ifdef MEMOBJ_DEBUG_LOCKS
+#define map_lock_acquired() vm_debug_lock_acquired(&map_lock)
+#define map_lock_released() vm_debug_lock_released(&map_lock)
+#else
+#define map_lock_acquired() ((void)0)
+#define map_lock_released() ((void)0)
+#endif
+
+void vm_map_lock_read(void)
+{
+	pthread_rwlock_rdlock(&map_lock);
+	map_lock_acquired();
+}
+
+void vm_map_lock_write(void)
+{
+	pthread_rwlock_wrlock(&map_lock);
+	map_lock_acquired();
+}
+
+void vm_map_unlock(void)
+{
+	map_lock_released();
+	pthread_rwlock_unlock(&map_lock);
+}
 
 int vm_prot_to_mmap(vm_prot_t prot)
 {
@@ -35,6 +57,7 @@ int vm_prot_to_mmap(vm_prot_t prot)
 
 size_t vm_map_first_after(uintptr_t addr)
 {
+	VM_ASSERT_LOCKED(&map_lock);
 	size_t lo = 0, hi = nentries;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -71,6 +94,7 @@ static int reserve_slot(void)
 
 int vm_map_insert(const struct vm_map_entry *e)
 {
+	VM_ASSERT_LOCKED(&map_lock);
 	if (reserve_slot() != 0)
 		return -ENOMEM;
 	size_t i = vm_map_first_after(e->start);
@@ -82,6 +106,7 @@ int vm_map_insert(const struct vm_map_entry *e)
 
 int vm_map_clip(uintptr_t at)
 {
+	VM_ASSERT_LOCKED(&map_lock);
 	size_t i = vm_map_first_after(at);
 	if (i == nentries || entries[i].start >= at)
 		return 0;                    /* not strictly inside an entry */
@@ -126,6 +151,7 @@ int vm_map_clip(uintptr_t at)
 
 bool vm_map_covered(uintptr_t start, uintptr_t end)
 {
+	VM_ASSERT_LOCKED(&map_lock);
 	size_t i = vm_map_first_after(start);
 	uintptr_t at = start;
 	for (; i < nentries && at < end; i++) {
@@ -144,6 +170,7 @@ bool vm_map_overlaps(uintptr_t start, uintptr_t end)
 
 void vm_map_remove_range(uintptr_t start, uintptr_t end)
 {
+	VM_ASSERT_LOCKED(&map_lock);
 	struct vm_kernel *k = vm_kernel();
 	/* Clipping can fail only for lack of memory; then the whole entry
 	 * goes, which is still a valid (larger) deallocation. */
@@ -252,13 +279,13 @@ kern_return_t vm_map_reserve(uintptr_t *addr, vm_size_t size, vm_size_t align,
 struct vm_object *vm_map_lookup_object(uintptr_t addr, vm_offset_t *offset)
 {
 	struct vm_object *obj = NULL;
-	pthread_rwlock_rdlock(&map_lock);
+	vm_map_lock_read();
 	size_t i = vm_map_first_after(addr);
 	if (i < nentries && entries[i].start <= addr && entries[i].object) {
 		obj = entries[i].object;
 		*offset = entries[i].offset + (addr - entries[i].start);
 		vm_object_ref(obj);
 	}
-	pthread_rwlock_unlock(&map_lock);
+	vm_map_unlock();
 	return obj;
 }

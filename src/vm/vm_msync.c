@@ -3,14 +3,17 @@
  * memory_object_synchronize; the caller waits for the manager's
  * synchronize_completed for that range unless VM_SYNC_ASYNCHRONOUS.
  * Copy mappings have nothing to write back; anonymous memory neither. */
-#include <mach/mach.h>
+#include "vm/vm_msync.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_lock.h"
+#include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
+#include "vm/vm_stat.h"
 
 struct sync_target {
 	struct vm_object *obj;
@@ -34,13 +37,12 @@ kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
 		return kr;
 	}
 	if (wait) {
-		w.since = vm_stall_now();
+		w.since = vm_stat_now();
 		w.next = obj->sync_waiters;
 		obj->sync_waiters = &w;
 	}
 	/* After the data_returns (same send lock, same order). */
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
+	vm_object_send_handoff(obj);
 	mach_msg_return_t mr = emmi_send_synchronize(obj->object_k, obj->control_k,
 	                                             offset, size, flags);
 	pthread_mutex_unlock(&obj->send_lock);

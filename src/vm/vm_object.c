@@ -8,13 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "emmi/control_server.h"
+#include "emmi/control_port.h"
 #include "emmi/object_notify.h"
 #include "emmi/object_user.h"
 #include "ipc/ipc_kernel.h"
 #include "vm/vm_cache.h"
+#include "vm/vm_hash.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_msync.h"
+#include "vm/vm_pagein.h"
+#include "vm/vm_return.h"
 
 /* The object table: live objects by kernel-space object name and by id.
  * Its lock also orders init and terminate of one object's lifetimes. */
@@ -23,12 +27,11 @@
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm_object *by_name[TABLE_BUCKETS];
 static struct vm_object *by_id[TABLE_BUCKETS];
-static struct vm_object *by_control[TABLE_BUCKETS];
 static uint64_t next_id = 1;
 
 static size_t bucket(uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
+	return vm_hash(key, TABLE_BITS);
 }
 
 static struct vm_object *table_find_name(mach_port_name_t name)
@@ -55,9 +58,6 @@ static void table_insert(struct vm_object *obj)
 	b = bucket(obj->id);
 	obj->next_by_id = by_id[b];
 	by_id[b] = obj;
-	b = bucket(obj->control_k);
-	obj->next_by_control = by_control[b];
-	by_control[b] = obj;
 }
 
 static void table_remove(struct vm_object *obj)
@@ -71,12 +71,6 @@ static void table_remove(struct vm_object *obj)
 	for (pp = &by_id[bucket(obj->id)]; *pp; pp = &(*pp)->next_by_id)
 		if (*pp == obj) {
 			*pp = obj->next_by_id;
-			break;
-		}
-	for (pp = &by_control[bucket(obj->control_k)]; *pp;
-	     pp = &(*pp)->next_by_control)
-		if (*pp == obj) {
-			*pp = obj->next_by_control;
 			break;
 		}
 }
@@ -123,25 +117,11 @@ struct vm_object *vm_object_lookup_name(mach_port_name_t object_k)
 	return obj;
 }
 
-struct vm_object *vm_object_lookup_control(mach_port_name_t control_k)
-{
-	struct vm_object *found = NULL;
-	pthread_mutex_lock(&table_lock);
-	for (struct vm_object *o = by_control[bucket(control_k)]; o;
-	     o = o->next_by_control)
-		if (o->control_k == control_k) {
-			found = o;
-			vm_object_ref(o);
-			break;
-		}
-	pthread_mutex_unlock(&table_lock);
-	return found;
-}
-
 /* A new object for the kernel-space send right object_k (table locked):
  * memfd cache, control port with its kobject handler, dead-name watch. */
 static struct vm_object *object_create(mach_port_name_t object_k)
 {
+	VM_ASSERT_LOCKED(&table_lock);
 	struct vm_kernel *k = vm_kernel();
 	struct vm_object *obj = calloc(1, sizeof *obj);
 	if (obj == NULL)
@@ -160,18 +140,8 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 		vm_cache_report_limit("vm_map", err);
 		goto fail;
 	}
-	if (ipc_port_allocate(ipc_space_kernel(), MACH_PORT_RIGHT_RECEIVE,
-	                      &obj->control_k) != KERN_SUCCESS)
+	if (emmi_control_port_allocate(obj->id, &obj->control_k) != KERN_SUCCESS)
 		goto fail;
-	if (ipc_port_set_kobject(ipc_space_kernel(), obj->control_k,
-	                         emmi_control_handler,
-	                         (void *)(uintptr_t)obj->id) != KERN_SUCCESS) {
-		ipc_port_destroy(ipc_space_kernel(), obj->control_k);
-		goto fail;
-	}
-	/* data_supply copies the lent data with pwrite or UFFDIO_COPY, which
-	 * fail with EFAULT (KERN_INVALID_ADDRESS): no mapped-check per supply. */
-	(void)ipc_port_set_kobject_reads_ool_safely(ipc_space_kernel(), obj->control_k);
 	/* Without the watch a dead manager would only be noticed at the next
 	 * send; carry on, the object still works. */
 	(void)emmi_watch_object(object_k);
@@ -204,6 +174,7 @@ int vm_object_mapping_add(struct vm_object *obj, uintptr_t start,
 
 bool vm_object_offset_mapped(struct vm_object *obj, vm_offset_t offset)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	for (size_t i = 0; i < obj->nmaps; i++)
 		if (offset >= obj->maps[i].offset &&
 		    offset - obj->maps[i].offset < obj->maps[i].size)
@@ -351,6 +322,7 @@ static void collect_returnable(vm_page_t *p, void *arg)
 static void collect_all_returns(struct vm_object *obj,
         struct vm_return_batch *batch)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct collect_returns c = { 0 };
 	vm_page_foreach(&obj->pages, collect_returnable, &c);
 	if (c.count > 0)
@@ -394,6 +366,7 @@ static void take_all_waiters(vm_page_t *p, void *arg)
  * or destroyed. Threads still waiting retry and take SIGBUS. */
 static void object_terminate(struct vm_object *obj)
 {
+	VM_ASSERT_LOCKED(&table_lock);
 	struct vm_return_batch batch = { 0 };
 	vm_waiter_list_t waiters = { 0 };
 	struct waiters_and_indices wi = { &waiters };
@@ -413,7 +386,9 @@ static void object_terminate(struct vm_object *obj)
 	emmi_unwatch_object(obj->object_k);
 	pthread_mutex_lock(&obj->send_lock);
 	vm_return_send(obj, &batch, false);
-	emmi_send_terminate(obj->object_k, obj->control_k);
+	/* Safe to drop: a terminate that cannot be sent destroys both rights
+	 * (object_user.h), and the manager it was for is gone. */
+	(void)emmi_send_terminate(obj->object_k, obj->control_k);
 	pthread_mutex_unlock(&obj->send_lock);
 	vm_object_release_waiters(&waiters, KERN_SUCCESS);
 	vm_waiter_list_free(&waiters);

@@ -1,6 +1,18 @@
 /* Memory objects as this kernel caches them: one vm_object per memory
  * object port mapped here, with its control port, its memfd page cache and
- * its page states. */
+ * its page states. This header is the object and its table (vm_object.c);
+ * each module that works on objects has its own header:
+ *   vm_fault.h       faults: data_request, read-ahead (vm_fault.c)
+ *   vm_pagein.h      data_supply, data_unavailable, data_error (vm_pagein.c)
+ *   vm_attributes.h  change/get_attributes (vm_attributes.c)
+ *   vm_manager_death.h  a dead object port (vm_manager_death.c)
+ *   vm_lock.h        lock_request and clean (vm_lock.c)
+ *   vm_msync.h       vm_msync, synchronize (vm_msync.c)
+ *   vm_dirty.h       dirty tracking, page locks on mappings (vm_dirty.c)
+ *   vm_return.h      data_return plumbing, page drop (vm_return.c)
+ *   vm_pageout.h     the resident bound (vm_pageout.c)
+ *   vm_stall.h       the stall watchdog (vm_stall.c)
+ * The lock order is written in vm_lock_order.h. */
 #ifndef MEMOBJ_VM_OBJECT_H
 #define MEMOBJ_VM_OBJECT_H
 
@@ -10,6 +22,7 @@
 #include <mach/mach.h>
 
 #include "vm/vm_cache.h"
+#include "vm/vm_lock_order.h"
 #include "vm/vm_page.h"
 
 /* One range of the object some map entry shows (entries mirror these). */
@@ -21,31 +34,6 @@ struct vm_object_mapping {
 	bool wp;                        /* registered WP: writes tracked (it is,
 	                                 * or was, writable); see vm_dirty.c */
 	bool exec;                      /* executable: EXECUTE locks apply */
-};
-
-/* A vm_msync waiting for memory_object_synchronize_completed. */
-struct vm_sync_waiter {
-	vm_offset_t offset;
-	vm_size_t length;
-	bool done;
-	bool stall_warned;              /* reported by the stall watchdog */
-	uint32_t since;                 /* vm_stall_now() at the wait's start */
-	kern_return_t result;
-	pthread_cond_t cond;
-	struct vm_sync_waiter *next;
-};
-
-/* Pages read out of the cache for data_return (see vm_return.c). */
-struct vm_return_run {
-	vm_offset_t offset;
-	void *data;
-	vm_size_t length;
-	bool dirty;
-};
-struct vm_return_batch {
-	struct vm_return_run *runs;
-	size_t count, cap;
-	bool failed;                    /* out of memory: some pages were kept */
 };
 
 /* A data_request held back until the object is ready. */
@@ -97,7 +85,7 @@ struct vm_object {
 	uint64_t internal_pinned;       /* pages kept: the pager could not
 	                                 * store them (obj->lock) */
 
-	struct vm_object *next_by_name, *next_by_id, *next_by_control; /* table */
+	struct vm_object *next_by_name, *next_by_id;   /* the table */
 
 	/* Read-ahead (vm_fault.c), off while ra_max is 0. */
 	vm_size_t ra_max;               /* bytes ahead at most */
@@ -135,133 +123,33 @@ void vm_object_release(struct vm_object *obj);
  * or to the (live) object the kernel-space name `object_k` sends to. */
 struct vm_object *vm_object_lookup_id(uint64_t id);
 struct vm_object *vm_object_lookup_name(mach_port_name_t object_k);
-/* Reference to the live object whose control port is control_k. */
-struct vm_object *vm_object_lookup_control(mach_port_name_t control_k);
 /* References to every live object (statistics); *out is malloc'd (free it
  * after releasing each). Returns the count. */
 size_t vm_object_snapshot(struct vm_object ***out);
 
-/* Control calls, from the control port's kobject handler (vm_pagein.c).
- * data_supply answers KERN_INVALID_ADDRESS when `data` is unreadable
- * (nothing is installed then). */
-kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
-        const void *data, vm_size_t length, vm_prot_t lock_value,
-        boolean_t precious, vm_offset_t *error_offset);
-void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
-        vm_size_t size);
-void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
-        vm_size_t size, kern_return_t reason);
-kern_return_t vm_object_change_attributes(struct vm_object *obj,
-        memory_object_flavor_t flavor, const integer_t *info,
-        mach_msg_type_number_t count);
-kern_return_t vm_object_get_attributes(struct vm_object *obj,
-        memory_object_flavor_t flavor, integer_t *info,
-        mach_msg_type_number_t *count);
-/* lock_request (vm_lock.c): returns, flushes and locks the resident pages
- * of the range, then sends lock_completed to reply_k (consumed) if valid. */
-void vm_object_lock_request(struct vm_object *obj, vm_offset_t offset,
-        vm_size_t size, memory_object_return_t should_return,
-        boolean_t should_flush, vm_prot_t lock_value,
-        mach_port_name_t reply_k, mach_msg_type_name_t reply_type);
-/* The body of lock_request and vm_msync (no lock held). */
-void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
-        memory_object_return_t should_return, bool flush, vm_prot_t lock_value);
-/* vm_msync of [offset, offset+size) of obj (vm_msync.c): returns dirty
- * pages, sends synchronize and, unless asynchronous, waits for
- * synchronize_completed. No lock held by the caller. */
-kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
-        vm_size_t size, vm_sync_t flags);
-void vm_object_synchronize_completed(struct vm_object *obj,
-        vm_offset_t offset, vm_size_t length);
-/* The same, but the waiter's vm_msync returns `reason` (memobj's
- * memobj_synchronize_failed extension). */
-void vm_object_synchronize_failed(struct vm_object *obj,
-        vm_offset_t offset, vm_size_t length, kern_return_t reason);
+/* Calls fn on every object in the table (table locked: fn may take the
+ * object's lock, and must not call back into the table). */
+void vm_object_foreach(void (*fn)(struct vm_object *, void *), void *arg);
+
 /* memory_object_destroy: drop every page unreturned, then terminate. */
 void vm_object_destroy(struct vm_object *obj, kern_return_t reason);
-
-/* Dirty tracking and locks on mapped pages (vm_dirty.c); obj locked. */
-/* Sets or clears write protection of pages [first, first+count) in every
- * shared mapping; clearing wakes blocked writers unless dontwake. */
-void vm_object_protect_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count, bool protect, bool dontwake);
-/* Unmaps pages from every shared mapping (the cache keeps them). */
-void vm_object_zap_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count);
-/* Registers every shared mapping for MINOR faults (once per object), so
- * that a read lock can catch the next access. */
-void vm_object_need_minor(struct vm_object *obj);
-/* Unmaps pages from every executable shared mapping. */
-void vm_object_zap_exec_pages(struct vm_object *obj, uint64_t first,
-        uint64_t count);
-/* A page is about to get lock `lock`: registers MINOR where a fault must
- * catch it (read withheld, or execute with an executable view). */
-void vm_object_note_lock(struct vm_object *obj, vm_prot_t lock);
-/* The shared mapping records inside [start, start+size) become (or stop
- * being) executable; pages whose lock withholds execute are unmapped from
- * a view that becomes executable. Takes obj->lock; call before the range
- * is made executable. */
-void vm_object_mapping_set_exec(struct vm_object *obj, uintptr_t start,
-        vm_size_t size, bool exec);
-/* Starts dirty tracking on the shared mapping records inside
- * [start, start+size) that lack it (the mapping is, or is about to be,
- * writable): registers WP and write-protects them whole. Takes obj->lock;
- * call before the range is made writable. 0 or -errno. */
-int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
-        vm_size_t size);
-/* Write-protect / minor fault events (fault thread, no lock held). */
-void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
-        uintptr_t address, pid_t tid);
-void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
-        uintptr_t address, pid_t tid, int write);
-
-/* Write-back (vm_return.c). Reads pages [first, first+count) (resident,
- * obj locked) into a new run of the batch. */
-void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
-        bool dirty, struct vm_return_batch *batch);
-/* Sends the batch's data_returns in order (obj->send_lock held), handing
- * the memory to the manager, and empties it. */
-void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
-        bool kernel_copy);
-/* Drops a page from the cache and the table (obj locked): punches the
- * memfd, wakes its waiters (they fault again) and updates the counts. */
-void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
-        vm_waiter_list_t *waiters);
-
-/* Pageout (vm_pageout.c). */
-/* Records a newly resident page (obj locked). */
-void vm_pageout_enqueue(struct vm_object *obj, vm_page_t *p);
-/* Evicts pages until the kernel is within MEMOBJ_RESIDENT_MAX. Call with
- * no lock held (it sends data_return). */
-void vm_pageout_balance(void);
 /* Terminates obj if it is unmapped and (may_cache off or dead). */
 void vm_object_maybe_terminate(struct vm_object *obj);
 /* Terminates obj if it is unmapped and holds no page (a cached object
  * whose pages were all evicted). */
 void vm_object_cache_trim(struct vm_object *obj);
 
-/* Calls fn on every object in the table (table locked: fn may take the
- * object's lock, and must not call back into the table). */
-void vm_object_foreach(void (*fn)(struct vm_object *, void *), void *arg);
+/* The hand-off (vm_lock_order.h): with obj->lock held, takes send_lock
+ * and drops obj->lock, so that what the caller sends next leaves in the
+ * order of the state it saw. The caller sends, then unlocks send_lock. */
+static inline void vm_object_send_handoff(struct vm_object *obj)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	pthread_mutex_lock(&obj->send_lock);
+	pthread_mutex_unlock(&obj->lock);
+}
 
-/* The object port died: fail every waiter and every later fault. */
-void vm_object_manager_died(struct vm_object *obj);
-
-/* A fault event at `address` in a mapping of obj (vm_fault.c). */
-/* Grows requests queued before the object was ready to its cluster size.
- * (obj locked) */
-void vm_object_widen_pending(struct vm_object *obj);
-/* Whether address is in a mapping of obj still. A fault event may be
- * handled after its thread went on (a supply over the range woke it
- * first) and unmapped the object: no SIGBUS for that one. (obj locked) */
-bool vm_object_maps_address(struct vm_object *obj, uintptr_t address);
-void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
-        uintptr_t address, pid_t tid, int write);
-
-/* Helpers for vm_pagein.c and vm_fault.c (obj->lock held). */
+/* True when some mapping record shows `offset`. (obj locked) */
 bool vm_object_offset_mapped(struct vm_object *obj, vm_offset_t offset);
-/* Wakes (and, when reason != KERN_SUCCESS, first signals SIGBUS to) every
- * waiter of the list; no lock held. */
-void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason);
 
 #endif

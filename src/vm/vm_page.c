@@ -1,16 +1,17 @@
 /* Page tables: a hash of kernel page index -> page state. */
 #include "vm/vm_page.h"
+#include "vm/vm_hash.h"
 #include "vm/vm_stat.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+/* The home slot of `index` in a table of mask + 1 slots (a power of two,
+ * at least 64: vm_hash wants one bit or more). */
 static size_t page_hash(uint64_t index, size_t mask)
 {
-	index *= 0x9e3779b97f4a7c15ull;
-	return (size_t)(index >> 20) & mask;
+	return vm_hash(index, (unsigned)__builtin_popcountll(mask));
 }
 
 void vm_page_table_init(vm_page_table_t *t)
@@ -109,14 +110,6 @@ void vm_page_remove(vm_page_table_t *t, uint64_t index)
 	}
 }
 
-uint32_t vm_stall_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)((uint64_t)ts.tv_sec * 1000u +
-	                  (uint64_t)ts.tv_nsec / 1000000u);
-}
-
 int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 {
 	for (uint32_t i = 0; i < p->nwaiters; i++) {
@@ -127,7 +120,6 @@ int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address)
 		}
 	}
 	if (p->nwaiters == 0) {
-		p->wait_since = vm_stall_now();
 		p->stall_warned = 0;
 		p->first = (vm_waiter_t){ tid, address, vm_stat_now() };
 		p->nwaiters = 1;

@@ -33,8 +33,7 @@ typedef struct vm_page {
 	uint32_t  nwaiters;
 	vm_waiter_t first;       /* waiters[0]; the rest in `more` */
 	vm_waiter_t *more;
-	uint32_t  more_cap;
-	uint32_t  wait_since;    /* vm_stall_now() when the first waiter came */
+	uint32_t  more_cap;      /* (the page's wait began at first.since) */
 } vm_page_t;
 
 /* Open-addressing hash table (linear probing, backward-shift delete). */
@@ -54,12 +53,9 @@ vm_page_t *vm_page_insert(vm_page_table_t *t, uint64_t index, uint8_t state);
 /* Makes the page absent again (its waiters must have been taken). */
 void vm_page_remove(vm_page_table_t *t, uint64_t index);
 
-/* Milliseconds of CLOCK_MONOTONIC, modulo 2^32 (wait ages for the stall
- * warning). */
-uint32_t vm_stall_now(void);
-
 /* Adds a waiter unless that thread is already waiting. 0 or -ENOMEM.
- * The first waiter starts the page's wait clock. */
+ * The first waiter's `since` is the page's wait clock: the fault-wait
+ * histogram and the stall watchdog read the same one. */
 int vm_page_add_waiter(vm_page_t *p, pid_t tid, uintptr_t address);
 /* Moves the page's waiters to the end of *out (grown as needed); 0/-ENOMEM
  * (on failure the waiters stay on the page). */

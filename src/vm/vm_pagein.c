@@ -1,16 +1,18 @@
-/* The page cache side of the control calls: installing supplied and
- * zero-filled pages, failing pages, attributes and readiness, a dead
- * manager. Runs in the manager's thread (kobject handler). */
-#include "vm/vm_object.h"
+/* The page cache side of the answers to data_request: installing
+ * supplied and zero-filled pages, failing pages. Runs in the manager's
+ * thread (kobject handler). */
+#include "vm/vm_pagein.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "emmi/object_user.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
+#include "vm/vm_pageout.h"
 #include "vm/vm_stat.h"
 
 void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
@@ -36,6 +38,7 @@ void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
 static void page_make_resident(struct vm_object *obj, uint64_t index,
         vm_prot_t lock_value, boolean_t precious, vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	vm_page_t *p = vm_page_lookup(&obj->pages, index);
 	if (p == NULL)
 		p = vm_page_insert(&obj->pages, index, VM_PAGE_RESIDENT);
@@ -72,13 +75,14 @@ static void page_make_resident(struct vm_object *obj, uint64_t index,
 static void install_protection(struct vm_object *obj, uint64_t first,
         uint64_t count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	if (count == 0 || !vm_kernel()->wp)
 		return;
-	vm_object_protect_pages(obj, first, count, true, true);
+	vm_object_protect_pages(obj, first, count);
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
-			vm_object_protect_pages(obj, first + i, 1, false, true);
+			vm_object_unprotect_pages(obj, first + i, 1);
 	}
 }
 
@@ -88,6 +92,7 @@ static void install_protection(struct vm_object *obj, uint64_t first,
 static void install_protection_except(struct vm_object *obj, uint64_t first,
         uint64_t count, const struct vm_object_mapping *skip)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (skip == NULL) {
 		install_protection(obj, first, count);
@@ -109,7 +114,7 @@ static void install_protection_except(struct vm_object *obj, uint64_t first,
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
-			vm_object_protect_pages(obj, first + i, 1, false, true);
+			vm_object_unprotect_pages(obj, first + i, 1);
 	}
 }
 
@@ -142,6 +147,7 @@ struct supply_view {
 static const struct vm_object_mapping *copy_view(struct vm_object *obj,
         uint64_t first, uint64_t n, bool *want_write)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t lo = first << k->page_shift, hi = (first + n) << k->page_shift;
 	uintptr_t waiter = 0;
@@ -180,6 +186,7 @@ static const struct vm_object_mapping *copy_view(struct vm_object *obj,
 static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
         const void *data, vm_prot_t lock_value, struct supply_view *woke)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
@@ -257,6 +264,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
         const void *data, vm_size_t length, vm_prot_t lock_value,
         boolean_t precious, vm_offset_t *error_offset)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	*error_offset = 0;
 	if (offset & k->page_mask) {
@@ -354,6 +362,7 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 static bool clip_range(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, uint64_t *first, uint64_t *count)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t start = vm_trunc_page(k, offset);
 	if (offset > (vm_offset_t)-1 - size || start >= obj->memfd_size)
@@ -396,6 +405,7 @@ static void requested_in_range(vm_page_t *p, void *arg)
 void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_waiter_list_t waiters = { 0 };
 	uint64_t first, count, filled = 0;
@@ -447,6 +457,7 @@ void vm_object_data_unavailable(struct vm_object *obj, vm_offset_t offset,
 void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, kern_return_t reason)
 {
+	VM_ASSERT_UNLOCKED(&obj->lock);
 	vm_waiter_list_t waiters = { 0 };
 	uint64_t first, count;
 	pthread_mutex_lock(&obj->lock);
@@ -473,210 +484,4 @@ void vm_object_data_error(struct vm_object *obj, vm_offset_t offset,
 		reason = KERN_MEMORY_ERROR;
 	vm_object_release_waiters(&waiters, reason);
 	vm_waiter_list_free(&waiters);
-}
-
-struct collect_requested {
-	vm_waiter_list_t *waiters;
-	uint64_t *indices;
-	size_t count, cap;
-};
-
-/* Every waiter of the object: threads on pages being paged in, and
- * threads parked on resident pages whose lock withholds their access
- * (data_unlock outstanding, read lock). Requested pages become absent. */
-static void collect_requested(vm_page_t *p, void *arg)
-{
-	struct collect_requested *c = arg;
-	vm_page_take_waiters(p, c->waiters);
-	if (p->state != VM_PAGE_REQUESTED)
-		return;
-	if (c->count == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		uint64_t *idx = realloc(c->indices, cap * sizeof *idx);
-		if (idx == NULL)
-			return;
-		c->indices = idx;
-		c->cap = cap;
-	}
-	c->indices[c->count++] = p->index;
-}
-
-void vm_object_manager_died(struct vm_object *obj)
-{
-	vm_waiter_list_t waiters = { 0 };
-	struct collect_requested c = { .waiters = &waiters };
-	pthread_mutex_lock(&obj->lock);
-	obj->dead = true;
-	obj->npending = 0;
-	for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
-		w->done = true;
-		w->result = KERN_MEMORY_ERROR;
-		pthread_cond_broadcast(&w->cond);
-	}
-	obj->sync_waiters = NULL;
-	vm_page_foreach(&obj->pages, collect_requested, &c);
-	for (size_t i = 0; i < c.count; i++)
-		vm_page_remove(&obj->pages, c.indices[i]);
-	pthread_mutex_unlock(&obj->lock);
-	free(c.indices);
-	vm_object_release_waiters(&waiters, KERN_MEMORY_ERROR);
-	vm_waiter_list_free(&waiters);
-}
-
-kern_return_t vm_object_change_attributes(struct vm_object *obj,
-        memory_object_flavor_t flavor, const integer_t *info,
-        mach_msg_type_number_t count)
-{
-	struct vm_kernel *k = vm_kernel();
-	vm_size_t cluster;
-	pthread_mutex_lock(&obj->lock);
-	switch (flavor) {
-	case MEMORY_OBJECT_PERFORMANCE_INFO: {
-		if (count != MEMORY_OBJECT_PERF_INFO_COUNT)
-			goto invalid;
-		memory_object_perf_info_data_t perf;
-		memcpy(&perf, info, sizeof perf);
-		cluster = perf.cluster_size;
-		obj->may_cache = perf.may_cache != FALSE;
-		break;
-	}
-	case MEMORY_OBJECT_ATTRIBUTE_INFO: {
-		if (count != MEMORY_OBJECT_ATTR_INFO_COUNT)
-			goto invalid;
-		memory_object_attr_info_data_t attr;
-		memcpy(&attr, info, sizeof attr);
-		cluster = attr.cluster_size;
-		obj->copy_strategy = attr.copy_strategy;
-		obj->may_cache = attr.may_cache != FALSE;
-		obj->temporary = attr.temporary != FALSE;
-		break;
-	}
-	case MEMORY_OBJECT_BEHAVIOR_INFO: {
-		if (count != MEMORY_OBJECT_BEHAVE_INFO_COUNT)
-			goto invalid;
-		memory_object_behave_info_data_t behave;
-		memcpy(&behave, info, sizeof behave);
-		cluster = obj->cluster_size;
-		obj->copy_strategy = behave.copy_strategy;
-		obj->temporary = behave.temporary != FALSE;
-		obj->invalidate = behave.invalidate != FALSE;
-		break;
-	}
-	case MEMORY_OBJECT_READAHEAD_INFO: {
-		if (count != MEMORY_OBJECT_READAHEAD_INFO_COUNT)
-			goto invalid;
-		memory_object_readahead_info_data_t ra;
-		memcpy(&ra, info, sizeof ra);
-		cluster = obj->cluster_size;
-		obj->ra_max = ra.max_window & ~k->page_mask;
-		obj->ra_window = 0;
-		break;
-	}
-	default:
-		goto invalid;
-	}
-	/* Whole kernel pages, at least one. */
-	cluster &= ~k->page_mask;
-	obj->cluster_size = cluster ? cluster : k->page_size;
-
-	bool first_ready = !obj->ready;
-	obj->ready = true;
-	struct vm_pending_request *pending = NULL;
-	size_t npending = 0;
-	if (first_ready && obj->npending > 0) {
-		vm_object_widen_pending(obj);
-		pending = obj->pending;
-		npending = obj->npending;
-		obj->pending = NULL;
-		obj->npending = obj->pending_cap = 0;
-	}
-	/* Taking send_lock before dropping the object lock keeps the queued
-	 * requests ahead of any a new fault sends. */
-	pthread_mutex_lock(&obj->send_lock);
-	pthread_mutex_unlock(&obj->lock);
-	bool failed = false;
-	for (size_t i = 0; i < npending && !failed; i++)
-		failed = emmi_send_data_request(obj->object_k, obj->control_k,
-		                                pending[i].offset, pending[i].length,
-		                                pending[i].access) != MACH_MSG_SUCCESS;
-	pthread_mutex_unlock(&obj->send_lock);
-	free(pending);
-	if (failed)
-		vm_object_manager_died(obj);
-	/* may_cache turned off on an object nobody maps: it goes now. */
-	vm_object_maybe_terminate(obj);
-	return KERN_SUCCESS;
-invalid:
-	pthread_mutex_unlock(&obj->lock);
-	return KERN_INVALID_ARGUMENT;
-}
-
-kern_return_t vm_object_get_attributes(struct vm_object *obj,
-        memory_object_flavor_t flavor, integer_t *info,
-        mach_msg_type_number_t *count)
-{
-	kern_return_t kr = KERN_SUCCESS;
-	pthread_mutex_lock(&obj->lock);
-	switch (flavor) {
-	case MEMORY_OBJECT_PERFORMANCE_INFO: {
-		if (*count < MEMORY_OBJECT_PERF_INFO_COUNT) {
-			kr = KERN_INVALID_ARGUMENT;
-			break;
-		}
-		memory_object_perf_info_data_t perf = {
-			.cluster_size = (memory_object_cluster_size_t)obj->cluster_size,
-			.may_cache = obj->may_cache,
-		};
-		memcpy(info, &perf, sizeof perf);
-		*count = MEMORY_OBJECT_PERF_INFO_COUNT;
-		break;
-	}
-	case MEMORY_OBJECT_ATTRIBUTE_INFO: {
-		if (*count < MEMORY_OBJECT_ATTR_INFO_COUNT) {
-			kr = KERN_INVALID_ARGUMENT;
-			break;
-		}
-		memory_object_attr_info_data_t attr = {
-			.copy_strategy = obj->copy_strategy,
-			.cluster_size = (memory_object_cluster_size_t)obj->cluster_size,
-			.may_cache = obj->may_cache,
-			.temporary = obj->temporary,
-		};
-		memcpy(info, &attr, sizeof attr);
-		*count = MEMORY_OBJECT_ATTR_INFO_COUNT;
-		break;
-	}
-	case MEMORY_OBJECT_BEHAVIOR_INFO: {
-		if (*count < MEMORY_OBJECT_BEHAVE_INFO_COUNT) {
-			kr = KERN_INVALID_ARGUMENT;
-			break;
-		}
-		memory_object_behave_info_data_t behave = {
-			.copy_strategy = obj->copy_strategy,
-			.temporary = obj->temporary,
-			.invalidate = obj->invalidate,
-		};
-		memcpy(info, &behave, sizeof behave);
-		*count = MEMORY_OBJECT_BEHAVE_INFO_COUNT;
-		break;
-	}
-	case MEMORY_OBJECT_READAHEAD_INFO: {
-		if (*count < MEMORY_OBJECT_READAHEAD_INFO_COUNT) {
-			kr = KERN_INVALID_ARGUMENT;
-			break;
-		}
-		memory_object_readahead_info_data_t ra = {
-			.max_window = (memory_object_cluster_size_t)obj->ra_max,
-			.requests = obj->ra_requests,
-			.pages = obj->ra_pages,
-		};
-		memcpy(info, &ra, sizeof ra);
-		*count = MEMORY_OBJECT_READAHEAD_INFO_COUNT;
-		break;
-	}
-	default:
-		kr = KERN_INVALID_ARGUMENT;
-	}
-	pthread_mutex_unlock(&obj->lock);
-	return kr;
 }

@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include "vm/vm_dirty.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"

@@ -1,18 +1,22 @@
 /* Write-back plumbing shared by lock_request, vm_msync, pageout and
  * terminate: reading pages out of the cache into memory handed to the
  * manager with data_return, and dropping pages from the cache. */
-#include "vm/vm_object.h"
+#include "vm/vm_return.h"
 
 #include <stdlib.h>
 
 #include "emmi/object_user.h"
+#include "os/os_mem.h"
 #include "os/os_memfd.h"
+#include "vm/vm_dirty.h"
 #include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_object.h"
 
 void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
         bool dirty, struct vm_return_batch *batch)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	if (count == 0)
 		return;
@@ -47,6 +51,7 @@ void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
 void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
         bool kernel_copy)
 {
+	VM_ASSERT_LOCKED(&obj->send_lock);
 	bool failed = false;
 	for (size_t i = 0; i < batch->count; i++) {
 		struct vm_return_run *r = &batch->runs[i];
@@ -80,6 +85,7 @@ void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
 void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
         vm_waiter_list_t *waiters)
 {
+	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	uint64_t run = 0, dropped = 0;
 	for (uint64_t i = 0; i <= count; i++) {
@@ -98,7 +104,7 @@ void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,
 		uint64_t start = first + i - run;
 		vm_cache_punch(&obj->cache, start << k->page_shift,
 		               run << k->page_shift);
-		vm_object_protect_pages(obj, start, run, true, true);
+		vm_object_protect_pages(obj, start, run);
 		dropped += run;
 		run = 0;
 	}

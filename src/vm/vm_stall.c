@@ -5,7 +5,7 @@
  * for each wait older than the limit, naming the object port (the task's
  * name for it), the offset and what the kernel waits for. Each wait is
  * reported once. The lines are written after every lock is dropped. */
-#include "vm/vm_object.h"
+#include "vm/vm_stall.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,9 +15,13 @@
 
 #include "os/os_signal.h"
 #include "vm/vm_kernel.h"
+#include "vm/vm_msync.h"
+#include "vm/vm_object.h"
+#include "vm/vm_stat.h"
 
 struct stall_scan {
-	uint32_t now, limit;
+	uint64_t now;                   /* vm_stat_now(), as waits are stamped */
+	uint32_t limit;                 /* ms */
 	struct vm_object *obj;
 	char *text;
 	size_t len, cap;
@@ -49,14 +53,23 @@ static void say(struct stall_scan *s, uint32_t age, vm_offset_t offset,
 	s->text[s->len] = '\0';
 }
 
+/* Milliseconds since `since`; 0 for a wait that began after `now` was
+ * read (it is young). */
+static uint32_t wait_age_ms(const struct stall_scan *s, uint64_t since)
+{
+	if (since >= s->now)
+		return 0;
+	uint64_t ms = (s->now - since) / 1000000u;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 static void scan_page(vm_page_t *p, void *arg)
 {
 	struct stall_scan *s = arg;
 	if (p->nwaiters == 0 || p->stall_warned)
 		return;
-	/* Signed: a wait that began after `now` was read is young. */
-	int32_t age = (int32_t)(s->now - p->wait_since);
-	if (age < (int32_t)s->limit)
+	uint32_t age = wait_age_ms(s, p->first.since);
+	if (age < s->limit)
 		return;
 	p->stall_warned = 1;
 	const char *what;
@@ -69,7 +82,7 @@ static void scan_page(vm_page_t *p, void *arg)
 		       "fail?)";
 	else
 		what = "data_request unanswered";
-	say(s, (uint32_t)age, p->index << vm_kernel()->page_shift, what);
+	say(s, age, p->index << vm_kernel()->page_shift, what);
 }
 
 static void scan_object(struct vm_object *obj, void *arg)
@@ -80,11 +93,11 @@ static void scan_object(struct vm_object *obj, void *arg)
 	if (!obj->dead && !obj->terminated) {
 		vm_page_foreach(&obj->pages, scan_page, s);
 		for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
-			int32_t age = (int32_t)(s->now - w->since);
-			if (w->done || w->stall_warned || age < (int32_t)s->limit)
+			uint32_t age = wait_age_ms(s, w->since);
+			if (w->done || w->stall_warned || age < s->limit)
 				continue;
 			w->stall_warned = true;
-			say(s, (uint32_t)age, w->offset, "memory_object_synchronize unanswered "
+			say(s, age, w->offset, "memory_object_synchronize unanswered "
 			    "(vm_msync waits for synchronize_completed)");
 		}
 	}
@@ -106,7 +119,7 @@ void *vm_stall_thread(void *arg)
 	struct stall_scan s = { .limit = k->stall_warn_ms };
 	for (;;) {
 		nanosleep(&ts, NULL);
-		s.now = vm_stall_now();
+		s.now = vm_stat_now();
 		s.len = 0;
 		vm_object_foreach(scan_object, &s);
 		if (s.len > 0) {
