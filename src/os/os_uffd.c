@@ -110,15 +110,18 @@ int os_uffd_register(int uffd, uintptr_t addr, size_t len, unsigned modes)
 	return ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 ? 0 : -errno;
 }
 
-int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, int protect,
-        int dontwake)
+int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len,
+        enum os_uffd_wp how)
 {
+	/* Protecting never wakes (and the kernel refuses DONTWAKE with it). */
+	static const __u64 mode[] = {
+		[OS_UFFD_WP_PROTECT] = UFFDIO_WRITEPROTECT_MODE_WP,
+		[OS_UFFD_WP_CLEAR_WAKE] = 0,
+		[OS_UFFD_WP_CLEAR_NOWAKE] = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+	};
 	struct uffdio_writeprotect wp = {
 		.range = { .start = addr, .len = len },
-		/* Protecting never wakes (and the kernel refuses DONTWAKE with
-		 * it). */
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP
-		                : (dontwake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0),
+		.mode = mode[how],
 	};
 	while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
 		if (errno != EAGAIN)

@@ -44,12 +44,17 @@ int os_uffd_open(unsigned *features);
 int os_uffd_register_missing(int uffd, uintptr_t addr, size_t len);
 /* Registers (or re-registers, same fd) with OS_UFFD_MODE_* modes. */
 int os_uffd_register(int uffd, uintptr_t addr, size_t len, unsigned modes);
-/* Sets (protect) or clears the userfault write protection of the range.
- * Clearing wakes the threads blocked on it unless dontwake. On shmem,
+/* What os_uffd_writeprotect does to a range. */
+enum os_uffd_wp {
+	OS_UFFD_WP_PROTECT,        /* protect (never wakes anyone) */
+	OS_UFFD_WP_CLEAR_WAKE,     /* clear, and wake the threads blocked on it */
+	OS_UFFD_WP_CLEAR_NOWAKE,   /* clear; the caller wakes them later */
+};
+/* Sets or clears the userfault write protection of the range. On shmem,
  * protecting an unmapped page leaves a marker, so its first write after
  * it is mapped still faults. 0 or -errno. */
-int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len, int protect,
-        int dontwake);
+int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len,
+        enum os_uffd_wp how);
 /* Maps the cache pages of a MINOR-registered range and, unless dontwake,
  * wakes the waiters. 0, -EEXIST when already mapped, or -errno. */
 int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake);

@@ -55,7 +55,8 @@ static void protect_view(uintptr_t addr, size_t len, void *arg)
 	struct protect_arg *p = arg;
 	/* Never wakes: whoever lifts a protection wakes the waiters itself,
 	 * after the page is in the state they must find. */
-	os_uffd_writeprotect(vm_kernel()->uffd, addr, len, p->protect, 1);
+	os_uffd_writeprotect(vm_kernel()->uffd, addr, len,
+	        p->protect ? OS_UFFD_WP_PROTECT : OS_UFFD_WP_CLEAR_NOWAKE);
 }
 
 static void set_protection(struct vm_object *obj, uint64_t first,
@@ -208,7 +209,7 @@ int vm_object_track_writes(struct vm_object *obj, uintptr_t start,
 		/* Clean and dirty pages alike: a dirty one pays one WP fault
 		 * on its first write here, which finds it dirty already. */
 		if (err == 0)
-			err = os_uffd_writeprotect(k->uffd, m->start, m->size, 1, 1);
+			err = os_uffd_writeprotect(k->uffd, m->start, m->size, OS_UFFD_WP_PROTECT);
 		if (err == 0)
 			m->wp = true;
 	}
@@ -241,7 +242,13 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
-	vm_page_add_waiter(p, tid, address);
+	if (vm_page_add_waiter(p, tid, address) != 0) {
+		/* Out of memory: unrecorded, it would never be woken by the
+		 * unlock; woken now, it faults again. */
+		pthread_mutex_unlock(&obj->lock);
+		os_uffd_wake(k->uffd, address & ~(uintptr_t)k->page_mask, k->page_size);
+		return;
+	}
 	if ((needed & ~p->unlock_asked) == 0) {
 		pthread_mutex_unlock(&obj->lock);
 		return;
@@ -288,7 +295,7 @@ void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
 	/* Unprotected under the object lock, so a clean (lock_request,
 	 * msync) cannot slip in between and lose this write. */
 	p->dirty = 1;
-	os_uffd_writeprotect(k->uffd, page_addr, k->page_size, 0, 0);
+	os_uffd_writeprotect(k->uffd, page_addr, k->page_size, OS_UFFD_WP_CLEAR_WAKE);
 	pthread_mutex_unlock(&obj->lock);
 }
 
@@ -318,7 +325,7 @@ void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
 	for (vm_size_t s = 0; s < k->page_size; s += k->system_page_size)
 		os_uffd_continue(k->uffd, page_addr + s, k->system_page_size, 1);
 	if (k->wp && (!p->dirty || (locked & VM_PROT_WRITE)))
-		os_uffd_writeprotect(k->uffd, page_addr, k->page_size, 1, 1);
+		os_uffd_writeprotect(k->uffd, page_addr, k->page_size, OS_UFFD_WP_PROTECT);
 	pthread_mutex_unlock(&obj->lock);
 	os_uffd_wake(k->uffd, page_addr, k->page_size);
 }

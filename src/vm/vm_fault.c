@@ -159,7 +159,13 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 			os_uffd_wake(k->uffd, page_addr, k->page_size);
 		} else {
 			/* Already asked for: wait for the same answer. */
-			vm_page_add_waiter(p, tid, address);
+			if (vm_page_add_waiter(p, tid, address) != 0) {
+				/* Out of memory: unrecorded, it would miss a
+				 * SIGBUS; woken, it faults again. */
+				pthread_mutex_unlock(&obj->lock);
+				os_uffd_wake(k->uffd, page_addr, k->page_size);
+				return;
+			}
 			p->want_write |= write != 0 && in_shared_view(obj, address);
 			pthread_mutex_unlock(&obj->lock);
 		}
@@ -186,7 +192,9 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 			break;
 		}
 	p = vm_page_lookup(&obj->pages, index);
-	vm_page_add_waiter(p, tid, address);
+	/* Cannot fail: the page was just inserted, and a first waiter needs
+	 * no allocation. */
+	(void)vm_page_add_waiter(p, tid, address);
 	/* Installed for a write, it goes in already dirty: no WP fault. */
 	p->want_write = write != 0 && in_shared_view(obj, address);
 	vm_offset_t req_offset = lo << k->page_shift;

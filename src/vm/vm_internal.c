@@ -194,7 +194,7 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		free(used);
 		goto undo_register;
 	}
-	if (os_uffd_writeprotect(k->uffd, start, size, 1, 1) != 0) {
+	if (os_uffd_writeprotect(k->uffd, start, size, OS_UFFD_WP_PROTECT) != 0) {
 		free(used);
 		goto undo_register;
 	}
@@ -292,7 +292,7 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 
 undo_protect:
 	free(used);
-	os_uffd_writeprotect(k->uffd, start, size, 0, 1);
+	os_uffd_writeprotect(k->uffd, start, size, OS_UFFD_WP_CLEAR_NOWAKE);
 undo_register:
 	os_uffd_unregister(k->uffd, start, size);
 	vm_map_unlock();

@@ -109,7 +109,7 @@ static void install_protection_except(struct vm_object *obj, uint64_t first,
 		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
 		if (a < b)
 			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a,
-			                     1, 1);
+			                     OS_UFFD_WP_PROTECT);
 	}
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
