@@ -10,7 +10,14 @@
  *   test_emmi_soak [SECONDS]    (or MEMOBJ_SOAK_SECONDS; default 5)
  *   MEMOBJ_SOAK_SEED=N          repeat a run's random choices
  *
- * A run that stops making progress for 60 s fails (a hang). */
+ * A run that stops making progress for 60 s fails (a hang).
+ *
+ * A mismatch is reported in full for the first few: every differing byte
+ * with what the model and the manager's store hold there, and which of
+ * this thread's recent writes to the page the wrong bytes undo (a lost
+ * write shows as the bytes that write replaced). Each thread's choices
+ * depend only on the seed, so "thread T iteration N" names the same
+ * operation in a rerun or an offline replay. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -40,12 +47,30 @@ static atomic_ullong op_count[NOPS];
 static atomic_ullong progress;
 static atomic_int mismatches;
 
+/* The last writes to each page, kept by the thread that owns the page. */
+#define HIST 16
+struct write_op {
+	unsigned long long iter;        /* the owner's iteration number */
+	long long ms;
+	int n;
+	uint32_t off[8];
+	uint8_t old[8], val[8];
+};
+struct page_hist {
+	struct write_op w[HIST];
+	unsigned next;                  /* ring position */
+	unsigned long long checked_iter; /* last check that passed */
+	long long checked_ms;
+};
+
 struct slot {
 	pthread_rwlock_t rw;            /* read: use the mapping; write: remap */
 	struct cm *m;
 	vm_address_t base;
 	uint8_t *model;                 /* what each page must hold */
 	int inits;                      /* inits seen so far (for the wait) */
+	struct page_hist hist[NPAGES];
+	atomic_llong remapped_ms;       /* last unmap+map or restart */
 };
 static struct slot slots[NOBJ];
 
@@ -56,13 +81,18 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* xorshift64*, high half: the low bits of plain xorshift64 outputs are
+ * linked from one call to the next, so a written byte's low bits followed
+ * from its offset and a stale byte often differed from the right one in
+ * a single bit. */
 static uint64_t rnd(uint64_t *s)
 {
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return (*s * 0x2545f4914f6cdd1dull) >> 32;
 }
+
 
 /* The manager grants every unlock (after a lock_request locked). */
 static void grant_unlock(struct cm *m, const struct cm_event *e)
@@ -107,20 +137,102 @@ static void slot_unmap(struct slot *s)
 	s->inits = 0;
 }
 
+/* Compares n bytes; on a difference prints how many differ and the first
+ * few (got, wanted, their XOR). */
 static int check_bytes(const uint8_t *got, const uint8_t *want, vm_size_t n,
         const char *where, int obj, vm_offset_t off)
 {
 	if (memcmp(got, want, n) == 0)
 		return 0;
+	vm_size_t count = 0;
 	for (vm_size_t i = 0; i < n; i++)
+		count += got[i] != want[i];
+	fprintf(stderr, "soak: %s: object %d: %zu bytes differ (seed %llu)\n",
+	        where, obj, (size_t)count, seed);
+	int shown = 0;
+	for (vm_size_t i = 0; i < n && shown < 8; i++)
 		if (got[i] != want[i]) {
-			fprintf(stderr, "soak: %s: object %d offset 0x%lx holds 0x%02x, "
-			        "wrote 0x%02x (seed %llu)\n", where, obj,
-			        (unsigned long)(off + i), got[i], want[i], seed);
-			break;
+			fprintf(stderr, "soak:   offset 0x%lx holds 0x%02x, wrote 0x%02x "
+			        "(xor 0x%02x)\n", (unsigned long)(off + i), got[i], want[i],
+			        got[i] ^ want[i]);
+			shown++;
 		}
 	atomic_fetch_add(&mismatches, 1);
 	return 1;
+}
+
+enum { DETAILED_REPORTS = 5 };
+static atomic_int reports;
+
+/* A page check failed (slot read-locked): says where the wrong bytes are,
+ * what the store holds there, and which recent write of this thread they
+ * undo. Later failures get one line each, up to a bound. */
+static void report_page(struct slot *s, int oi, int t, vm_offset_t pg,
+        const uint8_t *got, unsigned long long iter)
+{
+	const uint8_t *want = s->model + pg * ps;
+	struct page_hist *h = &s->hist[pg];
+	int nth = atomic_fetch_add(&reports, 1);
+	atomic_fetch_add(&mismatches, 1);
+	vm_size_t first = 0, count = 0;
+	for (vm_size_t i = ps; i-- > 0;)
+		if (got[i] != want[i]) {
+			first = i;
+			count++;
+		}
+	long long now = now_ms();
+	if (nth >= DETAILED_REPORTS) {
+		if (nth < 200)
+			fprintf(stderr, "soak: mapped page: object %d offset 0x%lx holds "
+			        "0x%02x, wrote 0x%02x (%zu bytes differ; thread %d "
+			        "iteration %llu)\n", oi, (unsigned long)(pg * ps + first),
+			        got[first], want[first], (size_t)count, t, iter);
+		return;
+	}
+	fprintf(stderr, "soak: mapped page: object %d page %lu: %zu bytes differ "
+	        "(seed %llu, thread %d iteration %llu; last good check %lld ms ago "
+	        "at iteration %llu; last unmap+map of the object %lld ms ago)\n",
+	        oi, (unsigned long)pg, (size_t)count, seed, t, iter,
+	        now - h->checked_ms, h->checked_iter,
+	        now - atomic_load(&s->remapped_ms));
+	/* A second look (before the store's lock: reading the page may
+	 * fault, and the manager needs that lock to answer). */
+	enum { SHOWN = 16 };
+	vm_size_t at[SHOWN];
+	uint8_t again[SHOWN], stored[SHOWN];
+	int shown = 0;
+	for (vm_size_t i = 0; i < ps && shown < SHOWN; i++)
+		if (got[i] != want[i]) {
+			at[shown] = i;
+			again[shown++] = ((volatile uint8_t *)(s->base + pg * ps))[i];
+		}
+	pthread_mutex_lock(&s->m->lock);
+	for (int k = 0; k < shown; k++)
+		stored[k] = s->m->store[pg * ps + at[k]];
+	pthread_mutex_unlock(&s->m->lock);
+	for (int k = 0; k < shown; k++) {
+		vm_size_t i = at[k];
+		/* The newest write that put want[i] there, and what it replaced. */
+		const char *undone = "no recent write";
+		char why[96] = "";
+		for (unsigned b = 0; b < HIST; b++) {
+			const struct write_op *w = &h->w[(h->next + HIST - 1 - b) % HIST];
+			int hit = -1;
+			for (int j = w->n - 1; j >= 0 && hit < 0; j--)
+				if (w->off[j] == i)
+					hit = j;
+			if (hit < 0)
+				continue;
+			snprintf(why, sizeof why, " write at iteration %llu, %lld ms ago, "
+			         "replaced 0x%02x", w->iter, now - w->ms, w->old[hit]);
+			undone = got[i] == w->old[hit] ? "undoes the" : "not undoing the";
+			break;
+		}
+		fprintf(stderr, "soak:   offset 0x%lx holds 0x%02x (again: 0x%02x), "
+		        "wrote 0x%02x, xor 0x%02x, store 0x%02x; %s%s\n",
+		        (unsigned long)(pg * ps + i), got[i], again[k], want[i],
+		        got[i] ^ want[i], stored[k], undone, why);
+	}
 }
 
 static void *worker(void *arg)
@@ -128,7 +240,7 @@ static void *worker(void *arg)
 	int t = (int)(intptr_t)arg;
 	uint64_t r = seed * 2654435761u + (uint64_t)t * 0x9e3779b97f4a7c15ull + 1;
 	uint8_t *buf = malloc(ps);
-	while (!stop) {
+	for (unsigned long long iter = 0; !stop; iter++) {
 		int oi = (int)(rnd(&r) % NOBJ);
 		struct slot *s = &slots[oi];
 		/* A page this thread owns. */
@@ -151,6 +263,7 @@ static void *worker(void *arg)
 				free(store);
 			}
 			slot_map(s);
+			atomic_store(&s->remapped_ms, now_ms());
 			pthread_rwlock_unlock(&s->rw);
 		} else {
 			pthread_rwlock_rdlock(&s->rw);
@@ -159,9 +272,17 @@ static void *worker(void *arg)
 			switch (op) {
 			case OP_WRITE: {
 				int n = 1 + (int)(rnd(&r) % 8);
+				struct page_hist *h = &s->hist[pg];
+				struct write_op *w = &h->w[h->next++ % HIST];
+				w->iter = iter;
+				w->ms = now_ms();
+				w->n = n;
 				for (int i = 0; i < n; i++) {
 					vm_offset_t o = rnd(&r) % ps;
 					uint8_t v = (uint8_t)rnd(&r);
+					w->off[i] = (uint32_t)o;
+					w->old[i] = model[o];
+					w->val[i] = v;
 					page[o] = v;
 					model[o] = v;
 				}
@@ -170,7 +291,12 @@ static void *worker(void *arg)
 			case OP_READ:
 				for (vm_size_t i = 0; i < ps; i++)
 					buf[i] = page[i];
-				check_bytes(buf, model, ps, "mapped page", oi, pg * ps);
+				if (memcmp(buf, model, ps) != 0) {
+					report_page(s, oi, t, pg, buf, iter);
+				} else {
+					s->hist[pg].checked_iter = iter;
+					s->hist[pg].checked_ms = now_ms();
+				}
 				break;
 			case OP_MSYNC: {
 				vm_offset_t first = rnd(&r) % NPAGES;

@@ -36,6 +36,9 @@
 #ifndef UFFDIO_REGISTER_MODE_MINOR
 #define UFFDIO_REGISTER_MODE_MINOR ((__u64)1 << 2)
 #endif
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
 
 static int uffd_create(int flags)
 {
@@ -130,11 +133,13 @@ int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len,
 	return 0;
 }
 
-int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake)
+int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int wp,
+        int dontwake)
 {
 	struct uffdio_continue c = {
 		.range = { .start = addr, .len = len },
-		.mode = dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0,
+		.mode = (wp ? UFFDIO_CONTINUE_MODE_WP : 0) |
+		        (dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0),
 	};
 	for (;;) {
 		c.mapped = 0;

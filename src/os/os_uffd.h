@@ -56,8 +56,11 @@ enum os_uffd_wp {
 int os_uffd_writeprotect(int uffd, uintptr_t addr, size_t len,
         enum os_uffd_wp how);
 /* Maps the cache pages of a MINOR-registered range and, unless dontwake,
- * wakes the waiters. 0, -EEXIST when already mapped, or -errno. */
-int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int dontwake);
+ * wakes the waiters; wp maps them write-protected in the same step (the
+ * range must be registered WP; kernels before 6.3 refuse it: -EINVAL).
+ * 0, -EEXIST when already mapped, or -errno. */
+int os_uffd_continue(int uffd, uintptr_t addr, size_t len, int wp,
+        int dontwake);
 /* UFFDIO_COPY of len bytes from src to dst (a registered range): fills
  * the page cache of a shared mapping and maps the pages there; wakes the
  * range unless dontwake; wp maps them write-protected (the range must be

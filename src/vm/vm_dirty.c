@@ -17,6 +17,9 @@
 #include "vm/vm_dirty.h"
 #include "vm/vm_fault.h"
 
+#include <errno.h>
+#include <stdatomic.h>
+
 #include "emmi/object_user.h"
 #include "os/os_mem.h"
 #include "os/os_memfd.h"
@@ -299,6 +302,20 @@ void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
 	pthread_mutex_unlock(&obj->lock);
 }
 
+/* UFFDIO_CONTINUE_MODE_WP, once refused (EINVAL), is not tried again. */
+static atomic_bool continue_wp_unsupported;
+
+/* True when `address` lies in a shared view whose writes are tracked
+ * (registered WP). (obj locked) */
+static bool in_tracked_view(struct vm_object *obj, uintptr_t address)
+{
+	for (size_t i = 0; i < obj->nmaps; i++)
+		if (address >= obj->maps[i].start &&
+		    address - obj->maps[i].start < obj->maps[i].size)
+			return !obj->maps[i].copy && obj->maps[i].wp;
+	return false;
+}
+
 void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write)
 {
@@ -319,12 +336,39 @@ void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
 		wait_for_unlock(obj, p, address, tid, needed);
 		return;
 	}
-	/* Map it without waking, protect it unless writes may go straight
-	 * in, then wake. System page by system page: some of a large kernel
-	 * page may be mapped already. */
-	for (vm_size_t s = 0; s < k->page_size; s += k->system_page_size)
-		os_uffd_continue(k->uffd, page_addr + s, k->system_page_size, 1);
-	if (k->wp && (!p->dirty || (locked & VM_PROT_WRITE)))
+	/* Map it without waking, write-protected unless writes may go
+	 * straight in, then wake. The protection must come with the mapping
+	 * (UFFDIO_CONTINUE_MODE_WP): a plain CONTINUE maps the page writable,
+	 * and a thread that is not blocked on this fault (another thread of
+	 * the task, or the faulting one after a spurious wake-up) could write
+	 * before a later protect, into a page still counted clean: pageout
+	 * would drop that write. Without the mode (Linux < 6.3), the page is
+	 * counted dirty instead. System page by system page: some of a large
+	 * kernel page may be mapped already. */
+	bool protect = k->wp && (!p->dirty || (locked & VM_PROT_WRITE));
+	bool atomic_wp = protect && in_tracked_view(obj, address) &&
+	        !atomic_load_explicit(&continue_wp_unsupported, memory_order_relaxed);
+	if (protect && !atomic_wp && in_tracked_view(obj, address)) {
+		p->dirty = 1;
+		protect = (locked & VM_PROT_WRITE) != 0;
+	}
+	for (vm_size_t s = 0; s < k->page_size; s += k->system_page_size) {
+		int err = os_uffd_continue(k->uffd, page_addr + s,
+		                           k->system_page_size, atomic_wp, 1);
+		if (err == -EINVAL && atomic_wp) {
+			/* This kernel has no CONTINUE_MODE_WP: remember, and map
+			 * the page counted dirty (as above). */
+			atomic_store_explicit(&continue_wp_unsupported, true,
+			                      memory_order_relaxed);
+			atomic_wp = false;
+			p->dirty = 1;
+			protect = (locked & VM_PROT_WRITE) != 0;
+			os_uffd_continue(k->uffd, page_addr + s, k->system_page_size,
+			                 0, 1);
+		}
+	}
+	/* Sub-pages mapped before this fault (EEXIST) get protected too. */
+	if (protect)
 		os_uffd_writeprotect(k->uffd, page_addr, k->page_size, OS_UFFD_WP_PROTECT);
 	pthread_mutex_unlock(&obj->lock);
 	os_uffd_wake(k->uffd, page_addr, k->page_size);

@@ -139,9 +139,12 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 		if (obj->terminated)
 			break;
 		/* Runs of pages returned alike: protect first (so a write after
-		 * the copy faults and re-dirties), then copy. */
+		 * the copy faults and re-dirties), then copy. A run that could
+		 * not be copied out (no memory) stays: not cleaned, not flushed. */
 		uint64_t run = 0;
 		bool run_dirty = false;
+		uint64_t kept[LOCK_CHUNK / 64] = { 0 };
+		bool any_kept = false;
 		for (uint64_t i = 0; i <= n; i++) {
 			vm_page_t *p = i < n ? vm_page_lookup(&obj->pages, chunk + i) : NULL;
 			bool ret = p != NULL && p->state == VM_PAGE_RESIDENT &&
@@ -149,10 +152,19 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			bool dirty = ret && page_dirty(p);
 			if (run > 0 && (!ret || dirty != run_dirty)) {
 				uint64_t start = chunk + i - run;
+				size_t before = batch.count;
 				vm_object_protect_pages(obj, start, run);
 				vm_return_collect(obj, start, run, run_dirty, &batch);
-				for (uint64_t j = 0; j < run && !flush && !batch.failed; j++)
-					vm_page_lookup(&obj->pages, start + j)->dirty = 0;
+				bool copied = batch.count > before;
+				for (uint64_t j = 0; j < run; j++) {
+					if (!copied) {
+						uint64_t at = start + j - chunk;
+						kept[at / 64] |= UINT64_C(1) << (at % 64);
+						any_kept = true;
+					} else if (!flush) {
+						vm_page_lookup(&obj->pages, start + j)->dirty = 0;
+					}
+				}
 				run = 0;
 			}
 			if (ret) {
@@ -160,8 +172,19 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 				run++;
 			}
 		}
-		if (flush) {
+		if (flush && !any_kept) {
 			vm_object_page_drop(obj, chunk, n, &waiters);
+		} else if (flush) {
+			/* Drop around the pages that could not be returned. */
+			uint64_t from = 0;
+			for (uint64_t i = 0; i <= n; i++) {
+				if (i < n && !(kept[i / 64] >> (i % 64) & 1))
+					continue;
+				if (i > from)
+					vm_object_page_drop(obj, chunk + from, i - from,
+					                    &waiters);
+				from = i + 1;
+			}
 		} else if (lock_value != VM_PROT_NO_CHANGE) {
 			for (uint64_t i = 0; i < n; i++) {
 				vm_page_t *p = vm_page_lookup(&obj->pages, chunk + i);
