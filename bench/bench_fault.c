@@ -725,17 +725,20 @@ static void measure_syscalls(enum method m, size_t ci)
 	}
 }
 
-/* --syscalls METHOD CLUSTER PAGES: one sequential run of PAGES pages, one
- * thread; prints the faults it took. */
-static int syscalls_child(char **argv)
+/* --syscalls METHOD CLUSTER PAGES [THREADS]: one sequential run of PAGES
+ * pages, one thread (or THREADS, to profile by hand); prints the faults
+ * it took. */
+static int syscalls_child(char **argv, int argc)
 {
 	enum method m = (enum method)atoi(argv[0]);
 	size_t cluster = strtoul(argv[1], NULL, 10);
 	size_t pages = strtoul(argv[2], NULL, 10);
-	if ((int)m < 0 || m >= N_METHODS || pages == 0 || pages > page_count)
+	int nthreads = argc > 3 ? atoi(argv[3]) : 1;
+	if ((int)m < 0 || m >= N_METHODS || pages == 0 || pages > page_count ||
+	    nthreads < 1 || nthreads > 64)
 		return 2;
 	touch_count = pages;
-	sample_t s = run_method(m, SEQUENTIAL, cluster, 1);
+	sample_t s = run_method(m, SEQUENTIAL, cluster, nthreads);
 	printf("%llu %.9f %ld\n", (unsigned long long)s.faults, s.seconds, s.csw);
 	return s.ok ? 0 : 1;
 }
@@ -1009,9 +1012,9 @@ int main(int argc, char **argv)
 	if (runs > MAX_RUNS)
 		runs = MAX_RUNS;
 
-	if (argc == 5 && !strcmp(argv[1], "--syscalls")) {
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "--syscalls")) {
 		prepare_object(megabytes);
-		return syscalls_child(argv + 2);
+		return syscalls_child(argv + 2, argc - 2);
 	}
 	for (int i = 1; i < argc; i++) {
 		bool known = false;

@@ -409,6 +409,42 @@ TEST(concurrent_faults_one_request)
 	mgr_stop(m);
 }
 
+/* One supply of a run wakes (once, after the install) every thread
+ * waiting on any of its pages, in the view it was copied into and in
+ * another; each finds its page and its page counted. */
+TEST(one_supply_wakes_every_waiter_of_the_run)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_NONE);
+	REQUIRE(m != NULL);
+	vm_address_t a = map_object(m, 4 * ps, 0);
+	vm_address_t b = map_object(m, 4 * ps, 0);
+	struct mgr_event init;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	CHECK(mgr_wait(m, EV_CHANGE_COMPLETED, 1, NULL));
+	unsigned faults0 = vm_stats().faults;
+	struct toucher t[3];
+	const vm_offset_t off[3] = { 8, 2 * ps + 16, ps + 24 };
+	for (int i = 0; i < 3; i++)
+		toucher_start(&t[i], (i < 2 ? a : b) + off[i]);
+	CHECK(wait_faults(faults0 + 3));
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 3, NULL));
+	unsigned pageins0 = vm_stats().pageins;
+	CHECK_EQ(mgr_supply(init.control, 0, 4 * ps, MACH_PORT_NULL), KERN_SUCCESS);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i].thread, NULL);
+		CHECK(!t[i].got_sigbus);
+		CHECK_EQ(t[i].value, pattern_byte(off[i]));
+	}
+	CHECK_EQ(vm_stats().pageins - pageins0, 4);
+	/* The page nobody asked for came with the run: no request. */
+	CHECK(page_matches(b + 3 * ps, 3 * ps));
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), 3);
+	vm_deallocate(mach_task_self(), a, 4 * ps);
+	vm_deallocate(mach_task_self(), b, 4 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 TEST(dead_manager_sigbus_others_work)
 {
 	struct mgr *dying = mgr_start(1, 0, REPLY_NONE);
@@ -556,6 +592,7 @@ int main(void)
 	RUN(seqnos_in_order_terminate_and_fresh_init);
 	RUN(mappings_share_bytes);
 	RUN(concurrent_faults_one_request);
+	RUN(one_supply_wakes_every_waiter_of_the_run);
 	RUN(dead_manager_sigbus_others_work);
 	RUN(large_kernel_page_installed_whole);
 	RUN(statistics_count_messages);

@@ -133,7 +133,8 @@ static void copy_read_env(void)
 }
 
 /* Where a supply went straight into a mapping: that view, its range, and
- * whether the copy woke the threads waiting there. */
+ * whether its waiters are woken by one wake of that range after the
+ * object lock is dropped. */
 struct supply_view {
 	const struct vm_object_mapping *view;
 	uintptr_t addr;
@@ -178,8 +179,11 @@ static const struct vm_object_mapping *copy_view(struct vm_object *obj,
  * shared mapping with UFFDIO_COPY where that keeps every rule: the page
  * lands in the memfd (every view sees it) and is mapped in that view at
  * once (no refault, a whole cluster in one call), write-protected where
- * the view tracks writes; the copy wakes that view's waiters unless one
- * asked to write (those wait until their page is made writable). Not when
+ * the view tracks writes. The copy never wakes anyone (DONTWAKE): a
+ * thread woken under the object lock would find its page absent from the
+ * table and its next fault would block on that lock; the caller wakes the
+ * view's run once, after the unlock, unless a waiter asked to write (those
+ * wait until their page is made writable). Not when
  * the lock withholds read (or execute in an executable view): such a page
  * must stay unmapped. Whatever the copy did not take goes in by pwrite.
  * 0 or -errno (obj locked). */
@@ -190,7 +194,7 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
-	bool want_write = false;     /* (or: the copy must not wake) */
+	bool want_write = false;     /* (or: no wake after the unlock) */
 	const struct vm_object_mapping *m = NULL;
 	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
 	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
@@ -210,14 +214,13 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 		if (atomic_load_explicit(&k->active, memory_order_relaxed) + n >
 		    k->resident_max)
 			want_write = true;
-		/* A woken thread that reads the statistics finds its page
-		 * counted: count before the copy wakes it (undone if it fails). */
+		/* Counted before the copy (undone if it fails), as when the
+		 * copy itself woke the waiters; see data_supply. */
 		if (!want_write) {
 			atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
 			atomic_fetch_add_explicit(&k->active, (unsigned)n, memory_order_relaxed);
 		}
-		int err = os_uffd_copy(k->uffd, dst, data, len, wp, want_write,
-		                       &copied);
+		int err = os_uffd_copy(k->uffd, dst, data, len, wp, 1, &copied);
 		if (err == 0) {
 			*woke = (struct supply_view){ m, dst, len, wp, !want_write,
 			                              !want_write };
@@ -246,8 +249,9 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	                      (const void *)((uintptr_t)data + copied), len - copied);
 }
 
-/* Drops from *w the waiters UFFDIO_COPY woke already (their page is
- * mapped in [addr, addr+len)), counting their wait as release would. */
+/* Drops from *w the waiters one wake of the copied run serves (their
+ * page is mapped in [addr, addr+len)), counting their wait as release
+ * would. */
 static void drop_woken_waiters(vm_waiter_list_t *w, uintptr_t addr, size_t len)
 {
 	size_t kept = 0;
@@ -342,8 +346,13 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 		atomic_fetch_sub_explicit(&k->active, (unsigned)n, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
-	if (woke.woken)
+	/* The run is resident in the table and protected in every view:
+	 * one wake lets its waiters (and any thread faulting there whose
+	 * event is not read yet) run without meeting the object lock. */
+	if (woke.woken) {
+		os_uffd_wake(k->uffd, woke.addr, woke.len);
 		drop_woken_waiters(&waiters, woke.addr, woke.len);
+	}
 
 	/* Evict before waking: a woken thread finds the kernel within its
 	 * bound. The new pages are the queue's youngest. */
