@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t dp_pattern(uint64_t word, uint64_t seed)
 {
@@ -88,6 +90,34 @@ static inline int dp_wait_used(mach_port_t pager, vm_size_t bytes)
 {
 	for (int i = 0; i < 3000; i++) {
 		if (dp_used(pager) >= bytes)
+			return 1;
+		dp_nap();
+	}
+	return 0;
+}
+
+/* Bytes of [base, base+size) not in memory (mincore): what this process
+ * paged out, whatever other kernels sharing the pager do. */
+static inline size_t dp_not_resident(void *base, size_t size)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = (size + ps - 1) / ps;
+	unsigned char *vec = malloc(n);
+	size_t out = 0;
+	if (vec == NULL || mincore(base, size, vec) != 0) {
+		free(vec);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		out += (vec[i] & 1) ? 0 : ps;
+	free(vec);
+	return out;
+}
+
+/* Waits (at most 30 s) until at least `bytes` of the range are out. */
+static inline int dp_wait_paged_out(void *base, size_t size, size_t bytes)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (dp_not_resident(base, size) >= bytes)
 			return 1;
 		dp_nap();
 	}

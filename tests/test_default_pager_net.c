@@ -9,6 +9,7 @@
 #include <memobj/default_pager.h>
 
 #include <setjmp.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,11 +61,14 @@ static int page_out(uint64_t seed, vm_address_t *a, size_t *size, mach_port_t *d
 	*size = 4 * limit;
 	if (vm_allocate(mach_task_self(), a, *size, TRUE) != KERN_SUCCESS)
 		return 11;
-	/* Other kernels page to the same pager: count what this one adds. */
-	vm_size_t before = dp_used(*dm);
 	dp_fill((void *)*a, *size, seed, 3);
-	if (!dp_wait_used(*dm, before + (*size - limit) / 2))
+	/* What this kernel paged out, not what the shared pager holds: the
+	 * other client's pages leave the pager when it exits, so a count
+	 * taken before could never be reached (a 30 s stall, then a fail). */
+	if (!dp_wait_paged_out((void *)*a, *size, (*size - limit) / 2)) {
+		fprintf(stderr, "paged out %zu of %zu bytes\n", dp_not_resident((void *)*a, *size), *size);
 		return 12;
+	}
 	return 0;
 }
 

@@ -267,13 +267,19 @@ static void wait_for_unlock(struct vm_object *obj, vm_page_t *p,
 		vm_object_manager_died(obj);
 }
 
-/* A resident page the thread may not use as it stands (flushed meanwhile
- * or being paged in again): let it retry. (obj locked; unlocks) */
-static void retry(struct vm_object *obj, uintptr_t page_addr)
+/* A WP or minor fault on a page the VM does not hold resident (flushed or
+ * paged out meanwhile, being paged in, or a mapping left over from a
+ * state the VM no longer has): a plain wake could refault the same way
+ * for ever. It is a missing fault instead: the page is asked for (or
+ * zero-filled) and the thread waits for it, and the install protects it
+ * anew, so a write still marks it dirty before it lands (SPEC 3).
+ * (obj locked; unlocks) */
+static void as_missing(struct vm_object *obj, vm_offset_t offset,
+        uintptr_t address, pid_t tid, int write)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	pthread_mutex_unlock(&obj->lock);
-	os_uffd_wake(vm_kernel()->uffd, page_addr, vm_kernel()->page_size);
+	vm_object_fault(obj, offset, address, tid, write);
 }
 
 void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
@@ -286,7 +292,7 @@ void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
 		return;
 	vm_page_t *p = vm_page_lookup(&obj->pages, offset >> k->page_shift);
 	if (p == NULL || p->state != VM_PAGE_RESIDENT) {
-		retry(obj, page_addr);
+		as_missing(obj, offset, address, tid, 1);
 		return;
 	}
 	p->referenced = 1;
@@ -326,7 +332,7 @@ void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
 		return;
 	vm_page_t *p = vm_page_lookup(&obj->pages, offset >> k->page_shift);
 	if (p == NULL || p->state != VM_PAGE_RESIDENT) {
-		retry(obj, page_addr);
+		as_missing(obj, offset, address, tid, write);
 		return;
 	}
 	p->referenced = 1;

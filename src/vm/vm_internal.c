@@ -166,6 +166,43 @@ static long copy_in(struct vm_object *obj, uintptr_t start, vm_size_t size,
 	return err != 0 ? err : copied;
 }
 
+/* Between mapping the memfd over the range and registering it, the new
+ * mapping is an ordinary shared one: a thread touching a hole there (one
+ * that was not blocked in a fault) gets a page in the memfd the VM never
+ * saw, holding what it wrote. Registered and protected now, no page can
+ * appear unseen, so such pages are taken in, resident and dirty, whole
+ * kernel pages (fallocate keeps the data). Untaken, a write to one would
+ * raise WP faults on a page the VM does not hold. (map locked) */
+static void adopt_strays(struct vm_object *obj, uintptr_t start, vm_size_t size)
+{
+	struct vm_kernel *k = vm_kernel();
+	size_t per = k->page_size / k->system_page_size;
+	uint8_t *used = malloc(size / k->system_page_size);
+	if (used == NULL || os_pagemap_used(start, size, used) != 0) {
+		free(used);
+		return;          /* such a page then faults as missing (vm_dirty.c) */
+	}
+	pthread_mutex_lock(&obj->lock);
+	for (uint64_t i = 0; i < (size >> k->page_shift); i++) {
+		bool any = false;
+		for (size_t j = 0; j < per; j++)
+			any |= used[i * per + j] != 0;
+		if (!any || vm_page_lookup(&obj->pages, i) != NULL)
+			continue;
+		if (vm_cache_zero(&obj->cache, i << k->page_shift, k->page_size) != 0)
+			continue;
+		vm_page_t *p = vm_page_insert(&obj->pages, i, VM_PAGE_RESIDENT);
+		if (p == NULL)
+			break;
+		p->dirty = 1;
+		obj->resident++;
+		atomic_fetch_add_explicit(&k->active, 1, memory_order_relaxed);
+		vm_pageout_enqueue(obj, p);
+	}
+	pthread_mutex_unlock(&obj->lock);
+	free(used);
+}
+
 /* Turns the anonymous entry [start, end) into an internal object paged by
  * the default manager dm_k (see the top of the file). true when done. */
 static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
@@ -262,6 +299,8 @@ static bool convert(uintptr_t start, uintptr_t end, mach_port_name_t dm_k,
 		os_log(OS_LOG_WARN, "cannot register the internal object at "
 		        "%#lx (%s)", (unsigned long)start, strerror(-err));
 	}
+	if (err == 0)
+		adopt_strays(obj, start, size);
 	/* Copied pages are dirty: let them be written without a WP fault. */
 	if (k->wp && (prot & VM_PROT_WRITE)) {
 		pthread_mutex_lock(&obj->lock);
