@@ -51,7 +51,7 @@ typedef struct rp_entry {
 	uint8_t *data;
 	uint64_t first_ticket;             /* when it entered the table */
 	uint64_t gen;                      /* bumped by each newer return */
-	bool writing;                      /* in the writer's current batch */
+	const uint8_t *sending;            /* the buffer the writer's batch sends, or NULL */
 	bool failed;                       /* its last write failed */
 	struct rp_entry *next;
 } rp_entry_t;
@@ -675,7 +675,7 @@ static void *writer_main(void *arg)
 				batch[n] = e;
 				gens[n] = e->gen;
 				data[n] = e->data;
-				e->writing = true;
+				e->sending = e->data;
 				e->failed = false;
 				n++;
 			}
@@ -718,7 +718,7 @@ static void *writer_main(void *arg)
 		size_t failed = 0;
 		for (size_t i = 0; i < n; i++) {
 			rp_entry_t *e = batch[i];
-			e->writing = false;
+			e->sending = NULL;
 			if (e->data != data[i])
 				free(data[i]);    /* replaced by a newer return */
 			if (cmds[i].state == RP_DONE) {
@@ -1089,11 +1089,12 @@ static kern_return_t rp_data_return(memory_object_t object,
 				p->stats.pages_dirty++;
 			} else {
 				++p->ticket;
-				if (!e->writing) {
+				if (e->sending == NULL)
 					e->failed = false;
-				} else {
+				if (e->sending == e->data) {
 					/* The writer is sending the old bytes from e->data:
-					 * leave them to it. */
+					 * leave them to it (it frees them). A second return
+					 * during the same batch reuses the new buffer. */
 					uint8_t *buf = malloc(RP_PAGE);
 					if (buf == NULL) {
 						lost = true;

@@ -2,6 +2,7 @@
  * memory_object_synchronize; the caller returns after
  * synchronize_completed; VM_SYNC_INVALIDATE flushes; ASYNCHRONOUS does
  * not wait. */
+#include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <mach/mach.h>
@@ -97,6 +98,53 @@ TEST(msync_asynchronous_does_not_wait)
 	finish(m, a);
 }
 
+/* The second synchronize of a range (sent by the thread below) fails:
+ * the hook answers it; the first is left to the test. */
+static void fail_second(struct cm *m, const struct cm_event *e)
+{
+	if (cm_count(m, CM_SYNCHRONIZE) >= 2)
+		memobj_synchronize_failed(m->control, e->offset, e->length,
+		                          KERN_OPERATION_TIMED_OUT);
+}
+
+static void *sync_msync_at(void *arg)
+{
+	vm_address_t a = *(vm_address_t *)arg;
+	kern_return_t kr = vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_SYNCHRONOUS);
+	return (void *)(intptr_t)kr;
+}
+
+/* A completion names only a range, so a vm_msync must get the answer to
+ * its own synchronize, not to an earlier one of the same range still
+ * outstanding (an asynchronous one here): the later vm_msync waits until
+ * the earlier is answered before it asks, as OSF's vm_msync did. */
+TEST(msync_gets_its_own_answer)
+{
+	struct cm *m = cm_start(2 * ps);
+	REQUIRE(m != NULL);
+	m->auto_sync = 0;
+	m->on_sync = fail_second;
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	((volatile uint8_t *)a)[1] = 1;
+	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS),
+	         KERN_SUCCESS);
+	struct cm_event first;
+	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, &first) >= 0);
+	pthread_t t;
+	static vm_address_t addr;
+	addr = a;
+	REQUIRE(pthread_create(&t, NULL, sync_msync_at, &addr) == 0);
+	/* The first is answered, successfully: it is not the thread's. */
+	CHECK_EQ(memory_object_synchronize_completed(m->control, first.offset,
+	                                             first.length), KERN_SUCCESS);
+	void *kr;
+	pthread_join(t, &kr);
+	CHECK_EQ((kern_return_t)(intptr_t)kr, KERN_OPERATION_TIMED_OUT);
+	CHECK_EQ(cm_count(m, CM_SYNCHRONIZE), 2);
+	finish(m, a);
+}
+
 TEST(msync_bad_input)
 {
 	CHECK_EQ(vm_msync(mach_task_self(), 0, ps, 0x80), KERN_INVALID_ARGUMENT);
@@ -119,6 +167,7 @@ int main(void)
 	RUN(msync_returns_then_synchronizes);
 	RUN(msync_invalidate_flushes);
 	RUN(msync_asynchronous_does_not_wait);
+	RUN(msync_gets_its_own_answer);
 	RUN(msync_bad_input);
 	return harness_done();
 }

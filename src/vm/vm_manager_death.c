@@ -43,12 +43,7 @@ void vm_object_manager_died(struct vm_object *obj)
 	pthread_mutex_lock(&obj->lock);
 	obj->dead = true;
 	obj->npending = 0;
-	for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
-		w->done = true;
-		w->result = KERN_MEMORY_ERROR;
-		pthread_cond_broadcast(&w->cond);
-	}
-	obj->sync_waiters = NULL;
+	vm_sync_requests_end_all(obj, KERN_MEMORY_ERROR);
 	vm_page_foreach(&obj->pages, collect_requested, &c);
 	for (size_t i = 0; i < c.count; i++)
 		vm_page_remove(&obj->pages, c.indices[i]);

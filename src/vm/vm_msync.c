@@ -10,6 +10,7 @@
 #include "emmi/object_user.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_lock.h"
+#include "vm/vm_lock_order.h"
 #include "vm/vm_manager_death.h"
 #include "vm/vm_map_entry.h"
 #include "vm/vm_object.h"
@@ -21,42 +22,87 @@ struct sync_target {
 	vm_size_t size;
 };
 
+static bool overlaps_outstanding(const struct vm_object *obj,
+        vm_offset_t offset, vm_size_t size)
+{
+	for (const struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next)
+		if (w->offset < offset + size && offset < w->offset + w->length)
+			return true;
+	return false;
+}
+
+static void request_end(struct vm_object *obj, struct vm_sync_waiter *w,
+        kern_return_t result)
+{
+	if (w->async) {
+		free(w);
+	} else {
+		w->done = true;
+		w->result = result;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_cond_broadcast(&obj->sync_cond);
+}
+
+void vm_sync_requests_end_all(struct vm_object *obj, kern_return_t result)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	struct vm_sync_waiter *w = obj->sync_waiters;
+	obj->sync_waiters = NULL;
+	while (w) {
+		struct vm_sync_waiter *next = w->next;
+		request_end(obj, w, result);
+		w = next;
+	}
+	pthread_cond_broadcast(&obj->sync_cond);
+}
+
 kern_return_t vm_object_msync(struct vm_object *obj, vm_offset_t offset,
         vm_size_t size, vm_sync_t flags)
 {
 	vm_object_clean(obj, offset, size, MEMORY_OBJECT_RETURN_DIRTY,
 	                (flags & VM_SYNC_INVALIDATE) != 0, VM_PROT_NO_CHANGE);
-	struct vm_sync_waiter w = { .offset = offset, .length = size };
 	bool wait = !(flags & VM_SYNC_ASYNCHRONOUS);
-	pthread_cond_init(&w.cond, NULL);
+	struct vm_sync_waiter stack_w = { 0 };
+	struct vm_sync_waiter *w = wait ? &stack_w : calloc(1, sizeof *w);
+	if (w == NULL)
+		return KERN_RESOURCE_SHORTAGE;
+	w->offset = offset;
+	w->length = size;
+	w->async = !wait;
+	if (wait)
+		pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_lock(&obj->lock);
+	/* A completion names only its range: one request per byte at a time. */
+	while (!obj->terminated && !obj->dead && overlaps_outstanding(obj, offset, size))
+		pthread_cond_wait(&obj->sync_cond, &obj->lock);
 	if (obj->terminated || obj->dead) {
 		kern_return_t kr = obj->dead ? KERN_MEMORY_ERROR : KERN_SUCCESS;
 		pthread_mutex_unlock(&obj->lock);
-		pthread_cond_destroy(&w.cond);
+		if (wait)
+			pthread_cond_destroy(&w->cond);
+		else
+			free(w);
 		return kr;
 	}
-	if (wait) {
-		w.since = vm_stat_now();
-		w.next = obj->sync_waiters;
-		obj->sync_waiters = &w;
-	}
+	w->since = vm_stat_now();
+	w->next = obj->sync_waiters;
+	obj->sync_waiters = w;
 	/* After the data_returns (same send lock, same order). */
 	vm_object_send_handoff(obj);
 	mach_msg_return_t mr = emmi_send_synchronize(obj->object_k, obj->control_k,
 	                                             offset, size, flags);
 	pthread_mutex_unlock(&obj->send_lock);
 	if (mr != MACH_MSG_SUCCESS)
-		vm_object_manager_died(obj);      /* wakes w with an error */
-	kern_return_t kr = KERN_SUCCESS;
-	if (wait) {
-		pthread_mutex_lock(&obj->lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &obj->lock);
-		kr = w.result;
-		pthread_mutex_unlock(&obj->lock);
-	}
-	pthread_cond_destroy(&w.cond);
+		vm_object_manager_died(obj);      /* ends w with an error */
+	if (!wait)
+		return KERN_SUCCESS;
+	pthread_mutex_lock(&obj->lock);
+	while (!w->done)
+		pthread_cond_wait(&w->cond, &obj->lock);
+	kern_return_t kr = w->result;
+	pthread_mutex_unlock(&obj->lock);
+	pthread_cond_destroy(&w->cond);
 	return kr;
 }
 
@@ -64,18 +110,13 @@ static void sync_wake(struct vm_object *obj, vm_offset_t offset,
         vm_size_t length, kern_return_t result)
 {
 	pthread_mutex_lock(&obj->lock);
-	/* The oldest waiter for exactly this range. */
-	struct vm_sync_waiter **pp, **match = NULL;
-	for (pp = &obj->sync_waiters; *pp; pp = &(*pp)->next)
-		if ((*pp)->offset == offset && (*pp)->length == length)
-			match = pp;
-	if (match) {
-		struct vm_sync_waiter *w = *match;
-		*match = w->next;
-		w->done = true;
-		w->result = result;
-		pthread_cond_broadcast(&w->cond);
-	}
+	for (struct vm_sync_waiter **pp = &obj->sync_waiters; *pp; pp = &(*pp)->next)
+		if ((*pp)->offset == offset && (*pp)->length == length) {
+			struct vm_sync_waiter *w = *pp;
+			*pp = w->next;
+			request_end(obj, w, result);
+			break;
+		}
 	pthread_mutex_unlock(&obj->lock);
 }
 

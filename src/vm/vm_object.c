@@ -94,6 +94,7 @@ void vm_object_release(struct vm_object *obj)
 	free(obj->internal_sent);
 	pthread_mutex_destroy(&obj->lock);
 	pthread_mutex_destroy(&obj->send_lock);
+	pthread_cond_destroy(&obj->sync_cond);
 	free(obj);
 }
 
@@ -129,6 +130,7 @@ static struct vm_object *object_create(mach_port_name_t object_k)
 	atomic_init(&obj->refs, 1);          /* the table's */
 	pthread_mutex_init(&obj->lock, NULL);
 	pthread_mutex_init(&obj->send_lock, NULL);
+	pthread_cond_init(&obj->sync_cond, NULL);
 	vm_page_table_init(&obj->pages);
 	obj->id = next_id++;
 	obj->object_k = object_k;
@@ -376,12 +378,7 @@ static void object_terminate(struct vm_object *obj)
 	if (!obj->temporary && !obj->destroyed && !obj->dead)
 		collect_all_returns(obj, &batch);
 	vm_page_foreach(&obj->pages, take_all_waiters, &wi);
-	for (struct vm_sync_waiter *w = obj->sync_waiters; w; w = w->next) {
-		w->done = true;
-		w->result = KERN_SUCCESS;
-		pthread_cond_broadcast(&w->cond);
-	}
-	obj->sync_waiters = NULL;
+	vm_sync_requests_end_all(obj, KERN_SUCCESS);
 	pthread_mutex_unlock(&obj->lock);
 	emmi_unwatch_object(obj->object_k);
 	pthread_mutex_lock(&obj->send_lock);

@@ -68,7 +68,8 @@ struct vm_object {
 	bool destroyed;                 /* memory_object_destroy: return nothing */
 	bool minor;                     /* mappings registered MINOR (read locks) */
 	bool exec_locks;                /* some page had EXECUTE withheld */
-	struct vm_sync_waiter *sync_waiters;
+	struct vm_sync_waiter *sync_waiters;   /* synchronizes outstanding */
+	pthread_cond_t sync_cond;       /* one of them ended (vm_msync.c) */
 	vm_size_t cluster_size;
 	bool may_cache, temporary, invalidate;
 	memory_object_copy_strategy_t copy_strategy;
