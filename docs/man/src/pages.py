@@ -985,7 +985,14 @@ waits for
 for the same range, or for the manager's
 .BR memobj_synchronize_failed (3).
 .B VM_SYNC_INVALIDATE
-also flushes the pages.''',
+also flushes the pages.
+Since a completion names only an offset and a length, at most one
+synchronize is outstanding for any byte of an object: a
+.B vm_msync
+(also an asynchronous one) whose range overlaps one still unanswered
+waits for that answer before it sends its own, as OSF's did, so each
+.B vm_msync
+gets the answer to its own request.''',
  '''.BR KERN_SUCCESS ,
 .B KERN_INVALID_ADDRESS
 (not mapped),
