@@ -81,18 +81,28 @@ TEST(msync_invalidate_flushes)
 	finish(m, a);
 }
 
+/* Maps m (whose manager does not answer synchronizes by itself), dirties
+ * a page and vm_msyncs it asynchronously; *e is the synchronize. */
+static vm_address_t map_dirty_async_msync(struct cm *m, struct cm_event *e)
+{
+	m->auto_sync = 0;
+	vm_address_t a = cm_map(m, FALSE);
+	if (a == 0)
+		return 0;
+	((volatile uint8_t *)a)[1] = 1;
+	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS),
+	         KERN_SUCCESS);
+	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, e) >= 0);
+	return a;
+}
+
 TEST(msync_asynchronous_does_not_wait)
 {
 	struct cm *m = cm_start(2 * ps);
 	REQUIRE(m != NULL);
-	m->auto_sync = 0;                        /* never answers */
-	vm_address_t a = cm_map(m, FALSE);
-	REQUIRE(a != 0);
-	((volatile uint8_t *)a)[1] = 1;
-	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS),
-	         KERN_SUCCESS);
 	struct cm_event e;
-	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, &e) >= 0);
+	vm_address_t a = map_dirty_async_msync(m, &e);   /* never answered */
+	REQUIRE(a != 0);
 	CHECK_EQ(e.access, VM_SYNC_ASYNCHRONOUS);
 	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 1);
 	finish(m, a);
@@ -122,15 +132,10 @@ TEST(msync_gets_its_own_answer)
 {
 	struct cm *m = cm_start(2 * ps);
 	REQUIRE(m != NULL);
-	m->auto_sync = 0;
 	m->on_sync = fail_second;
-	vm_address_t a = cm_map(m, FALSE);
-	REQUIRE(a != 0);
-	((volatile uint8_t *)a)[1] = 1;
-	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS),
-	         KERN_SUCCESS);
 	struct cm_event first;
-	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, &first) >= 0);
+	vm_address_t a = map_dirty_async_msync(m, &first);
+	REQUIRE(a != 0);
 	pthread_t t;
 	static vm_address_t addr;
 	addr = a;

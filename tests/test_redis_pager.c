@@ -245,6 +245,32 @@ TEST(redis_killed_sigbus_then_write_retried)
 	rf_stop(s);
 }
 
+/* Makes the test's Redis stop answering for 2 s (DEBUG SLEEP sent, its
+ * reply not awaited: the server is busy from now on). */
+static redisContext *hang_redis(void)
+{
+	redisContext *c = rf_connect(rf_servers[server].port);
+	if (c == NULL)
+		return NULL;
+	redisAppendCommand(c, "DEBUG SLEEP 2");
+	int done = 0;
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK) {
+			redisFree(c);
+			return NULL;
+		}
+	return c;
+}
+
+/* Waits for the DEBUG SLEEP's reply: Redis answers again. */
+static void hang_redis_end(redisContext *c)
+{
+	void *r = NULL;
+	if (redisGetReply(c, &r) == REDIS_OK)
+		freeReplyObject(r);
+	redisFree(c);
+}
+
 /* A Redis that stops answering for a while (DEBUG SLEEP 2) delays a
  * fault, which then gets the right bytes: the pager's socket timeout
  * drops the stuck connection and it asks again on a new one. */
@@ -259,20 +285,12 @@ TEST(hung_redis_delays_faults_then_serves_them)
 	memset(m + ps, 0x5a, ps);
 	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, 4 * ps,
 	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
-	/* DEBUG SLEEP sent, its reply not awaited: the server is busy. */
-	redisContext *c = rf_connect(rf_servers[server].port);
+	redisContext *c = hang_redis();
 	REQUIRE(c != NULL);
-	redisAppendCommand(c, "DEBUG SLEEP 2");
-	int done = 0;
-	while (!done)
-		REQUIRE(redisBufferWrite(c, &done) == REDIS_OK);
 	uint8_t v = 0;
 	CHECK_EQ(rc_touch(m + ps + 9, &v), 0);
 	CHECK_EQ(v, 0x5a);
-	void *r = NULL;
-	if (redisGetReply(c, &r) == REDIS_OK)
-		freeReplyObject(r);
-	redisFree(c);
+	hang_redis_end(c);
 	rc_unmap(m, 4 * ps);
 	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
 	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
@@ -290,12 +308,8 @@ TEST(returns_during_a_stuck_write_keep_the_last)
 	memory_object_t o;
 	REQUIRE(redis_pager_create(url, name, 2 * ps, ps, &o) == KERN_SUCCESS);
 	uint8_t *m = rc_map(o, 2 * ps, VM_PROT_READ | VM_PROT_WRITE);
-	redisContext *c = rf_connect(rf_servers[server].port);
+	redisContext *c = hang_redis();
 	REQUIRE(c != NULL);
-	redisAppendCommand(c, "DEBUG SLEEP 2");
-	int done = 0;
-	while (!done)
-		REQUIRE(redisBufferWrite(c, &done) == REDIS_OK);
 	redis_pager_stats_t st;
 	CHECK_EQ(redis_pager_get_stats(o, &st), KERN_SUCCESS);
 	uint64_t batches = st.write_batches;
@@ -319,10 +333,7 @@ TEST(returns_during_a_stuck_write_keep_the_last)
 	CHECK(rf_cmd(rf_servers[server].port, buf, sizeof buf,
 	             "GETRANGE memobj:%s:0 0 0", name));
 	CHECK_EQ((uint8_t)buf[0], 4);
-	void *r = NULL;
-	if (redisGetReply(c, &r) == REDIS_OK)
-		freeReplyObject(r);
-	redisFree(c);
+	hang_redis_end(c);
 	rc_unmap(m, 2 * ps);
 	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
 	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
