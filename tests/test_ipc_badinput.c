@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "harness.h"
+#include "lone_region.h"
 
 #include "ipc_rights.h"
 
@@ -23,11 +24,12 @@ static mach_port_name_t unused_name(void)
 	return n;
 }
 
-/* An address with nothing mapped behind it. */
+/* An address with nothing mapped behind it (a lone region's, so that no
+ * other mmap takes it meanwhile). */
 static void *unmapped_page(void)
 {
-	vm_address_t a = 0;
-	REQUIRE(vm_allocate(mach_task_self(), &a, 4096, TRUE) == KERN_SUCCESS);
+	vm_address_t a = lone_region_allocate(4096);
+	REQUIRE(a != 0);
 	REQUIRE(vm_deallocate(mach_task_self(), a, 4096) == KERN_SUCCESS);
 	return (void *)(uintptr_t)a;
 }

@@ -6,6 +6,7 @@
 #include <mach/mach.h>
 #include "../src/ipc/ipc_kernel.h"
 #include "harness.h"
+#include "lone_region.h"
 
 struct seen {
 	int calls;
@@ -373,8 +374,9 @@ TEST(ool_lent_to_handler)
 	REQUIRE(ipc_right_transfer(ipc_space_kernel(), kname, MACH_MSG_TYPE_MAKE_SEND,
 	        ipc_space_task(), &tname) == KERN_SUCCESS);
 
-	vm_address_t page;
-	REQUIRE(vm_allocate(mach_task_self(), &page, 4096, TRUE) == KERN_SUCCESS);
+	/* Freed by a send below, then checked to be gone: a lone region. */
+	vm_address_t page = lone_region_allocate(4096);
+	REQUIRE(page != 0);
 	((char *)page)[0] = 'k';
 	/* Kept by the sender: the handler reads it in place, and it survives. */
 	CHECK_EQ(send_ool(tname, (void *)page, 100, FALSE), MACH_MSG_SUCCESS);

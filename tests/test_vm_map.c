@@ -6,6 +6,7 @@
 #include <mach/mach.h>
 
 #include "harness.h"
+#include "lone_region.h"
 
 static vm_size_t ps;
 
@@ -44,18 +45,6 @@ TEST(host_calls)
 	                         &count), KERN_INVALID_HOST);
 }
 
-/* vm_allocate (fixed) of size bytes at 0x300000000000 or the first free
- * GiB above: above ASan's shadow, below its allocator and every mmap. */
-static vm_address_t fixed_low_region(vm_size_t size)
-{
-	for (vm_address_t a = 0x300000000000ull; a < 0x400000000000ull; a += 1ull << 30) {
-		vm_address_t b = a;
-		if (vm_allocate(mach_task_self(), &b, size, FALSE) == KERN_SUCCESS)
-			return b;
-	}
-	return 0;
-}
-
 TEST(allocate_and_deallocate)
 {
 	vm_address_t a = 0;
@@ -75,12 +64,9 @@ TEST(allocate_and_deallocate)
 	CHECK_EQ(info.max_protection, VM_PROT_ALL);
 	CHECK_EQ(info.inheritance, VM_INHERIT_DEFAULT);
 	CHECK(!info.shared);
-	/* The rest on a region of our own far below where Linux places
-	 * mappings (top-down from the highest free gap), so that no other
-	 * thread's mmap (ASan's own, a stack) can land in the hole punched
-	 * below before it is allocated again. */
+	/* The rest on a region whose holes no other mmap takes. */
 	CHECK_EQ(vm_deallocate(mach_task_self(), a, 4 * ps), KERN_SUCCESS);
-	a = fixed_low_region(4 * ps);
+	a = lone_region_allocate(4 * ps);
 	REQUIRE(a != 0);
 	/* A fixed allocation over it is refused. */
 	vm_address_t b = a + ps;
