@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,6 +199,21 @@ static int node_find_or_add_locked(redis_pager_t *p, const char *host, int port)
 	return p->nnodes++;
 }
 
+/* A TCP connect to a local port in the ephemeral range where nothing
+ * listens can succeed by connecting to itself (simultaneous open: the
+ * kernel picked the destination port as the source). The pager would
+ * then read its own commands as replies, and hold the port so that the
+ * Redis it is waiting for cannot bind it when it comes back. */
+static bool connected_to_itself(const redisContext *c)
+{
+	struct sockaddr_storage self, peer;
+	socklen_t sl = sizeof self, pl = sizeof peer;
+	if (getsockname(c->fd, (struct sockaddr *)&self, &sl) != 0 ||
+	    getpeername(c->fd, (struct sockaddr *)&peer, &pl) != 0)
+		return false;
+	return sl == pl && memcmp(&self, &peer, sl) == 0;
+}
+
 static redisContext *connect_node(const rp_node_t *node, unsigned ms)
 {
 	struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
@@ -206,7 +222,7 @@ static redisContext *connect_node(const rp_node_t *node, unsigned ms)
 	        : redisConnectWithTimeout(node->host, node->port, tv);
 	if (c == NULL)
 		return NULL;
-	if (c->err) {
+	if (c->err || (node->port != 0 && connected_to_itself(c))) {
 		redisFree(c);
 		return NULL;
 	}

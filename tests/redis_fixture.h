@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #define RF_MAX_SERVERS 8
+#define RF_PORT_LOW 10000          /* servers' ports: [LOW, LOW + SPAN) */
+#define RF_PORT_SPAN 12000
 #define RF_POLL_TRIES 300          /* x 20 ms: 6 s for a server to answer */
 
 typedef struct rf_server {
@@ -106,9 +108,11 @@ static inline void rf_setup(void)
 		perror("redis_fixture: mkdtemp");
 		exit(1);
 	}
-	/* 20000..49999 in blocks of 10 ports, by pid (a cluster node's bus
-	 * port is its port + 10000, so it stays below 60000). */
-	rf_base_port = 20000 + (int)(getpid() % 3000) * 10;
+	/* 10000..21999 in blocks of 10 ports, by pid; a cluster node's bus
+	 * port is its port + 10000, so both stay below Linux's ephemeral
+	 * range (32768..60999): a client's connect, the pager's retrying
+	 * one included, never takes a port a server is about to bind. */
+	rf_base_port = RF_PORT_LOW + (int)(getpid() % (RF_PORT_SPAN / 10)) * 10;
 	atexit(rf_cleanup);
 	signal(SIGALRM, rf_on_fatal);
 	signal(SIGABRT, rf_on_fatal);
@@ -247,7 +251,7 @@ static inline int rf_start_block(int count, bool cluster)
 {
 	rf_setup();
 	for (int attempt = 0; attempt < 20; attempt++) {
-		int base = 20000 + (rf_base_port - 20000 + attempt * 1510) % 30000;
+		int base = RF_PORT_LOW + (rf_base_port - RF_PORT_LOW + attempt * 1510) % RF_PORT_SPAN;
 		int first = rf_nservers, ok = 1;
 		for (int i = 0; i < count && ok; i++)
 			ok = rf_start_at(base + i, cluster) >= 0;
