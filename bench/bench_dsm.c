@@ -743,39 +743,60 @@ static void matrices(struct kernel *ks, int nk_max)
 			for (int nk = 1; nk <= 2; nk++)
 				l[nk][rep] = mm_run(ks, nk, n, &off, true);
 		}
+		/* medians over the rounds of per-round figures */
 		double v[MM_ROUNDS];
-#define MED(expr) (({ for (int r_ = 0; r_ < MM_ROUNDS; r_++) { int rep = r_; v[r_] = (expr); (void)rep; } }), median(v, MM_ROUNDS))
+#define MED(out, expr) do { \
+		for (int rep = 0; rep < MM_ROUNDS; rep++) \
+			v[rep] = (expr); \
+		out = median(v, MM_ROUNDS); \
+	} while (0)
+		double wall[4], sp[4], lw1, lw2, lsp, cs2, lcs2, cs3 = 0, rel;
+		double kw[3], kc[3], kd[3], kf[3], km[3];
+		for (int nk = 1; nk <= nk_max; nk++) {
+			MED(wall[nk], d[nk][rep].wall);
+			MED(sp[nk], d[1][rep].wall / d[nk][rep].wall);
+		}
+		MED(lw1, l[1][rep].wall);
+		MED(lw2, l[2][rep].wall);
+		MED(lsp, l[1][rep].wall / l[2][rep].wall);
+		MED(cs2, d[1][rep].cpu / d[2][rep].cpu);
+		MED(lcs2, l[1][rep].cpu / l[2][rep].cpu);
+		if (nk_max >= 3)
+			MED(cs3, d[1][rep].cpu / d[3][rep].cpu);
+		MED(rel, (d[1][rep].wall / d[2][rep].wall) / (l[1][rep].wall / l[2][rep].wall));
+		/* [0]: private memory, 2 processes; [1], [2]: DSM, 1 and 2 kernels */
+		for (int i = 0; i < 3; i++) {
+			struct mm_result *x = i == 0 ? l[2] : d[i];
+			MED(kw[i], x[rep].kwall);
+			MED(kc[i], x[rep].cpu);
+			MED(kd[i], x[rep].delay);
+			MED(kf[i], x[rep].faults);
+			MED(km[i], x[rep].mgr_cpu);
+		}
+#undef MED
 		printf("  %dx%d:%s\n", n, n, ok ? "" : " WRONG RESULT");
 		printf("    DSM object     ");
 		for (int nk = 1; nk <= nk_max; nk++) {
-			printf("  %d kernel%s %7.1f ms", nk, nk > 1 ? "s" : " ", MED(d[nk][rep].wall));
+			printf("  %d kernel%s %7.1f ms", nk, nk > 1 ? "s" : " ", wall[nk]);
 			if (nk > 1)
-				printf(" (speedup %.2f)", MED(d[1][rep].wall / d[nk][rep].wall));
+				printf(" (speedup %.2f)", sp[nk]);
 		}
-		double sp = MED(d[1][rep].wall / d[2][rep].wall);
 		printf("\n    private memory  1 process %7.1f ms  2 processes %7.1f ms (speedup %.2f)"
-		       "   same code, no DSM: what this machine gives\n",
-		       MED(l[1][rep].wall), MED(l[2][rep].wall), MED(l[1][rep].wall / l[2][rep].wall));
+		       "   same code, no DSM: what this machine gives\n", lw1, lw2, lsp);
 		printf("    busiest kernel's multiplying-thread CPU time: speedup 2 kernels %.2f "
-		       "(private memory %.2f), 3 kernels %.2f\n",
-		       MED(d[1][rep].cpu / d[2][rep].cpu), MED(l[1][rep].cpu / l[2][rep].cpu),
-		       nk_max >= 3 ? MED(d[1][rep].cpu / d[3][rep].cpu) : 0.0);
-		printf("    slowest kernel's wall time = CPU + waiting for a CPU + waiting for faults (ms):\n"
-		       "      1 kernel  %.1f = %.1f + %.1f + %.1f, %.0f faults, manager's CPU %.1f\n"
-		       "      2 kernels %.1f = %.1f + %.1f + %.1f, %.0f faults, manager's CPU %.1f\n"
-		       "      private memory, 2 processes %.1f = %.1f + %.1f + %.1f\n",
-		       MED(d[1][rep].kwall), MED(d[1][rep].cpu), MED(d[1][rep].delay),
-		       MED(d[1][rep].kwall - d[1][rep].cpu - d[1][rep].delay), MED(d[1][rep].faults),
-		       MED(d[1][rep].mgr_cpu),
-		       MED(d[2][rep].kwall), MED(d[2][rep].cpu), MED(d[2][rep].delay),
-		       MED(d[2][rep].kwall - d[2][rep].cpu - d[2][rep].delay), MED(d[2][rep].faults),
-		       MED(d[2][rep].mgr_cpu),
-		       MED(l[2][rep].kwall), MED(l[2][rep].cpu), MED(l[2][rep].delay),
-		       MED(l[2][rep].kwall - l[2][rep].cpu - l[2][rep].delay));
+		       "(private memory %.2f), 3 kernels %.2f\n", cs2, lcs2, cs3);
+		printf("    slowest kernel's wall time = CPU + waiting for a CPU + waiting for faults (ms):\n");
+		for (int i = 1; i <= 3; i++) {
+			int j = i % 3;   /* 1 kernel, 2 kernels, then private memory */
+			printf("      %-30s %6.1f = %6.1f + %6.1f + %6.1f", j == 0 ?
+			       "private memory, 2 processes" : j == 1 ? "DSM, 1 kernel" : "DSM, 2 kernels",
+			       kw[j], kc[j], kd[j], kw[j] - kc[j] - kd[j]);
+			if (j > 0)
+				printf("   %.0f faults, manager's CPU %.1f", kf[j], km[j]);
+			printf("\n");
+		}
 		printf("    aim: 2-kernel speedup %.2f >= 1.80: %s  (DSM / private-memory speedup "
-		       "%.2f)\n", sp, sp >= 1.8 ? "met" : "not met",
-		       MED((d[1][rep].wall / d[2][rep].wall) / (l[1][rep].wall / l[2][rep].wall)));
-#undef MED
+		       "%.2f)\n", sp[2], sp[2] >= 1.8 ? "met" : "not met", rel);
 	}
 }
 
