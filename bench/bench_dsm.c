@@ -146,6 +146,21 @@ static void matmul_rows(vm_address_t base, vm_offset_t off, int n, int i0, int i
 	}
 }
 
+/* This thread's time waiting for a CPU, ms (/proc schedstat; 0 without
+ * it): a kernel's wall time is its CPU time, this, and its waits for
+ * faults. */
+static double run_delay_ms(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	unsigned long long cpu = 0, delay = 0;
+	if (f != NULL) {
+		if (fscanf(f, "%llu %llu", &cpu, &delay) != 2)
+			delay = 0;
+		fclose(f);
+	}
+	return (double)delay / 1e6;
+}
+
 static int kernel_main(const char *address, const char *raw_kind, const char *raw_addr,
         int raw_port)
 {
@@ -211,15 +226,40 @@ static int kernel_main(const char *address, const char *raw_kind, const char *ra
 			if (fd >= 0)
 				close(fd);
 			printf("us %.2f\n", us);
-		} else if (strcmp(op, "mm") == 0) {
-			/* the multiplying thread's CPU time: its share of the
-			 * work, whatever else the machine runs */
+		} else if (strcmp(op, "mm") == 0 || strcmp(op, "ml") == 0) {
+			/* mm: on the DSM object; ml: the same code on private
+			 * memory filled alike (what this machine gives two
+			 * processes without any DSM). Answers the multiplying
+			 * thread's CPU time (its share of the work, whatever
+			 * else the machine runs) and its wall time. */
+			vm_address_t mb = base;
+			void *priv = NULL;
+			if (op[1] == 'l') {
+				size_t mbytes = mat_bytes((int)n);
+				priv = calloc(3, mbytes);
+				if (priv == NULL) {
+					printf("error\n");
+					fflush(stdout);
+					continue;
+				}
+				double *a = priv, *b = (double *)((uint8_t *)priv + mbytes);
+				for (long i = 0; i < n; i++)
+					for (long j = 0; j < n; j++) {
+						a[i * n + j] = (double)((i + 2 * j) % 7 - 3);
+						b[i * n + j] = (double)((3 * i + j) % 5 - 2);
+					}
+				mb = (vm_address_t)(uintptr_t)priv;
+				off = 0;
+			}
 			struct timespec c0, c1;
+			double d0 = run_delay_ms(), w0 = now_us();
 			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-			matmul_rows(base, off, (int)n, (int)x, (int)y);
+			matmul_rows(mb, off, (int)n, (int)x, (int)y);
 			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-			printf("us %.1f\n", (double)(c1.tv_sec - c0.tv_sec) * 1e6 +
-			       (double)(c1.tv_nsec - c0.tv_nsec) / 1e3);
+			double w1 = now_us(), d1 = run_delay_ms();
+			free(priv);
+			printf("us %.1f wall %.1f delay %.1f\n", (double)(c1.tv_sec - c0.tv_sec) * 1e6 +
+			       (double)(c1.tv_nsec - c0.tv_nsec) / 1e3, w1 - w0, (d1 - d0) * 1e3);
 		} else if (strcmp(op, "cs") == 0) {
 			getrusage(RUSAGE_SELF, &ru);
 			printf("us 0 cs %ld\n", ru.ru_nvcsw);
@@ -564,7 +604,19 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	command(o, "hot %lu %d 1", (unsigned long)r, HOT_ITER);
 	double hm = answer(m), ho = answer(o);
 	double hot = hm > ho ? hm : ho;
-	print_phase("hotspot cycle (2 writers, 1 page)", hot, &ph);
+	{
+		/* per cycle (the counts hold whatever the load): a cycle is
+		 * two transfers at best; more means a page went and came back
+		 * before the thread that faulted for it ran */
+		uint64_t f, m;
+		totals(&f, &m);
+		double mgr, cs = phase_cs(&ph, &mgr);
+		double tpc = (double)(f - ph.f0) / HOT_ITER;
+		print_phase("hotspot cycle (2 writers, 1 page)", hot, &ph);
+		printf("    per cycle: %.2f transfers (2 at best), %.1f messages, %.1f wake-ups "
+		       "(manager %.1f); cycle = %.1f raw round trips\n", tpc,
+		       (double)(m - ph.m0) / HOT_ITER, cs * tpc, mgr * tpc, hot / raw);
+	}
 
 	double ratio = rm / (raw + in_process_us);
 	double ratio_w = rw / (raw + in_process_us);
@@ -607,74 +659,144 @@ static bool check_c(vm_offset_t off, int n)
 	return true;
 }
 
+static double self_cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* One multiply by nk kernels: wall clock (ms) here, the busiest kernel's
+ * multiplying-thread CPU time and wall time (ms), the kernels' faults,
+ * the manager's CPU time meanwhile (ms). local: each on private memory. */
+struct mm_result {
+	double wall, cpu, kwall, delay, faults, mgr_cpu;
+	bool ok;
+};
+
+static struct mm_result mm_run(struct kernel *ks, int nk, int n, vm_offset_t *off, bool local)
+{
+	struct mm_result r = { .ok = true };
+	if (!local) {
+		if (*off + 3 * mat_bytes(n) > OBJ_SIZE)
+			*off = MM_BASE;
+		if (fill_and_flush(*off, n) != 0)
+			r.ok = false;
+	}
+	/* Row blocks in whole 64 KiB pages of C. */
+	int rows_per_page = (int)(65536 / ((size_t)n * sizeof(double)));
+	if (rows_per_page < 1)
+		rows_per_page = 1;
+	int blocks = n / rows_per_page;
+	uint64_t f0, m0, f1, m1;
+	totals(&f0, &m0);
+	double cpu0 = self_cpu_ms(), t0 = now_us();
+	for (int i = 0; i < nk; i++) {
+		int i0 = blocks * i / nk * rows_per_page;
+		int i1 = blocks * (i + 1) / nk * rows_per_page;
+		command(&ks[i], "%s %lu %d %d %d", local ? "ml" : "mm", (unsigned long)*off, n,
+		        i0, i1);
+	}
+	for (int i = 0; i < nk; i++) {
+		const char *l = reply(&ks[i]);
+		double cpu = -1, kwall = -1, delay = 0;
+		if (l == NULL || sscanf(l, "us %lf wall %lf delay %lf", &cpu, &kwall, &delay) != 3) {
+			r.ok = false;
+			continue;
+		}
+		/* the busiest kernel: the one the run waited for */
+		if (kwall / 1e3 > r.kwall) {
+			r.kwall = kwall / 1e3;
+			r.delay = delay / 1e3;
+		}
+		if (cpu / 1e3 > r.cpu)
+			r.cpu = cpu / 1e3;
+	}
+	r.wall = (now_us() - t0) / 1e3;
+	r.mgr_cpu = self_cpu_ms() - cpu0;
+	totals(&f1, &m1);
+	r.faults = (double)(f1 - f0);
+	if (!local) {
+		r.ok = r.ok && check_c(*off, n);
+		*off += 3 * mat_bytes(n);
+	}
+	return r;
+}
+
+#define MM_ROUNDS 5
+
 static void matrices(struct kernel *ks, int nk_max)
 {
-	printf("matrix multiply C = A x B (doubles), over the Unix socket; "
-	       "kernels with 16 KiB pages; inputs start at the manager; median of 5 runs\n");
+	printf("matrix multiply C = A x B (doubles), over the Unix socket; kernels with 16 KiB "
+	       "pages; inputs start at the manager; %d rounds, each runs 1, 2, %d kernels in turn "
+	       "(ratios taken within a round, then the median)\n", MM_ROUNDS, nk_max);
 	vm_offset_t off = MM_BASE;
 	for (int n = 256; n <= 512; n *= 2) {
-		double t1 = 0, c1 = 0, cpu_speedup[4] = { 0 };
-		printf("  %dx%d:", n, n);
-		for (int nk = 1; nk <= nk_max; nk++) {
-			double t[5], c[5];
-			bool ok = true;
-			struct phase ph;
-			uint64_t f0, m0;
-			phase_start(&ph, NULL, NULL);
-			f0 = ph.f0;
-			m0 = ph.m0;
-			for (int rep = 0; rep < 5; rep++) {
-				if (off + 3 * mat_bytes(n) > OBJ_SIZE)
-					off = MM_BASE;
-				if (fill_and_flush(off, n) != 0)
-					ok = false;
-				/* Row blocks in whole 64 KiB pages of C. */
-				int rows_per_page = (int)(65536 / ((size_t)n * sizeof(double)));
-				if (rows_per_page < 1)
-					rows_per_page = 1;
-				int blocks = n / rows_per_page;
-				double t0 = now_us();
-				for (int i = 0; i < nk; i++) {
-					int i0 = blocks * i / nk * rows_per_page;
-					int i1 = blocks * (i + 1) / nk * rows_per_page;
-					command(&ks[i], "mm %lu %d %d %d", (unsigned long)off, n, i0, i1);
-				}
-				c[rep] = 0;
-				for (int i = 0; i < nk; i++) {
-					double cpu = answer(&ks[i]);
-					if (cpu < 0)
-						ok = false;
-					if (cpu > c[rep])
-						c[rep] = cpu;
-				}
-				t[rep] = now_us() - t0;
-				ok = ok && check_c(off, n);
-				off += 3 * mat_bytes(n);
+		struct mm_result d[4][MM_ROUNDS], l[3][MM_ROUNDS];
+		bool ok = true;
+		for (int rep = 0; rep < MM_ROUNDS; rep++) {
+			for (int nk = 1; nk <= nk_max; nk++) {
+				d[nk][rep] = mm_run(ks, nk, n, &off, false);
+				ok = ok && d[nk][rep].ok;
 			}
-			double med = median(t, 5) / 1e3, cmed = median(c, 5);
-			if (nk == 1)
-				t1 = med, c1 = cmed;
-			cpu_speedup[nk] = cmed > 0 ? c1 / cmed : 0;
-			printf("  %d kernel%s %7.1f ms", nk, nk > 1 ? "s" : " ", med);
-			if (nk > 1)
-				printf(" (speedup %.2f)", t1 / med);
-			if (!ok)
-				printf(" WRONG RESULT");
-			uint64_t f1, m1;
-			totals(&f1, &m1);
-			/* per run, the manager's own kernel (filling A and B,
-			 * checking C) included */
-			printf(" [%llu faults, %.2f msgs/fault]",
-			       (unsigned long long)(f1 - f0) / 5,
-			       f1 > f0 ? (double)(m1 - m0) / (double)(f1 - f0) : 0);
-			if (nk == 2)
-				printf(" [aim >= 1.80: %s]", t1 / med >= 1.8 ? "met" : "not met");
+			for (int nk = 1; nk <= 2; nk++)
+				l[nk][rep] = mm_run(ks, nk, n, &off, true);
 		}
-		/* The busiest kernel's multiplying-thread CPU time against the
-		 * single kernel's: the speedup idle cores would give, less the
-		 * time spent waiting for faults. */
-		printf("\n    busiest kernel's CPU time: speedup 2 kernels %.2f, 3 kernels %.2f\n",
-		       cpu_speedup[2], cpu_speedup[3]);
+		/* medians over the rounds of per-round figures */
+		double v[MM_ROUNDS];
+#define MED(out, expr) do { \
+		for (int rep = 0; rep < MM_ROUNDS; rep++) \
+			v[rep] = (expr); \
+		out = median(v, MM_ROUNDS); \
+	} while (0)
+		double wall[4], sp[4], lw1, lw2, lsp, cs2, lcs2, cs3 = 0, rel;
+		double kw[3], kc[3], kd[3], kf[3], km[3];
+		for (int nk = 1; nk <= nk_max; nk++) {
+			MED(wall[nk], d[nk][rep].wall);
+			MED(sp[nk], d[1][rep].wall / d[nk][rep].wall);
+		}
+		MED(lw1, l[1][rep].wall);
+		MED(lw2, l[2][rep].wall);
+		MED(lsp, l[1][rep].wall / l[2][rep].wall);
+		MED(cs2, d[1][rep].cpu / d[2][rep].cpu);
+		MED(lcs2, l[1][rep].cpu / l[2][rep].cpu);
+		if (nk_max >= 3)
+			MED(cs3, d[1][rep].cpu / d[3][rep].cpu);
+		MED(rel, (d[1][rep].wall / d[2][rep].wall) / (l[1][rep].wall / l[2][rep].wall));
+		/* [0]: private memory, 2 processes; [1], [2]: DSM, 1 and 2 kernels */
+		for (int i = 0; i < 3; i++) {
+			struct mm_result *x = i == 0 ? l[2] : d[i];
+			MED(kw[i], x[rep].kwall);
+			MED(kc[i], x[rep].cpu);
+			MED(kd[i], x[rep].delay);
+			MED(kf[i], x[rep].faults);
+			MED(km[i], x[rep].mgr_cpu);
+		}
+#undef MED
+		printf("  %dx%d:%s\n", n, n, ok ? "" : " WRONG RESULT");
+		printf("    DSM object     ");
+		for (int nk = 1; nk <= nk_max; nk++) {
+			printf("  %d kernel%s %7.1f ms", nk, nk > 1 ? "s" : " ", wall[nk]);
+			if (nk > 1)
+				printf(" (speedup %.2f)", sp[nk]);
+		}
+		printf("\n    private memory  1 process %7.1f ms  2 processes %7.1f ms (speedup %.2f)"
+		       "   same code, no DSM: what this machine gives\n", lw1, lw2, lsp);
+		printf("    busiest kernel's multiplying-thread CPU time: speedup 2 kernels %.2f "
+		       "(private memory %.2f), 3 kernels %.2f\n", cs2, lcs2, cs3);
+		printf("    slowest kernel's wall time = CPU + waiting for a CPU + waiting for faults (ms):\n");
+		for (int i = 1; i <= 3; i++) {
+			int j = i % 3;   /* 1 kernel, 2 kernels, then private memory */
+			printf("      %-30s %6.1f = %6.1f + %6.1f + %6.1f", j == 0 ?
+			       "private memory, 2 processes" : j == 1 ? "DSM, 1 kernel" : "DSM, 2 kernels",
+			       kw[j], kc[j], kd[j], kw[j] - kc[j] - kd[j]);
+			if (j > 0)
+				printf("   %.0f faults, manager's CPU %.1f", kf[j], km[j]);
+			printf("\n");
+		}
+		printf("    aim: 2-kernel speedup %.2f >= 1.80: %s  (DSM / private-memory speedup "
+		       "%.2f)\n", sp[2], sp[2] >= 1.8 ? "met" : "not met", rel);
 	}
 }
 

@@ -18,7 +18,7 @@
  *    write-locked in place when another kernel reads (downgrade: its
  *    writes come back, then lock_completed). When every answer is in, the
  *    page is granted: a data_supply (writable when nobody else held the
- *    page; read-only, with up to AHEAD_MAX more, when the read continues
+ *    page; read-only, with up to AHEAD_READ_MAX more, when the read continues
  *    the kernel's previous one), or a lock_request that lifts the write
  *    lock.
  *  - Operations whose ranges (rounded to the largest page size among the
@@ -36,6 +36,7 @@
 #include <memobj/dsm_pager.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,21 +51,29 @@
 #define MAX_SIZE      ((vm_size_t)16 << 30)    /* largest object */
 #define NO_WRITER     ((int8_t)-1)
 #define DSM_QUIT_ID   0x64736d71               /* "dsmq": private, stops an object */
-#define DSM_TICK_ID   0x64736d74               /* "dsmt": the hold timer fired */
 #define RCV_BUFFER    4096
-/* The hold: a kernel keeps a page at least this long after it got it
- * (µs), so the thread that faulted runs before the page moves on (no
- * livelock under contention). None at first: a page asked for writing
- * that comes back unchanged (the thread did not get to run) starts it at
- * HOLD_FIRST_US and doubles it; each page that comes back written halves
- * it, down to none again. A page can also come back unchanged because a
- * spinning kernel took it only to find nothing to do: the cap keeps that
- * from slowing every transfer for long. */
+/* The hold: a kernel keeps a page at least this long after it got it, so
+ * that the thread that faulted runs before the page moves on (no livelock
+ * under contention). None at first: a page asked for writing that comes
+ * back unchanged (the thread did not get to run) starts it at
+ * HOLD_FIRST_NS and doubles it, up to HOLD_MAX_NS; each page that comes
+ * back written takes 1/HOLD_DECAY off it. The increase is fast and the
+ * decrease slow, so that the hold settles just above what the faulting
+ * thread needs (its wake-up after the data_supply) instead of swinging
+ * around it: halving on every success wasted every other transfer of a
+ * contended page on a loaded machine. A page can also come back unchanged
+ * because a spinning kernel took it only to find nothing to do: the cap
+ * keeps that from slowing every transfer for long. */
 /* Faults in sequence are answered with up to this much more (a kernel
- * reading an array, or filling fresh memory, faults once per window). */
+ * reading an array, or filling fresh memory, faults once per window).
+ * Reads get larger windows: they are read copies, which cost the others
+ * nothing (a matrix every kernel reads whole); writes take pages away
+ * from a neighbour that may be about to fill them. */
 #define AHEAD_MAX     ((vm_size_t)128 << 10)
-#define HOLD_FIRST_US 20
-#define HOLD_MAX_US   200
+#define AHEAD_READ_MAX ((vm_size_t)512 << 10)
+#define HOLD_FIRST_NS 10000
+#define HOLD_MAX_NS   200000
+#define HOLD_DECAY    32
 
 typedef struct dsm_op {
 	struct dsm_op *next;
@@ -110,7 +119,7 @@ typedef struct dsm_object {
 	uint8_t *data;                 /* the master copy */
 	uint64_t *readers;             /* per granule: kernels with a read copy */
 	int8_t *writer;                /* per granule: the kernel that may write */
-	uint64_t *granted;             /* per granule: when its holder got it (µs) */
+	uint64_t *granted;             /* per granule: when its holder got it (ns) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
 	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
 
@@ -119,13 +128,13 @@ typedef struct dsm_object {
 	pthread_cond_t event;          /* an init arrived */
 	mach_port_seqno_t next_seqno;
 	bool dead;                     /* quit handled: drop what comes */
-	unsigned refs;                 /* workers using it */
+	_Atomic unsigned refs;         /* workers and the timer using it */
 	dsm_kernel_t kernels[DSM_PAGER_MAX_KERNELS];
 	unsigned nkernels;
 	vm_size_t max_page;            /* largest page size seen */
 	dsm_op_t *ops, **ops_tail;
 	dsm_recall_t *recalls;
-	uint64_t hold_us;              /* current minimum hold */
+	uint64_t hold_ns;              /* current minimum hold */
 	uint64_t tick_at;              /* timer armed for then (0: not); dsm.lock */
 	uint64_t holds_deferred;       /* operations that waited for a hold */
 } dsm_object_t;
@@ -140,14 +149,14 @@ static struct {
 	pthread_cond_t timer;          /* a tick_at was armed (dsm.lock) */
 } dsm = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t now_us(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Asks the timer thread for a tick on o's port at `when`. Lock order:
+/* Asks the timer thread to move o's operations on at `when`. Lock order:
  * o->lock, then dsm.lock (nobody takes o->lock holding dsm.lock). */
 static void arm_tick(dsm_object_t *o, uint64_t when)
 {
@@ -263,8 +272,8 @@ static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 {
 	dsm_kernel_t *kn = &o->kernels[op->kernel];
 	uint64_t gpp = kn->page_size >> GRANULE_SHIFT;
-	uint64_t cap = AHEAD_MAX / kn->page_size;
 	bool write = (op->access & VM_PROT_WRITE) != 0;
+	uint64_t cap = (write ? AHEAD_MAX : AHEAD_READ_MAX) / kn->page_size;
 	uint64_t *pages = &kn->ahead_pages[write];
 	if (op->g0 != kn->ahead_next[write])
 		*pages = 0;
@@ -300,7 +309,7 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		/* A sequential reader gets read copies (others may read
 		 * them too); a lone read elsewhere gets the page writable. */
 		bool write = asked || (op->optimistic && ahead == 0);
-		uint64_t t = now_us();
+		uint64_t t = now_ns();
 		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
 			o->lent[g] = 1;
 			if (g < op->g1)
@@ -325,7 +334,7 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		return;
 	}
 	bool any = false;
-	uint64_t t = now_us();
+	uint64_t t = now_ns();
 	for (uint64_t g = op->g0; g < op->g1; g++) {
 		if (o->readers[g] & bit) {
 			o->writer[g] = (int8_t)k;
@@ -350,7 +359,7 @@ enum start_result { START_GRANT, START_WAIT, START_DEFER };
 
 /* Sends the lock_requests op needs: START_GRANT when it can be granted at
  * once, START_WAIT for answers, START_DEFER when a kernel it must recall
- * got the page less than the hold time ago (a tick is armed). */
+ * got the page less than the hold time ago (the timer is armed). */
 static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 {
 	int k = op->kernel;
@@ -372,9 +381,9 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		if (recall && o->granted[g] > latest)
 			latest = o->granted[g];
 	}
-	uint64_t now = now_us();
-	if (latest != 0 && now < latest + o->hold_us) {
-		op->not_before = latest + o->hold_us;
+	uint64_t now = now_ns();
+	if (latest != 0 && now < latest + o->hold_ns) {
+		op->not_before = latest + o->hold_ns;
 		o->holds_deferred++;
 		arm_tick(o, op->not_before);
 		return START_DEFER;
@@ -482,8 +491,14 @@ static void pump(dsm_object_t *o)
 			bool blocked = false;
 			for (dsm_op_t *e = o->ops; e != op && !blocked; e = e->next)
 				blocked = overlaps(op->b0, op->b1, e->b0, e->b1);
-			if (blocked || (op->not_before && now_us() < op->not_before))
+			if (blocked)
 				continue;
+			if (op->not_before && now_ns() < op->not_before) {
+				/* still held: the timer may have fired for an
+				 * earlier one, so ask again for this one */
+				arm_tick(o, op->not_before);
+				continue;
+			}
 			if (start(o, op) == START_GRANT) {
 				grant(o, op);
 				remove_op(o, op);
@@ -695,11 +710,12 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 			        GRANULE) != 0;
 		}
 		if (asked && !changed)
-			o->hold_us = o->hold_us < HOLD_FIRST_US ? HOLD_FIRST_US
-			           : o->hold_us * 2 > HOLD_MAX_US ? HOLD_MAX_US
-			           : o->hold_us * 2;
+			o->hold_ns = o->hold_ns < HOLD_FIRST_NS ? HOLD_FIRST_NS
+			           : o->hold_ns * 2 > HOLD_MAX_NS ? HOLD_MAX_NS
+			           : o->hold_ns * 2;
 		else if (asked && changed)
-			o->hold_us /= 2;
+			/* under a µs it is no hold: none */
+			o->hold_ns = o->hold_ns < 1000 ? 0 : o->hold_ns - o->hold_ns / HOLD_DECAY;
 		for (uint64_t g = g0; g < g1; g++) {
 			if (o->writer[g] == k) {
 				/* The writer's data is the newest: keep it. */
@@ -832,10 +848,6 @@ static void dispatch(dsm_object_t *o, mach_msg_header_t *in, mach_msg_header_t *
 		o->dead = true;
 		return;
 	}
-	if (in->msgh_id == DSM_TICK_ID) {
-		pump(o);
-		return;
-	}
 	if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
 	    in->msgh_size >= sizeof(mach_dead_name_notification_t) -
 	                     sizeof(mach_msg_format_0_trailer_t)) {
@@ -932,37 +944,45 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Sends a tick to each object whose hold timer is due. */
+/* Moves on the operations of each object whose hold is over. It runs
+ * them itself, under the object's lock, like a message would (a tick
+ * through the object's port cost one more thread wake-up per held
+ * transfer). */
 static void *timer_main(void *arg)
 {
 	(void)arg;
-	/* Holds are tens of µs: the default 50 µs slack would double them. */
+	/* Holds are µs: the default 50 µs slack would multiply them. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	pthread_mutex_lock(&dsm.lock);
 	for (;;) {
-		uint64_t next = 0, now = now_us();
-		for (dsm_object_t *o = dsm.objects; o != NULL; o = o->next) {
+		uint64_t next = 0, now = now_ns();
+		dsm_object_t *due = NULL;
+		for (dsm_object_t *o = dsm.objects; o != NULL && due == NULL; o = o->next) {
 			if (o->tick_at != 0 && o->tick_at <= now) {
 				o->tick_at = 0;
-				mach_msg_header_t tick = {
-					.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
-					.msgh_size = sizeof tick,
-					.msgh_remote_port = o->port,
-					.msgh_id = DSM_TICK_ID,
-				};
-				/* A full queue will be served anyway; try again soon. */
-				if (mach_msg(&tick, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof tick, 0,
-				             MACH_PORT_NULL, 0, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-					o->tick_at = now + 1000;
+				o->refs++;
+				due = o;
 			} else if (o->tick_at != 0 && (next == 0 || o->tick_at < next)) {
 				next = o->tick_at;
 			}
 		}
+		if (due != NULL) {
+			/* Lock order: o->lock before dsm.lock. */
+			pthread_mutex_unlock(&dsm.lock);
+			pthread_mutex_lock(&due->lock);
+			if (!due->dead)
+				pump(due);
+			due->refs--;
+			pthread_cond_broadcast(&due->turn);
+			pthread_mutex_unlock(&due->lock);
+			pthread_mutex_lock(&dsm.lock);
+			continue;
+		}
 		if (next == 0) {
 			pthread_cond_wait(&dsm.timer, &dsm.lock);
 		} else {
-			struct timespec ts = { (time_t)(next / 1000000u),
-			                       (long)(next % 1000000u) * 1000 };
+			struct timespec ts = { (time_t)(next / 1000000000u),
+			                       (long)(next % 1000000000u) };
 			pthread_cond_timedwait(&dsm.timer, &dsm.lock, &ts);
 		}
 	}
@@ -1047,7 +1067,7 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	pthread_cond_init(&o->event, &attr);
 	pthread_condattr_destroy(&attr);
 	vm_address_t data = 0;
-	o->hold_us = 0;
+	o->hold_ns = 0;
 	o->readers = calloc(o->ngranules, sizeof *o->readers);
 	o->writer = malloc(o->ngranules * sizeof *o->writer);
 	o->granted = calloc(o->ngranules, sizeof *o->granted);

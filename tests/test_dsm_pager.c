@@ -34,6 +34,7 @@
 #define OFF_S        0x80000     /* read in sequence: STREAM_PAGES pages */
 #define STREAM_PAGES 32
 #define OFF_W        0xa0000     /* filled in sequence: 2 x FILL_PAGES pages */
+#define OFF_TURN     0xc0000     /* hotspot: whose turn it is */
 #define FILL_PAGES   16
 
 static char dir[64];
@@ -107,6 +108,35 @@ static int peer_slot(const char *address, const char *name, int n, int idx, int 
 	volatile uint64_t *slot = (volatile uint64_t *)(uintptr_t)(peer_base + OFF_SLOTS) + idx;
 	for (int i = 0; i < k; i++)
 		*slot = *slot + 1;
+	peer_say("done");
+	for (;;)
+		pause();
+}
+
+/* The hotspot: kernel `idx` of two takes its turns (the count has its
+ * parity) with compare-and-swap, m times; every attempt, failed or not,
+ * needs the page writable, so both kernels want it all the time. Says
+ * "done" once it took its m turns. */
+static int peer_turns(const char *address, const char *name, int idx, int m)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	peer_say("mapped");
+	_Atomic uint64_t *turn = at(peer_base, OFF_TURN);
+	for (int i = 0; i < m; i++) {
+		uint64_t want = 2 * (uint64_t)i + (uint64_t)idx, e = want;
+		long long deadline = peer_now_ms() + SPIN_MS;
+		while (!atomic_compare_exchange_strong(turn, &e, want + 1)) {
+			if (e > want) {
+				peer_say("turn %llu taken twice", (unsigned long long)want);
+				return 4;
+			}
+			if (peer_now_ms() > deadline)
+				return 3;
+			e = want;
+			sched_yield();
+		}
+	}
 	peer_say("done");
 	for (;;)
 		pause();
@@ -398,6 +428,36 @@ TEST(ping_pong_never_stale)
 	peer_stop(&w);
 	peer_stop(&r);
 	drop_object("dsm-pingpong", obj);
+}
+
+/* Two kernels (4 and 16 KiB pages) alternately writing one page: every
+ * turn is taken once, in order, and neither starves (the manager's hold
+ * keeps a page until the thread that faulted for it ran). */
+TEST(hotspot_turns_alternate)
+{
+	memory_object_t obj = make_object("dsm-turns");
+	vm_address_t here = map_here(obj);
+	struct peer p[2];
+	for (int i = 0; i < 2; i++) {
+		const char *args[] = { "turns", address, "dsm-turns", i ? "1" : "0", "1000", NULL };
+		const char *env[] = { page_env[i], NULL };
+		REQUIRE(peer_start(&p[i], NULL, env, args) == 0);
+	}
+	for (int i = 0; i < 2; i++)
+		CHECK(peer_expect(&p[i], "done", 4 * PEER_TIMEOUT_MS) != NULL);
+	CHECK_EQ(atomic_load(at(here, OFF_TURN)), 2000);
+	/* Every turn moved the page: at least one transfer each way. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t faults = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		faults += info[i].faults;
+	CHECK(faults >= 2000);
+	for (int i = 0; i < 2; i++)
+		peer_stop(&p[i]);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-turns", obj);
 }
 
 TEST(false_sharing_stays_exact)
@@ -774,6 +834,8 @@ int main(int argc, char **argv)
 			return peer_counter(addr, name, atoi(argv[5]), atoi(argv[6]));
 		if (strcmp(role, "slot") == 0 && argc >= 8)
 			return peer_slot(addr, name, atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
+		if (strcmp(role, "turns") == 0 && argc >= 7)
+			return peer_turns(addr, name, atoi(argv[5]), atoi(argv[6]));
 		if (strcmp(role, "writer") == 0 && argc >= 6)
 			return peer_writer(addr, name, atoi(argv[5]));
 		if (strcmp(role, "reader") == 0 && argc >= 6)
@@ -808,6 +870,7 @@ int main(int argc, char **argv)
 		RUN(two_kernels_atomic_counter);
 		RUN(three_kernels_atomic_counter);
 		RUN(ping_pong_never_stale);
+		RUN(hotspot_turns_alternate);
 		RUN(false_sharing_stays_exact);
 		RUN(read_sharing_keeps_writes);
 		RUN(read_ahead_copies_are_invalidated);
