@@ -20,6 +20,7 @@
 #include <mach/mach.h>
 #include <memobj/redis_pager.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <stdint.h>
@@ -48,13 +49,72 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Context switches of the whole process so far (every thread): a
- * figure the machine's noise does not move much. */
+/* Voluntary context switches of the whole process so far (every
+ * thread: each time one blocks): a figure the machine's noise does not
+ * move, unlike the involuntary ones (preemptions), left out. */
 static long csw(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_nvcsw + ru.ru_nivcsw;
+	return ru.ru_nvcsw;
+}
+
+static long icsw(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nivcsw;
+}
+
+/* BENCH_REDIS_TASKS=1: each thread's context switches over a part,
+ * voluntary/involuntary, by name (where the switches come from). */
+#define MAX_TASKS 64
+typedef struct { int tid; long v, iv; char comm[32]; } task_csw_t;
+static int task_snapshot(task_csw_t *t)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < MAX_TASKS) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], line[128];
+		t[n] = (task_csw_t){ .tid = atoi(e->d_name) };
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			if (sscanf(line, "Name: %31s", t[n].comm) == 1)
+				continue;
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &t[n].v) == 1)
+				continue;
+			sscanf(line, "nonvoluntary_ctxt_switches: %ld", &t[n].iv);
+		}
+		fclose(f);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void task_report(const char *what, const task_csw_t *a, int na,
+        const task_csw_t *b, int nb, size_t ops)
+{
+	for (int j = 0; j < nb; j++) {
+		long v = b[j].v, iv = b[j].iv;
+		for (int i = 0; i < na; i++)
+			if (a[i].tid == b[j].tid) {
+				v -= a[i].v;
+				iv -= a[i].iv;
+			}
+		if (v || iv)
+			fprintf(stderr, "  %-9s tid %-7d %-16s vol %.2f invol %.2f per op\n",
+			        what, b[j].tid, b[j].comm, (double)v / (double)ops,
+			        (double)iv / (double)ops);
+	}
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -192,7 +252,9 @@ static void mem_stop(mem_pager_t *p)
 /* ---- measurements ---------------------------------------------------------- */
 
 /* µs per fault: one byte read per cluster over `count` clusters. */
-static double last_csw;          /* context switches per op of the last run */
+static double last_csw;          /* voluntary context switches per op of the last run */
+static double last_icsw;         /* involuntary ones (preemptions: noise) */
+static double last_msgs;         /* data_returns per written page of the last write-back */
 static double last_batch;        /* pages per write pipeline of the last write-back */
 
 static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t count)
@@ -203,12 +265,18 @@ static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t c
 	               VM_PROT_READ, VM_PROT_ALL, VM_INHERIT_NONE) == KERN_SUCCESS);
 	volatile uint8_t *m = (volatile uint8_t *)(uintptr_t)a;
 	unsigned sum = 0, want = 0;
-	long c0 = csw();
+	static task_csw_t ta[MAX_TASKS], tb[MAX_TASKS];
+	bool tasks = getenv("BENCH_REDIS_TASKS") != NULL;
+	int na = tasks ? task_snapshot(ta) : 0;
+	long c0 = csw(), i0 = icsw();
 	double t0 = now();
 	for (size_t i = 0; i < count; i++)
 		sum += m[i * cluster + 1];
 	double t = now() - t0;
 	last_csw = (double)(csw() - c0) / (double)count;
+	last_icsw = (double)(icsw() - i0) / (double)count;
+	if (tasks)
+		task_report("fault", ta, na, tb, task_snapshot(tb), count);
 	for (size_t i = 0; i < count; i++)
 		want += source[i * cluster + 1];
 	if (sum != want)
@@ -336,6 +404,7 @@ static double redis_writeback(const char *name, double *write_us)
 			fprintf(stderr, "bench_redis: write-back incomplete\n");
 		last_batch = st.write_batches ? (double)st.pages_written /
 		                                (double)st.write_batches : 0;
+		last_msgs = (double)st.data_returns / (double)npages;
 		redis_pager_wait_detached(o, 30000);
 		redis_pager_destroy(o);
 	} else {
@@ -390,7 +459,7 @@ int main(int argc, char **argv)
 			continue;
 		vm_size_t cl = clusters[k];
 		size_t count = source_size / cl;
-		double rd[99], rg[99], ip[99], cr[99], ci[99];
+		double rd[99], rg[99], ip[99], cr[99], ci[99], cp[99];
 		for (int r = 0; r < nruns; r++) {
 			if (!only) {
 				ip[r] = inproc_fault(cl, count);
@@ -401,12 +470,14 @@ int main(int argc, char **argv)
 			}
 			rd[r] = redis_fault(name, cl, count);
 			cr[r] = last_csw;
+			cp[r] = last_icsw;
 		}
 		double mr = median(rd, nruns), mg = median(rg, nruns), mi = median(ip, nruns);
 		double ratio = mr / (mg + mi);
-		printf("%3zu KiB    %12.1f %12.1f %12.1f %12.1f %7.2fx  %s   (csw/fault %.1f, in-proc %.1f)\n",
+		printf("%3zu KiB    %12.1f %12.1f %12.1f %12.1f %7.2fx  %s   (csw/fault %.2f +%.2f preempted, in-proc %.2f)\n",
 		       (size_t)cl / 1024, mr, mg, mi, mg + mi, ratio,
-		       ratio <= 1.2 ? "met" : "not met", median(cr, nruns), median(ci, nruns));
+		       ratio <= 1.2 ? "met" : "not met", median(cr, nruns), median(cp, nruns),
+		       median(ci, nruns));
 	}
 	if (only && strcmp(only, "writeback") != 0) {
 		redisFree(c);
@@ -416,7 +487,7 @@ int main(int argc, char **argv)
 
 	printf("\n%-10s %12s %12s %12s %8s  aim >= 0.8x   (write faults: µs/page)\n",
 	       "write-back", "msync pg/s", "raw SET pg/s", "in-proc pg/s", "ratio");
-	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], dummy;
+	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], pm[99], dummy;
 	for (int r = 0; r < nruns; r++) {
 		char wname[80];
 		wi[r] = redis_writeback(NULL, &dummy);
@@ -424,6 +495,7 @@ int main(int argc, char **argv)
 		wb[r] = redis_writeback(wname, &wf[r]);
 		cw[r] = last_csw;
 		pb[r] = last_batch;
+		pm[r] = last_msgs;
 		snprintf(wname, sizeof wname, "%s-raw%d", name, r);
 		rs[r] = raw_set(c, wname, npages);
 	}
@@ -436,8 +508,8 @@ int main(int argc, char **argv)
 	 * can do is the slower of it and the store (a serial chain is
 	 * slower still). */
 	printf("%-10s the pager reaches %.2fx of min(raw SET, in-proc return); "
-	       "%.0f pages per SET pipeline\n", "", mw / (ms < mi ? ms : mi),
-	       median(pb, nruns));
+	       "%.0f pages per SET pipeline, %.2f data_return messages per page\n",
+	       "", mw / (ms < mi ? ms : mi), median(pb, nruns), median(pm, nruns));
 	redisFree(c);
 	free(source);
 	return 0;
