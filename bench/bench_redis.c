@@ -59,6 +59,16 @@ static long csw(void)
 	return ru.ru_nvcsw;
 }
 
+/* CPU seconds (user + system) of the process (every thread) or of this
+ * thread: less moved by other load than wall time. */
+static double cpu_s(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 static long icsw(void)
 {
 	struct rusage ru;
@@ -115,6 +125,28 @@ static void task_report(const char *what, const task_csw_t *a, int na,
 			        what, b[j].tid, b[j].comm, (double)v / (double)ops,
 			        (double)iv / (double)ops);
 	}
+}
+
+/* BENCH_PERF_CTL=FIFO BENCH_PERF_ACK=FIFO2: "enable"/"disable" written
+ * around each timed msync, for `perf record -D -1 --control
+ * fifo:FIFO,FIFO2` (a profile of the write-back alone); each waits for
+ * perf's ack. */
+static void perf_ctl(const char *what)
+{
+	static FILE *ctl, *ack;
+	const char *path = getenv("BENCH_PERF_CTL");
+	const char *ack_path = getenv("BENCH_PERF_ACK");
+	if (path == NULL || ack_path == NULL)
+		return;
+	if (ctl == NULL && (ctl = fopen(path, "w")) == NULL)
+		return;
+	if (ack == NULL && (ack = fopen(ack_path, "r")) == NULL)
+		return;
+	fprintf(ctl, "%s\n", what);
+	fflush(ctl);
+	char line[16];
+	if (fgets(line, sizeof line, ack) == NULL)
+		clearerr(ack);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -255,6 +287,8 @@ static void mem_stop(mem_pager_t *p)
 static double last_csw;          /* voluntary context switches per op of the last run */
 static double last_icsw;         /* involuntary ones (preemptions: noise) */
 static double last_msgs;         /* data_returns per written page of the last write-back */
+static double last_cpu_thread;   /* CPU µs per page of the msync's own thread */
+static double last_cpu_proc;     /* CPU µs per page of the whole process */
 static double last_batch;        /* pages per write pipeline of the last write-back */
 
 static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t count)
@@ -393,8 +427,15 @@ static double redis_writeback(const char *name, double *write_us)
 	}
 	double t1 = now();
 	long c0 = csw();
+	double ct0 = cpu_s(RUSAGE_THREAD), cp0 = cpu_s(RUSAGE_SELF);
+	if (name)
+		perf_ctl("enable");
 	REQUIRE(vm_msync(mach_task_self(), a, span * 4096, VM_SYNC_SYNCHRONOUS) == KERN_SUCCESS);
 	double t2 = now();
+	last_cpu_thread = (cpu_s(RUSAGE_THREAD) - ct0) * 1e6 / (double)npages;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - cp0) * 1e6 / (double)npages;
+	if (name)
+		perf_ctl("disable");
 	last_csw = (double)(csw() - c0) / (double)npages;
 	vm_deallocate(mach_task_self(), a, span * 4096);
 	if (name) {
@@ -488,14 +529,19 @@ int main(int argc, char **argv)
 	printf("\n%-10s %12s %12s %12s %8s  aim >= 0.8x   (write faults: µs/page)\n",
 	       "write-back", "msync pg/s", "raw SET pg/s", "in-proc pg/s", "ratio");
 	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], pm[99], dummy;
+	double kt[99], kp[99], rt[99], rp[99];
 	for (int r = 0; r < nruns; r++) {
 		char wname[80];
 		wi[r] = redis_writeback(NULL, &dummy);
+		kt[r] = last_cpu_thread;
+		kp[r] = last_cpu_proc;
 		snprintf(wname, sizeof wname, "%s-wb%d", name, r);
 		wb[r] = redis_writeback(wname, &wf[r]);
 		cw[r] = last_csw;
 		pb[r] = last_batch;
 		pm[r] = last_msgs;
+		rt[r] = last_cpu_thread;
+		rp[r] = last_cpu_proc;
 		snprintf(wname, sizeof wname, "%s-raw%d", name, r);
 		rs[r] = raw_set(c, wname, npages);
 	}
@@ -510,6 +556,9 @@ int main(int argc, char **argv)
 	printf("%-10s the pager reaches %.2fx of min(raw SET, in-proc return); "
 	       "%.0f pages per SET pipeline, %.2f data_return messages per page\n",
 	       "", mw / (ms < mi ? ms : mi), median(pb, nruns), median(pm, nruns));
+	printf("%-10s CPU µs/page in msync: its thread %.1f, process %.1f "
+	       "(in-proc: %.1f, %.1f)\n", "", median(rt, nruns), median(rp, nruns),
+	       median(kt, nruns), median(kp, nruns));
 	redisFree(c);
 	free(source);
 	return 0;
