@@ -69,6 +69,27 @@ static double cpu_s(int who)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* CPU seconds redis-server has used so far (all its threads). */
+static pid_t server_pid;
+static double server_cpu_s(void)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	/* after "pid (comm)": state and 10 more fields, then utime stime */
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	                        &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static long icsw(void)
 {
 	struct rusage ru;
@@ -289,6 +310,7 @@ static double last_icsw;         /* involuntary ones (preemptions: noise) */
 static double last_msgs;         /* data_returns per written page of the last write-back */
 static double last_cpu_thread;   /* CPU µs per page of the msync's own thread */
 static double last_cpu_proc;     /* CPU µs per page of the whole process */
+static double last_cpu_server;   /* CPU µs per page of redis-server */
 static double last_batch;        /* pages per write pipeline of the last write-back */
 
 static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t count)
@@ -428,12 +450,14 @@ static double redis_writeback(const char *name, double *write_us)
 	double t1 = now();
 	long c0 = csw();
 	double ct0 = cpu_s(RUSAGE_THREAD), cp0 = cpu_s(RUSAGE_SELF);
+	double cs0 = server_cpu_s();
 	if (name)
 		perf_ctl("enable");
 	REQUIRE(vm_msync(mach_task_self(), a, span * 4096, VM_SYNC_SYNCHRONOUS) == KERN_SUCCESS);
 	double t2 = now();
 	last_cpu_thread = (cpu_s(RUSAGE_THREAD) - ct0) * 1e6 / (double)npages;
 	last_cpu_proc = (cpu_s(RUSAGE_SELF) - cp0) * 1e6 / (double)npages;
+	last_cpu_server = (server_cpu_s() - cs0) * 1e6 / (double)npages;
 	if (name)
 		perf_ctl("disable");
 	last_csw = (double)(csw() - c0) / (double)npages;
@@ -475,6 +499,7 @@ int main(int argc, char **argv)
 	int s = rf_start_block(1, false);
 	REQUIRE(s >= 0);
 	port = rf_servers[s].port;
+	server_pid = rf_servers[s].pid;
 	/* BENCH_REDIS_OPTS: URL options for the pager, e.g. "threads=1". */
 	const char *opts = getenv("BENCH_REDIS_OPTS");
 	snprintf(url, sizeof url, "redis://127.0.0.1:%d%s%s", port,
@@ -529,7 +554,7 @@ int main(int argc, char **argv)
 	printf("\n%-10s %12s %12s %12s %8s  aim >= 0.8x   (write faults: µs/page)\n",
 	       "write-back", "msync pg/s", "raw SET pg/s", "in-proc pg/s", "ratio");
 	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], pm[99], dummy;
-	double kt[99], kp[99], rt[99], rp[99];
+	double kt[99], kp[99], rt[99], rp[99], rsv[99], sp[99], ss[99];
 	for (int r = 0; r < nruns; r++) {
 		char wname[80];
 		wi[r] = redis_writeback(NULL, &dummy);
@@ -542,8 +567,12 @@ int main(int argc, char **argv)
 		pm[r] = last_msgs;
 		rt[r] = last_cpu_thread;
 		rp[r] = last_cpu_proc;
+		rsv[r] = last_cpu_server;
 		snprintf(wname, sizeof wname, "%s-raw%d", name, r);
+		double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 		rs[r] = raw_set(c, wname, npages);
+		sp[r] = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)npages;
+		ss[r] = (server_cpu_s() - s0) * 1e6 / (double)npages;
 	}
 	double mw = median(wb, nruns), ms = median(rs, nruns);
 	double mi = median(wi, nruns);
@@ -556,9 +585,11 @@ int main(int argc, char **argv)
 	printf("%-10s the pager reaches %.2fx of min(raw SET, in-proc return); "
 	       "%.0f pages per SET pipeline, %.2f data_return messages per page\n",
 	       "", mw / (ms < mi ? ms : mi), median(pb, nruns), median(pm, nruns));
-	printf("%-10s CPU µs/page in msync: its thread %.1f, process %.1f "
-	       "(in-proc: %.1f, %.1f)\n", "", median(rt, nruns), median(rp, nruns),
-	       median(kt, nruns), median(kp, nruns));
+	printf("%-10s CPU µs/page in msync: its thread %.1f, process %.1f, "
+	       "redis-server %.1f (in-proc: %.1f, %.1f; raw SET: client %.1f, "
+	       "redis-server %.1f)\n", "", median(rt, nruns), median(rp, nruns),
+	       median(rsv, nruns), median(kt, nruns), median(kp, nruns),
+	       median(sp, nruns), median(ss, nruns));
 	redisFree(c);
 	free(source);
 	return 0;
