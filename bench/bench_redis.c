@@ -322,12 +322,15 @@ static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t c
 	bool tasks = getenv("BENCH_REDIS_TASKS") != NULL;
 	int na = tasks ? task_snapshot(ta) : 0;
 	long c0 = csw(), i0 = icsw();
+	double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 	double t0 = now();
 	for (size_t i = 0; i < count; i++)
 		sum += m[i * cluster + 1];
 	double t = now() - t0;
 	last_csw = (double)(csw() - c0) / (double)count;
 	last_icsw = (double)(icsw() - i0) / (double)count;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)count;
+	last_cpu_server = (server_cpu_s() - s0) * 1e6 / (double)count;
 	if (tasks)
 		task_report("fault", ta, na, tb, task_snapshot(tb), count);
 	for (size_t i = 0; i < count; i++)
@@ -367,6 +370,7 @@ static double raw_get(redisContext *c, const char *name, vm_size_t cluster, size
 {
 	size_t per = cluster / 4096;
 	char key[128];
+	double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 	double t0 = now();
 	for (size_t i = 0; i < count; i++) {
 		for (size_t j = 0; j < per; j++) {
@@ -379,7 +383,10 @@ static double raw_get(redisContext *c, const char *name, vm_size_t cluster, size
 			freeReplyObject(r);
 		}
 	}
-	return (now() - t0) * 1e6 / (double)count;
+	double t = now() - t0;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)count;
+	last_cpu_server = (server_cpu_s() - s0) * 1e6 / (double)count;
+	return t * 1e6 / (double)count;
 }
 
 /* pages/s: pipelined SETs of `n` 4 KiB values in batches of 256. */
@@ -523,17 +530,23 @@ int main(int argc, char **argv)
 		vm_size_t cl = clusters[k];
 		size_t count = source_size / cl;
 		double rd[99], rg[99], ip[99], cr[99], ci[99], cp[99];
+		double up[99], us[99], gp[99], gs[99], kp[99];
 		for (int r = 0; r < nruns; r++) {
 			if (!only) {
 				ip[r] = inproc_fault(cl, count);
 				ci[r] = last_csw;
+				kp[r] = last_cpu_proc;
 				rg[r] = raw_get(c, name, cl, count);
+				gp[r] = last_cpu_proc;
+				gs[r] = last_cpu_server;
 			} else {
-				ip[r] = rg[r] = ci[r] = 0;
+				ip[r] = rg[r] = ci[r] = kp[r] = gp[r] = gs[r] = 0;
 			}
 			rd[r] = redis_fault(name, cl, count);
 			cr[r] = last_csw;
 			cp[r] = last_icsw;
+			up[r] = last_cpu_proc;
+			us[r] = last_cpu_server;
 		}
 		double mr = median(rd, nruns), mg = median(rg, nruns), mi = median(ip, nruns);
 		double ratio = mr / (mg + mi);
@@ -541,6 +554,10 @@ int main(int argc, char **argv)
 		       (size_t)cl / 1024, mr, mg, mi, mg + mi, ratio,
 		       ratio <= 1.2 ? "met" : "not met", median(cr, nruns), median(cp, nruns),
 		       median(ci, nruns));
+		printf("%-10s CPU µs/fault: process %.1f + redis-server %.1f; floor: raw GET "
+		       "client %.1f + redis-server %.1f, in-proc fault %.1f\n", "",
+		       median(up, nruns), median(us, nruns), median(gp, nruns),
+		       median(gs, nruns), median(kp, nruns));
 	}
 	if (only && strcmp(only, "writeback") != 0) {
 		redisFree(c);
