@@ -4,7 +4,9 @@
  * vm_deallocate). The sender's memory is read with process_vm_readv on
  * our own pid so that a bad pointer becomes MACH_SEND_INVALID_MEMORY
  * rather than a crash. With deallocate set, whole pages are handed over
- * as they are (one address space: nothing to copy). */
+ * as they are (one address space: nothing to copy), after a check that
+ * each is mapped and readable -- except from a kernel space, whose
+ * pages are its own fresh allocations. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
