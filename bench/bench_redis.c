@@ -20,6 +20,7 @@
 #include <mach/mach.h>
 #include <memobj/redis_pager.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <stdint.h>
@@ -48,13 +49,122 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Context switches of the whole process so far (every thread): a
- * figure the machine's noise does not move much. */
+/* Voluntary context switches of the whole process so far (every
+ * thread: each time one blocks): a figure the machine's noise does not
+ * move, unlike the involuntary ones (preemptions), left out. */
 static long csw(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_nvcsw + ru.ru_nivcsw;
+	return ru.ru_nvcsw;
+}
+
+/* CPU seconds (user + system) of the process (every thread) or of this
+ * thread: less moved by other load than wall time. */
+static double cpu_s(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+/* CPU seconds redis-server's main thread (where it serves commands) has
+ * used so far: schedstat's nanoseconds, not stat's clock ticks (a tick
+ * is ~5 µs per page of a 2048-page run). */
+static pid_t server_pid;
+static double server_cpu_s(void)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)server_pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	unsigned long long ns = 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return (double)ns * 1e-9;
+}
+
+static long icsw(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nivcsw;
+}
+
+/* BENCH_REDIS_TASKS=1: each thread's context switches over a part,
+ * voluntary/involuntary, by name (where the switches come from). */
+#define MAX_TASKS 64
+typedef struct { int tid; long v, iv; char comm[32]; } task_csw_t;
+static int task_snapshot(task_csw_t *t)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < MAX_TASKS) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], line[128];
+		t[n] = (task_csw_t){ .tid = atoi(e->d_name) };
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			if (sscanf(line, "Name: %31s", t[n].comm) == 1)
+				continue;
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &t[n].v) == 1)
+				continue;
+			sscanf(line, "nonvoluntary_ctxt_switches: %ld", &t[n].iv);
+		}
+		fclose(f);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void task_report(const char *what, const task_csw_t *a, int na,
+        const task_csw_t *b, int nb, size_t ops)
+{
+	for (int j = 0; j < nb; j++) {
+		long v = b[j].v, iv = b[j].iv;
+		for (int i = 0; i < na; i++)
+			if (a[i].tid == b[j].tid) {
+				v -= a[i].v;
+				iv -= a[i].iv;
+			}
+		if (v || iv)
+			fprintf(stderr, "  %-9s tid %-7d %-16s vol %.2f invol %.2f per op\n",
+			        what, b[j].tid, b[j].comm, (double)v / (double)ops,
+			        (double)iv / (double)ops);
+	}
+}
+
+/* BENCH_PERF_CTL=FIFO BENCH_PERF_ACK=FIFO2: "enable"/"disable" written
+ * around each timed msync, for `perf record -D -1 --control
+ * fifo:FIFO,FIFO2` (a profile of the write-back alone); each waits for
+ * perf's ack. */
+static void perf_ctl(const char *what)
+{
+	static FILE *ctl, *ack;
+	const char *path = getenv("BENCH_PERF_CTL");
+	const char *ack_path = getenv("BENCH_PERF_ACK");
+	if (path == NULL || ack_path == NULL)
+		return;
+	if (ctl == NULL && (ctl = fopen(path, "w")) == NULL)
+		return;
+	if (ack == NULL && (ack = fopen(ack_path, "r")) == NULL)
+		return;
+	fprintf(ctl, "%s\n", what);
+	fflush(ctl);
+	char line[16];
+	if (fgets(line, sizeof line, ack) == NULL)
+		clearerr(ack);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -192,7 +302,12 @@ static void mem_stop(mem_pager_t *p)
 /* ---- measurements ---------------------------------------------------------- */
 
 /* µs per fault: one byte read per cluster over `count` clusters. */
-static double last_csw;          /* context switches per op of the last run */
+static double last_csw;          /* voluntary context switches per op of the last run */
+static double last_icsw;         /* involuntary ones (preemptions: noise) */
+static double last_msgs;         /* data_returns per written page of the last write-back */
+static double last_cpu_thread;   /* CPU µs per page of the msync's own thread */
+static double last_cpu_proc;     /* CPU µs per page of the whole process */
+static double last_cpu_server;   /* CPU µs per page of redis-server */
 static double last_batch;        /* pages per write pipeline of the last write-back */
 
 static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t count)
@@ -203,12 +318,21 @@ static double touch_clusters(memory_object_t object, vm_size_t cluster, size_t c
 	               VM_PROT_READ, VM_PROT_ALL, VM_INHERIT_NONE) == KERN_SUCCESS);
 	volatile uint8_t *m = (volatile uint8_t *)(uintptr_t)a;
 	unsigned sum = 0, want = 0;
-	long c0 = csw();
+	static task_csw_t ta[MAX_TASKS], tb[MAX_TASKS];
+	bool tasks = getenv("BENCH_REDIS_TASKS") != NULL;
+	int na = tasks ? task_snapshot(ta) : 0;
+	long c0 = csw(), i0 = icsw();
+	double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 	double t0 = now();
 	for (size_t i = 0; i < count; i++)
 		sum += m[i * cluster + 1];
 	double t = now() - t0;
 	last_csw = (double)(csw() - c0) / (double)count;
+	last_icsw = (double)(icsw() - i0) / (double)count;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)count;
+	last_cpu_server = (server_cpu_s() - s0) * 1e6 / (double)count;
+	if (tasks)
+		task_report("fault", ta, na, tb, task_snapshot(tb), count);
 	for (size_t i = 0; i < count; i++)
 		want += source[i * cluster + 1];
 	if (sum != want)
@@ -246,6 +370,7 @@ static double raw_get(redisContext *c, const char *name, vm_size_t cluster, size
 {
 	size_t per = cluster / 4096;
 	char key[128];
+	double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 	double t0 = now();
 	for (size_t i = 0; i < count; i++) {
 		for (size_t j = 0; j < per; j++) {
@@ -258,7 +383,10 @@ static double raw_get(redisContext *c, const char *name, vm_size_t cluster, size
 			freeReplyObject(r);
 		}
 	}
-	return (now() - t0) * 1e6 / (double)count;
+	double t = now() - t0;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)count;
+	last_cpu_server = (server_cpu_s() - s0) * 1e6 / (double)count;
+	return t * 1e6 / (double)count;
 }
 
 /* pages/s: pipelined SETs of `n` 4 KiB values in batches of 256. */
@@ -325,8 +453,17 @@ static double redis_writeback(const char *name, double *write_us)
 	}
 	double t1 = now();
 	long c0 = csw();
+	double ct0 = cpu_s(RUSAGE_THREAD), cp0 = cpu_s(RUSAGE_SELF);
+	double cs0 = server_cpu_s();
+	if (name)
+		perf_ctl("enable");
 	REQUIRE(vm_msync(mach_task_self(), a, span * 4096, VM_SYNC_SYNCHRONOUS) == KERN_SUCCESS);
 	double t2 = now();
+	last_cpu_thread = (cpu_s(RUSAGE_THREAD) - ct0) * 1e6 / (double)npages;
+	last_cpu_proc = (cpu_s(RUSAGE_SELF) - cp0) * 1e6 / (double)npages;
+	last_cpu_server = (server_cpu_s() - cs0) * 1e6 / (double)npages;
+	if (name)
+		perf_ctl("disable");
 	last_csw = (double)(csw() - c0) / (double)npages;
 	vm_deallocate(mach_task_self(), a, span * 4096);
 	if (name) {
@@ -336,6 +473,7 @@ static double redis_writeback(const char *name, double *write_us)
 			fprintf(stderr, "bench_redis: write-back incomplete\n");
 		last_batch = st.write_batches ? (double)st.pages_written /
 		                                (double)st.write_batches : 0;
+		last_msgs = (double)st.data_returns / (double)npages;
 		redis_pager_wait_detached(o, 30000);
 		redis_pager_destroy(o);
 	} else {
@@ -365,6 +503,7 @@ int main(int argc, char **argv)
 	int s = rf_start_block(1, false);
 	REQUIRE(s >= 0);
 	port = rf_servers[s].port;
+	server_pid = rf_servers[s].pid;
 	/* BENCH_REDIS_OPTS: URL options for the pager, e.g. "threads=1". */
 	const char *opts = getenv("BENCH_REDIS_OPTS");
 	snprintf(url, sizeof url, "redis://127.0.0.1:%d%s%s", port,
@@ -390,23 +529,35 @@ int main(int argc, char **argv)
 			continue;
 		vm_size_t cl = clusters[k];
 		size_t count = source_size / cl;
-		double rd[99], rg[99], ip[99], cr[99], ci[99];
+		double rd[99], rg[99], ip[99], cr[99], ci[99], cp[99];
+		double up[99], us[99], gp[99], gs[99], kp[99];
 		for (int r = 0; r < nruns; r++) {
 			if (!only) {
 				ip[r] = inproc_fault(cl, count);
 				ci[r] = last_csw;
+				kp[r] = last_cpu_proc;
 				rg[r] = raw_get(c, name, cl, count);
+				gp[r] = last_cpu_proc;
+				gs[r] = last_cpu_server;
 			} else {
-				ip[r] = rg[r] = ci[r] = 0;
+				ip[r] = rg[r] = ci[r] = kp[r] = gp[r] = gs[r] = 0;
 			}
 			rd[r] = redis_fault(name, cl, count);
 			cr[r] = last_csw;
+			cp[r] = last_icsw;
+			up[r] = last_cpu_proc;
+			us[r] = last_cpu_server;
 		}
 		double mr = median(rd, nruns), mg = median(rg, nruns), mi = median(ip, nruns);
 		double ratio = mr / (mg + mi);
-		printf("%3zu KiB    %12.1f %12.1f %12.1f %12.1f %7.2fx  %s   (csw/fault %.1f, in-proc %.1f)\n",
+		printf("%3zu KiB    %12.1f %12.1f %12.1f %12.1f %7.2fx  %s   (csw/fault %.2f +%.2f preempted, in-proc %.2f)\n",
 		       (size_t)cl / 1024, mr, mg, mi, mg + mi, ratio,
-		       ratio <= 1.2 ? "met" : "not met", median(cr, nruns), median(ci, nruns));
+		       ratio <= 1.2 ? "met" : "not met", median(cr, nruns), median(cp, nruns),
+		       median(ci, nruns));
+		printf("%-10s CPU µs/fault: process %.1f + redis-server %.1f; floor: raw GET "
+		       "client %.1f + redis-server %.1f, in-proc fault %.1f\n", "",
+		       median(up, nruns), median(us, nruns), median(gp, nruns),
+		       median(gs, nruns), median(kp, nruns));
 	}
 	if (only && strcmp(only, "writeback") != 0) {
 		redisFree(c);
@@ -416,16 +567,26 @@ int main(int argc, char **argv)
 
 	printf("\n%-10s %12s %12s %12s %8s  aim >= 0.8x   (write faults: µs/page)\n",
 	       "write-back", "msync pg/s", "raw SET pg/s", "in-proc pg/s", "ratio");
-	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], dummy;
+	double wb[99], rs[99], wf[99], cw[99], wi[99], pb[99], pm[99], dummy;
+	double kt[99], kp[99], rt[99], rp[99], rsv[99], sp[99], ss[99];
 	for (int r = 0; r < nruns; r++) {
 		char wname[80];
 		wi[r] = redis_writeback(NULL, &dummy);
+		kt[r] = last_cpu_thread;
+		kp[r] = last_cpu_proc;
 		snprintf(wname, sizeof wname, "%s-wb%d", name, r);
 		wb[r] = redis_writeback(wname, &wf[r]);
 		cw[r] = last_csw;
 		pb[r] = last_batch;
+		pm[r] = last_msgs;
+		rt[r] = last_cpu_thread;
+		rp[r] = last_cpu_proc;
+		rsv[r] = last_cpu_server;
 		snprintf(wname, sizeof wname, "%s-raw%d", name, r);
+		double p0 = cpu_s(RUSAGE_SELF), s0 = server_cpu_s();
 		rs[r] = raw_set(c, wname, npages);
+		sp[r] = (cpu_s(RUSAGE_SELF) - p0) * 1e6 / (double)npages;
+		ss[r] = (server_cpu_s() - s0) * 1e6 / (double)npages;
 	}
 	double mw = median(wb, nruns), ms = median(rs, nruns);
 	double mi = median(wi, nruns);
@@ -436,8 +597,13 @@ int main(int argc, char **argv)
 	 * can do is the slower of it and the store (a serial chain is
 	 * slower still). */
 	printf("%-10s the pager reaches %.2fx of min(raw SET, in-proc return); "
-	       "%.0f pages per SET pipeline\n", "", mw / (ms < mi ? ms : mi),
-	       median(pb, nruns));
+	       "%.0f pages per SET pipeline, %.2f data_return messages per page\n",
+	       "", mw / (ms < mi ? ms : mi), median(pb, nruns), median(pm, nruns));
+	printf("%-10s CPU µs/page in msync: its thread %.1f, process %.1f, "
+	       "redis-server %.1f (in-proc: %.1f, %.1f; raw SET: client %.1f, "
+	       "redis-server %.1f)\n", "", median(rt, nruns), median(rp, nruns),
+	       median(rsv, nruns), median(kt, nruns), median(kp, nruns),
+	       median(sp, nruns), median(ss, nruns));
 	redisFree(c);
 	free(source);
 	return 0;

@@ -658,6 +658,7 @@ static void *writer_main(void *arg)
 {
 	rp_worker_t *w = arg;
 	redis_pager_t *p = w->pager;
+	pthread_setname_np(pthread_self(), "redis-write");
 	rp_cmd_t *cmds = calloc(RP_WRITE_BATCH, sizeof *cmds);
 	rp_entry_t **batch = calloc(RP_WRITE_BATCH, sizeof *batch);
 	uint64_t *gens = calloc(RP_WRITE_BATCH, sizeof *gens);
@@ -1235,6 +1236,7 @@ static void *server_main(void *arg)
 {
 	rp_worker_t *w = arg;
 	served = w;
+	pthread_setname_np(pthread_self(), "redis-serve");
 	for (;;) {
 		mach_msg_return_t mr = mach_msg_server_once(rp_demux,
 		        MEMORY_OBJECT_MSG_SIZE_MAX, w->pager->object,

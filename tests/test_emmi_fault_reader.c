@@ -138,6 +138,7 @@ struct receiver {
 	mach_port_t name;
 	int timeout_ms;
 	volatile pid_t tid;
+	int done;
 	struct got got;
 };
 
@@ -146,7 +147,24 @@ static void *receiver_main(void *arg)
 	struct receiver *r = arg;
 	r->tid = (pid_t)syscall(SYS_gettid);
 	recv_one(r->name, r->timeout_ms, &r->got);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* How many times thread tid has blocked so far (-1: unknown). */
+static long voluntary_switches(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	long n = -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
 }
 
 static void receiver_start(struct receiver *r, mach_port_t name, int timeout_ms)
@@ -295,6 +313,92 @@ TEST(many_faulting_threads_one_request)
 		pthread_join(t[i].thread, NULL);
 		CHECK_EQ(t[i].value, pattern_byte(64 * (vm_size_t)i));
 	}
+	obj_end(&o, 1);
+}
+
+/* Two manager threads asleep on the port: the one that reads the fault
+ * receives the request it sends itself; the other is not woken for it
+ * (a second hand-off per fault for a pager with several threads). */
+TEST(request_stays_with_the_thread_that_read_the_fault)
+{
+	struct obj o;
+	obj_new(&o, 1);
+	struct receiver r[2];
+	receiver_start(&r[0], o.port, MGR_TIMEOUT_S * 1000);
+	receiver_start(&r[1], o.port, MGR_TIMEOUT_S * 1000);
+	CHECK(receiver_sleeps(&r[0]));
+	CHECK(receiver_sleeps(&r[1]));
+	long before[2] = { voluntary_switches(r[0].tid), voluntary_switches(r[1].tid) };
+	CHECK(before[0] >= 0 && before[1] >= 0);
+	struct reader t;
+	reader_start(&t, o.addr + 3);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	int got = -1;
+	while (got < 0) {
+		for (int i = 0; i < 2; i++)
+			if (__atomic_load_n(&r[i].done, __ATOMIC_ACQUIRE))
+				got = i;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (got < 0 && now.tv_sec - start.tv_sec > MGR_TIMEOUT_S)
+			break;
+		sched_yield();
+	}
+	REQUIRE(got >= 0);
+	pthread_join(r[got].thread, NULL);
+	CHECK_EQ(r[got].got.mr, MACH_MSG_SUCCESS);
+	CHECK_EQ(r[got].got.requests, 1);
+	CHECK_EQ(r[got].got.offset, 0);
+	int other = 1 - got;
+	/* Still asleep, and never woke meanwhile. */
+	CHECK(receiver_sleeps(&r[other]));
+	CHECK_EQ(voluntary_switches(r[other].tid), before[other]);
+	CHECK(!__atomic_load_n(&r[other].done, __ATOMIC_ACQUIRE));
+	CHECK_EQ(mgr_supply(o.control, 0, ps, MACH_PORT_NULL), KERN_SUCCESS);
+	pthread_join(t.thread, NULL);
+	CHECK_EQ(t.value, pattern_byte(3));
+	/* A plain message still wakes the other. */
+	mach_msg_header_t m = {
+		.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0),
+		.msgh_size = sizeof m,
+		.msgh_remote_port = o.port,
+		.msgh_id = 4243,
+	};
+	CHECK_EQ(mach_msg(&m, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL,
+	                  MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL), MACH_MSG_SUCCESS);
+	pthread_join(r[other].thread, NULL);
+	CHECK_EQ(r[other].got.mr, MACH_MSG_SUCCESS);
+	CHECK_EQ(r[other].got.id, 4243);
+	obj_end(&o, 1);
+}
+
+/* Faults on two pages at once with two manager threads asleep: each
+ * request reaches a thread (a reader that serves several faults keeps
+ * only the first request; the others still wake a receiver). */
+TEST(two_faults_two_receivers_both_requests_delivered)
+{
+	struct obj o;
+	obj_new(&o, 2);
+	struct receiver r[2];
+	receiver_start(&r[0], o.port, MGR_TIMEOUT_S * 1000);
+	receiver_start(&r[1], o.port, MGR_TIMEOUT_S * 1000);
+	CHECK(receiver_sleeps(&r[0]));
+	CHECK(receiver_sleeps(&r[1]));
+	struct reader t[2];
+	reader_start(&t[0], o.addr + 9);
+	reader_start(&t[1], o.addr + ps + 9);
+	pthread_join(r[0].thread, NULL);
+	pthread_join(r[1].thread, NULL);
+	CHECK_EQ(r[0].got.mr, MACH_MSG_SUCCESS);
+	CHECK_EQ(r[1].got.mr, MACH_MSG_SUCCESS);
+	CHECK_EQ(r[0].got.requests + r[1].got.requests, 2);
+	CHECK(r[0].got.offset != r[1].got.offset);
+	CHECK(r[0].got.offset <= ps && r[1].got.offset <= ps);
+	CHECK_EQ(mgr_supply(o.control, 0, 2 * ps, MACH_PORT_NULL), KERN_SUCCESS);
+	pthread_join(t[0].thread, NULL);
+	pthread_join(t[1].thread, NULL);
+	CHECK_EQ(t[0].value, pattern_byte(9));
+	CHECK_EQ(t[1].value, pattern_byte(ps + 9));
 	obj_end(&o, 1);
 }
 
@@ -463,6 +567,8 @@ int main(void)
 	RUN(sleeping_receiver_gets_the_request_its_fault_makes);
 	RUN(sleeping_set_receiver_gets_the_request);
 	RUN(many_faulting_threads_one_request);
+	RUN(request_stays_with_the_thread_that_read_the_fault);
+	RUN(two_faults_two_receivers_both_requests_delivered);
 	RUN(fault_while_the_manager_is_busy_is_queued);
 	RUN(timed_receive_times_out);
 	RUN(plain_message_wakes_sleeping_receiver);

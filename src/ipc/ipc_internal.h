@@ -276,7 +276,8 @@ struct ipc_copyin {
 	struct ipc_copyin_right inline_rights[6];
 	struct ipc_dealloc_range *deallocs; /* sender memory freed on success */
 	uint32_t ndeallocs;
-	bool kernel_sender;            /* deallocs are kernel memory: munmap */
+	bool kernel_sender;            /* deallocs are kernel memory: munmap;
+	                                * set before ipc_kmsg_get */
 	mach_msg_return_t body_error;  /* reported once the header checks out */
 	mach_msg_size_t ool_done;      /* descriptors whose memory was copied */
 	ipc_port_t dest;
@@ -303,9 +304,12 @@ void ipc_kmsg_copyin_commit(ipc_space_t space, ipc_kmsg_t kmsg,
 void ipc_kmsg_abort(ipc_kmsg_t kmsg, struct ipc_copyin *ci);
 void ipc_copyin_done(struct ipc_copyin *ci); /* frees the bookkeeping */
 
-/* OOL memory (ipc_ool.c). */
+/* OOL memory (ipc_ool.c). `kernel`: the sender is a kernel space, whose
+ * memory is its own allocations, not checked (as deallocs already trust
+ * it). */
 mach_msg_return_t ipc_ool_copyin(void *addr, mach_msg_size_t size,
-        bool deallocate, void **copy, struct ipc_dealloc_range *dealloc);
+        bool deallocate, bool kernel, void **copy,
+        struct ipc_dealloc_range *dealloc);
 mach_msg_return_t ipc_ool_read(void *dst, const void *src, size_t len);
 /* True when [addr, addr+len) is all mapped (readable or not). */
 bool ipc_ool_mapped(const void *addr, size_t len);

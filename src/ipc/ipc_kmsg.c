@@ -220,7 +220,7 @@ static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 		void *copy;
 		struct ipc_dealloc_range range;
 		mach_msg_return_t mr = ipc_ool_copyin(od.address, od.size, od.deallocate,
-		        &copy, &range);
+		        ci->kernel_sender, &copy, &range);
 		if (mr == MACH_MSG_SUCCESS)
 			mr = add_dealloc(ci, range);
 		if (mr != MACH_MSG_SUCCESS) {
@@ -266,7 +266,9 @@ mach_msg_return_t ipc_kmsg_get(const mach_msg_header_t *msg,
         mach_msg_size_t send_size, int lend, ipc_kmsg_t *kmsgp,
         struct ipc_copyin *ci)
 {
+	bool kernel_sender = ci->kernel_sender;
 	memset(ci, 0, sizeof *ci);
+	ci->kernel_sender = kernel_sender;
 	ci->rights = ci->inline_rights;
 	ci->rights_cap = sizeof ci->inline_rights / sizeof ci->inline_rights[0];
 	*kmsgp = NULL;

@@ -46,6 +46,32 @@ bool ipc_mqueue_wake_idle(struct ipc_idle_waiter **list, bool all)
 	return true;
 }
 
+/* A receiver serving faults from the idle hook (ipc_mqueue_receive) is
+ * about to come back to this port (or set): the first message its serving
+ * sends there is left for it to dequeue itself, rather than waking
+ * another receiver for it (which made a fault served by a pager with
+ * several receive threads cost a second hand-off). */
+static _Thread_local struct {
+	ipc_port_t port;
+	ipc_pset_t pset;
+	bool open;          /* nothing claimed yet */
+	bool taken;         /* a message was left unannounced */
+} claim;
+
+static void wake_one_receiver(ipc_port_t port)
+{
+	if (port->pset != NULL) {
+		ipc_pset_t pset = port->pset;
+		if (pset->waiters && !ipc_mqueue_wake_idle(&pset->idle, false)) {
+			atomic_fetch_add(&pset->refs, 1);
+			ipc_defer_wakeup(&pset->cond, release_pset, pset);
+		}
+	} else if (port->rcv_waiters && !ipc_mqueue_wake_idle(&port->rcv_idle, false)) {
+		ipc_port_reference(port);
+		ipc_defer_wakeup(&port->rcv_cond, release_port, port);
+	}
+}
+
 void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
 {
 	kmsg->next = NULL;
@@ -55,17 +81,40 @@ void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
 		port->head = kmsg;
 	port->tail = kmsg;
 	port->msgcount++;
-	if (port->pset != NULL) {
-		ipc_pset_t pset = port->pset;
+	if (port->pset != NULL)
 		ipc_pset_ready(port);
-		if (pset->waiters && !ipc_mqueue_wake_idle(&pset->idle, false)) {
-			atomic_fetch_add(&pset->refs, 1);
-			ipc_defer_wakeup(&pset->cond, release_pset, pset);
-		}
-	} else if (port->rcv_waiters && !ipc_mqueue_wake_idle(&port->rcv_idle, false)) {
-		ipc_port_reference(port);
-		ipc_defer_wakeup(&port->rcv_cond, release_port, port);
+	if (claim.open && (port == claim.port ||
+	                   (port->pset != NULL && port->pset == claim.pset))) {
+		claim.open = false;
+		claim.taken = true;
+		return;
 	}
+	wake_one_receiver(port);
+}
+
+/* Serves the faults the idle hook saw, claiming the first message sent to
+ * what this thread receives from (port, or pset). */
+static void serve_idle_claiming(ipc_port_t port, ipc_pset_t pset)
+{
+	claim.port = port;
+	claim.pset = pset;
+	claim.open = true;
+	claim.taken = false;
+	ipc_serve_idle();
+	claim.open = false;
+	claim.port = IP_NULL;
+	claim.pset = NULL;
+}
+
+/* The receive ends without dequeuing: a claimed message gets the
+ * wake-up it was spared. */
+static void release_claim(ipc_port_t port)
+{
+	if (!claim.taken)
+		return;
+	claim.taken = false;
+	if (port->active && port->head != NULL)
+		wake_one_receiver(port);
 }
 
 ipc_kmsg_t ipc_mqueue_dequeue(ipc_port_t port)
@@ -181,6 +230,7 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 		ipc_port_t src = port != IP_NULL ? (port->head ? port : IP_NULL)
 		                                 : pset->ready_head;
 		if (src != IP_NULL) {
+			claim.taken = false;    /* this thread takes one message */
 			ipc_kmsg_t kmsg = src->head;
 			mach_msg_size_t need = round_msg(kmsg->size) + trailer;
 			if (need > rcv_size) {
@@ -219,10 +269,11 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			}
 			port->rcv_waiters--;
 			if (idle > 0)
-				ipc_serve_idle();   /* not a waiter now: no self-wake */
+				serve_idle_claiming(port, NULL);   /* not a waiter now */
 			if (port->rcv_epoch != epoch) {
 				bool changed = port->active && port->receiver == space &&
 				               port->pset != NULL;
+				release_claim(port);
 				ipc_port_release(port);
 				return changed ? MACH_RCV_PORT_CHANGED : MACH_RCV_PORT_DIED;
 			}
@@ -244,8 +295,10 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			}
 			pset->waiters--;
 			if (idle > 0)
-				ipc_serve_idle();
+				serve_idle_claiming(IP_NULL, pset);
 			bool dead = !pset->active;
+			if (dead)
+				claim.taken = false;
 			ipc_pset_release(pset);
 			if (dead)
 				return MACH_RCV_PORT_DIED;

@@ -96,13 +96,12 @@ static mach_msg_return_t msg_send(ipc_space_t space, mach_msg_header_t *msg,
 		return MACH_SEND_INVALID_DATA;
 	if (send_size >= sizeof *msg)
 		ipc_trace(IPC_TRACE_SEND, space, msg, send_size, 0);
-	struct ipc_copyin ci;
+	struct ipc_copyin ci = { .kernel_sender = space->is_kernel };
 	ipc_kmsg_t kmsg;
 	int lend = send_size >= sizeof(mach_msg_base_t) &&
 	           (msg->msgh_bits & MACH_MSGH_BITS_COMPLEX)
 	        ? lend_mode(space, msg->msgh_remote_port) : IPC_LEND_NONE;
 	mach_msg_return_t mr = ipc_kmsg_get(msg, send_size, lend, &kmsg, &ci);
-	ci.kernel_sender = space->is_kernel;
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_copyin_done(&ci);
 		return mr;

@@ -16,6 +16,13 @@ void *os_pages_alloc(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *os_pages_alloc_populated(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void os_pages_free(void *addr, size_t len)
 {
 	if (addr != NULL && len != 0)

@@ -12,6 +12,9 @@ int os_mapping_zap(uintptr_t addr, size_t len);
 /* Fresh anonymous page-aligned memory for data handed to a manager
  * (freed by it with vm_deallocate, i.e. munmap); NULL when out of memory. */
 void *os_pages_alloc(size_t len);
+/* The same, its pages made present at once (MAP_POPULATE): for memory
+ * about to be written whole, one call instead of a fault per page. */
+void *os_pages_alloc_populated(size_t len);
 /* Frees memory from os_pages_alloc that was not handed over. */
 void os_pages_free(void *addr, size_t len);
 

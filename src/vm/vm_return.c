@@ -13,6 +13,44 @@
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
+/* An arena never grows past this many pages. */
+#define ARENA_MAX_PAGES 256
+
+static void arena_drop(struct vm_return_batch *batch)
+{
+	os_pages_free(batch->arena, batch->arena_left);
+	batch->arena = NULL;
+	batch->arena_left = 0;
+}
+
+/* `len` bytes of fresh pages for one run. Fresh, so the message hands them
+ * over without a copy; each run is whole pages of its own, so the manager
+ * frees each with vm_deallocate as before. Cut from an arena that doubles
+ * (the first exactly one run, so a lone page wastes nothing): a batch of
+ * scattered pages costs a few mmaps instead of one per run, and its pages
+ * are made present in the same call instead of faulting one by one as
+ * the cache is read into them. */
+static void *arena_take(struct vm_return_batch *batch, vm_size_t len,
+        vm_size_t page)
+{
+	if (batch->arena_left < len) {
+		arena_drop(batch);
+		vm_size_t size = batch->arena_last ? 2 * batch->arena_last : len;
+		if (size > ARENA_MAX_PAGES * page)
+			size = ARENA_MAX_PAGES * page;
+		if (size < len)
+			size = len;
+		batch->arena = os_pages_alloc_populated(size);
+		if (batch->arena == NULL)
+			return NULL;
+		batch->arena_left = batch->arena_last = size;
+	}
+	void *buf = batch->arena;
+	batch->arena += len;
+	batch->arena_left -= len;
+	return buf;
+}
+
 void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
         bool dirty, struct vm_return_batch *batch)
 {
@@ -31,8 +69,7 @@ void vm_return_collect(struct vm_object *obj, uint64_t first, uint64_t count,
 		batch->cap = cap;
 	}
 	vm_size_t len = count << k->page_shift;
-	/* Fresh pages, so the message hands them over without a copy. */
-	void *buf = os_pages_alloc(len);
+	void *buf = arena_take(batch, len, (vm_size_t)1 << k->page_shift);
 	if (buf == NULL) {
 		batch->failed = true;
 		return;
@@ -80,6 +117,8 @@ void vm_return_send(struct vm_object *obj, struct vm_return_batch *batch,
 	free(batch->runs);
 	batch->runs = NULL;
 	batch->count = batch->cap = 0;
+	arena_drop(batch);
+	batch->arena_last = 0;
 }
 
 void vm_object_page_drop(struct vm_object *obj, uint64_t first, uint64_t count,

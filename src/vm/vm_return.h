@@ -23,6 +23,10 @@ struct vm_return_batch {
 	struct vm_return_run *runs;
 	size_t count, cap;
 	bool failed;                    /* out of memory: some pages were kept */
+	/* Runs are cut from arenas, one mapping for many runs: its part not
+	 * yet handed out, and the size of the last one made. */
+	uint8_t *arena;
+	vm_size_t arena_left, arena_last;
 };
 
 
