@@ -117,6 +117,17 @@ static void release_claim(ipc_port_t port)
 		wake_one_receiver(port);
 }
 
+/* The receive took (or returned for) a message other than the one left
+ * for it, or none: a message still queued gets the wake-up it was spared,
+ * since this thread may now be busy for long with what it took. */
+static void pass_on_claim(ipc_port_t port, ipc_pset_t pset)
+{
+	ipc_port_t rest = port != IP_NULL ? (port->head ? port : IP_NULL)
+	                                  : pset->ready_head;
+	if (rest != IP_NULL)
+		wake_one_receiver(rest);
+}
+
 ipc_kmsg_t ipc_mqueue_dequeue(ipc_port_t port)
 {
 	ipc_kmsg_t kmsg = port->head;
@@ -230,19 +241,28 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 		ipc_port_t src = port != IP_NULL ? (port->head ? port : IP_NULL)
 		                                 : pset->ready_head;
 		if (src != IP_NULL) {
-			claim.taken = false;    /* this thread takes one message */
+			/* This thread takes one message: the head, which need
+			 * not be the one left for it. */
+			bool claimed = claim.taken;
+			claim.taken = false;
 			ipc_kmsg_t kmsg = src->head;
 			mach_msg_size_t need = round_msg(kmsg->size) + trailer;
 			if (need > rcv_size) {
 				if (option & MACH_RCV_LARGE) {
 					*needed = need;
+					if (claimed)
+						pass_on_claim(port, pset);
 					return MACH_RCV_TOO_LARGE;
 				}
 				/* Dequeued (its seqno used up) and thrown away. */
 				*kmsgp = ipc_mqueue_dequeue(src);
+				if (claimed)
+					pass_on_claim(port, pset);
 				return MACH_RCV_TOO_LARGE;
 			}
 			kmsg = ipc_mqueue_dequeue(src);
+			if (claimed)
+				pass_on_claim(port, pset);
 			ipc_kmsg_copyout(space, kmsg);
 			*kmsgp = kmsg;
 			return MACH_MSG_SUCCESS;
