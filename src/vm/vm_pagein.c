@@ -328,8 +328,14 @@ static uint64_t supply_direct(struct vm_object *obj, uint64_t first,
 		err = vm_cache_write(&obj->cache, offset + copied,
 		                     (const void *)((uintptr_t)data + copied),
 		                     len - copied);
-		if (err == 0)
+		if (err == 0) {
+			/* View m was left to the copy's WP mode: protect what
+			 * pwrite put in, in it too. */
+			if (wp)
+				install_protection(obj, first + (mapped >> k->page_shift),
+				                   n - (mapped >> k->page_shift));
 			copied = len;
+		}
 	}
 	uint64_t done = copied >> k->page_shift;
 	for (uint64_t i = 0; i < n; i++) {
