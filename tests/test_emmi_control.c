@@ -1,7 +1,11 @@
 /* Control calls with bad input: unaligned offsets and sizes, supply past
  * the object, partial pages, bad flavors and counts, dead and wrong-kind
  * control ports; get_attributes. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <mach/mach.h>
 
 #include "harness.h"
@@ -152,6 +156,58 @@ TEST(supply_bad_input)
 	mgr_stop(m);
 }
 
+/* Data the kernel cannot read (a PROT_NONE page of the manager's): the
+ * handler runs in this thread, so the install is over when the call
+ * returns; no supply_completed comes (KERN_INVALID_ADDRESS answers the
+ * call, control_server.c) and the unreadable pages stay absent, so a
+ * touch asks the manager anew. A page copied before the unreadable one
+ * is installed on the UFFDIO_COPY path (its waiters were woken with
+ * it) and refused with it on the pwrite path (MEMOBJ_UFFD_COPY=0). */
+TEST(supply_unreadable_data)
+{
+	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
+	REQUIRE(m != NULL);
+	vm_address_t a = 0;
+	REQUIRE(vm_map(mach_task_self(), &a, 4 * ps, 0, TRUE, m->object, 0, FALSE,
+	               VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_SHARE) == KERN_SUCCESS);
+	struct mgr_event init, req;
+	CHECK(mgr_wait(m, EV_INIT, 1, &init));
+	mach_port_t c = init.control;
+	uint8_t *buf = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+	                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(buf != MAP_FAILED);
+	memset(buf, 0xCD, 2 * ps);
+	/* All of it unreadable: nothing installed. */
+	REQUIRE(mprotect(buf, 2 * ps, PROT_NONE) == 0);
+	(void)memory_object_data_supply(c, 0, (pointer_t)(uintptr_t)buf,
+	        (mach_msg_type_number_t)(2 * ps), FALSE, VM_PROT_NONE, FALSE,
+	        m->object);
+	CHECK_EQ(((volatile uint8_t *)a)[5], pattern_byte(5));
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 1, &req));
+	CHECK_EQ(req.offset, 0);
+	CHECK_EQ(((volatile uint8_t *)a)[ps + 5], pattern_byte(ps + 5));
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 2, &req));
+	CHECK_EQ(req.offset, ps);
+	/* The first page readable, the second not, at pages 2 and 3. */
+	REQUIRE(mprotect(buf, ps, PROT_READ) == 0);
+	(void)memory_object_data_supply(c, 2 * ps, (pointer_t)(uintptr_t)buf,
+	        (mach_msg_type_number_t)(2 * ps), FALSE, VM_PROT_NONE, FALSE,
+	        m->object);
+	const char *copy = getenv("MEMOBJ_UFFD_COPY");
+	bool pwrite_path = copy != NULL && strcmp(copy, "0") == 0;
+	CHECK_EQ(((volatile uint8_t *)a)[3 * ps + 5], pattern_byte(3 * ps + 5));
+	CHECK(mgr_wait(m, EV_DATA_REQUEST, 3, &req));
+	CHECK_EQ(req.offset, 3 * ps);
+	CHECK_EQ(((volatile uint8_t *)a)[2 * ps + 5],
+	         pwrite_path ? pattern_byte(2 * ps + 5) : 0xCD);
+	CHECK_EQ(mgr_count(m, EV_DATA_REQUEST), pwrite_path ? 4 : 3);
+	CHECK_EQ(mgr_count(m, EV_SUPPLY_COMPLETED), 0);
+	munmap(buf, 2 * ps);
+	vm_deallocate(mach_task_self(), a, 4 * ps);
+	CHECK(mgr_wait(m, EV_TERMINATE, 1, NULL));
+	mgr_stop(m);
+}
+
 TEST(control_port_dead_name)
 {
 	struct mgr *m = mgr_start(1, 0, REPLY_SUPPLY);
@@ -222,6 +278,7 @@ int main(void)
 	REQUIRE(ps >= 4096 && ps <= 65536);
 	RUN(attributes);
 	RUN(supply_bad_input);
+	RUN(supply_unreadable_data);
 	RUN(control_port_dead_name);
 	RUN(control_calls_on_other_ports);
 	return harness_done();

@@ -24,7 +24,10 @@
 #include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -36,6 +39,7 @@
 #include "cache_manager.h"
 
 static atomic_int armed;          /* the next CONTINUE gets the racer */
+static atomic_int continues_wp;   /* CONTINUEs asked with MODE_WP */
 static atomic_int racer_result;   /* 0 not run, 1 written, -1 refused */
 static uint8_t racer_value;
 
@@ -46,6 +50,9 @@ int ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	if (request == UFFDIO_CONTINUE &&
+	    (((const struct uffdio_continue *)arg)->mode & (1u << 1)))
+		atomic_fetch_add(&continues_wp, 1);   /* UFFDIO_CONTINUE_MODE_WP */
 	long r = syscall(SYS_ioctl, fd, request, arg);
 	if (r == 0 && request == UFFDIO_CONTINUE && atomic_exchange(&armed, 0)) {
 		const struct uffdio_continue *c = arg;
@@ -58,6 +65,7 @@ int ioctl(int fd, unsigned long request, ...)
 }
 
 static vm_size_t ps;
+static bool fallback;             /* MEMOBJ_UFFD_CONTINUE_WP=0 */
 
 /* Resident, clean, unlocked, unmapped from the view: read it, read-lock
  * it (which unmaps it), lift the lock. */
@@ -100,6 +108,13 @@ TEST(write_racing_a_minor_fault_is_kept)
 		/* Mapped write-protected: the racer's write goes through user
 		 * space, faults, and is tracked. */
 		page[0] = racer_value;
+	}
+	if (fallback && how != 0) {
+		/* MEMOBJ_UFFD_CONTINUE_WP=0: as on a kernel without the mode,
+		 * the page was mapped writable (the racer's write went in with
+		 * no fault) and so counted dirty, never asked with the mode. */
+		CHECK_EQ(how, 1);
+		CHECK_EQ(atomic_load(&continues_wp), 0);
 	}
 	CHECK_EQ(page[0], racer_value);
 	/* The flush returns what is dirty and drops the page; the next read
@@ -156,6 +171,8 @@ TEST(write_racing_a_minor_fault_on_a_dirty_page_is_kept)
 int main(void)
 {
 	ps = cm_kernel_page_size();
+	const char *env = getenv("MEMOBJ_UFFD_CONTINUE_WP");
+	fallback = env != NULL && strcmp(env, "0") == 0;
 	RUN(write_racing_a_minor_fault_is_kept);
 	RUN(write_racing_a_minor_fault_on_a_dirty_page_is_kept);
 	return harness_done();

@@ -18,7 +18,10 @@
 #include "vm/vm_fault.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "emmi/object_user.h"
 #include "os/os_mem.h"
@@ -310,6 +313,16 @@ void vm_object_wp_fault(struct vm_object *obj, vm_offset_t offset,
 
 /* UFFDIO_CONTINUE_MODE_WP, once refused (EINVAL), is not tried again. */
 static atomic_bool continue_wp_unsupported;
+static pthread_once_t continue_wp_once = PTHREAD_ONCE_INIT;
+
+/* MEMOBJ_UFFD_CONTINUE_WP=0 (for tests): behave as on a kernel without
+ * the mode (Linux < 6.3), so that fallback runs where the mode exists. */
+static void continue_wp_read_env(void)
+{
+	const char *env = getenv("MEMOBJ_UFFD_CONTINUE_WP");
+	if (env != NULL && strcmp(env, "0") == 0)
+		atomic_store(&continue_wp_unsupported, true);
+}
 
 /* True when `address` lies in a shared view whose writes are tracked
  * (registered WP). (obj locked) */
@@ -352,6 +365,7 @@ void vm_object_minor_fault(struct vm_object *obj, vm_offset_t offset,
 	 * counted dirty instead. System page by system page: some of a large
 	 * kernel page may be mapped already. */
 	bool protect = k->wp && (!p->dirty || (locked & VM_PROT_WRITE));
+	pthread_once(&continue_wp_once, continue_wp_read_env);
 	bool atomic_wp = protect && in_tracked_view(obj, address) &&
 	        !atomic_load_explicit(&continue_wp_unsupported, memory_order_relaxed);
 	if (protect && !atomic_wp && in_tracked_view(obj, address)) {

@@ -234,6 +234,89 @@ void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
 		vm_object_manager_died(obj);
 }
 
+static void dispatch_fault(struct vm_object *obj, vm_offset_t offset,
+        const os_uffd_fault_t *f)
+{
+	if (f->kind == OS_UFFD_FAULT_WP)
+		vm_object_wp_fault(obj, offset, f->address, f->tid);
+	else if (f->kind == OS_UFFD_FAULT_MINOR)
+		vm_object_minor_fault(obj, offset, f->address, f->tid, f->write);
+	else
+		vm_object_fault(obj, offset, f->address, f->tid, f->write);
+}
+
+/* Hand-offs (docs/architecture.md, "The install"). A supply whose copy
+ * wakes the faulting thread holds the object lock as it does; that
+ * thread's next fault, read by another reader meanwhile, would block on
+ * the lock (a futex wait and wake, a context switch). Instead the reader
+ * queues the fault to the supplier, which serves it once unlocked: the
+ * data_request it sends then lands in the queue it receives from next.
+ * The list head is one word: 0 closed (readers take the lock as usual),
+ * 1 open and empty, else the last fault queued; a push is a CAS on a
+ * head that is not 0 and the drain swaps in 0, so every fault queued is
+ * drained by the thread that opened. */
+enum { HANDOFF_CLOSED = 0, HANDOFF_OPEN = 1 };
+
+struct fault_handoff {
+	uintptr_t next;              /* the head it replaced */
+	os_uffd_fault_t fault;
+	vm_offset_t offset;
+};
+
+void vm_fault_handoff_open(struct vm_object *obj)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	uintptr_t closed = HANDOFF_CLOSED;
+	atomic_compare_exchange_strong(&obj->handoff, &closed, HANDOFF_OPEN);
+}
+
+/* Queues f to the thread that opened obj; false when it is closed (or
+ * there is no memory): the caller serves f itself. The reference on obj
+ * goes with it. */
+static bool handoff_push(struct vm_object *obj, vm_offset_t offset,
+        const os_uffd_fault_t *f)
+{
+	uintptr_t head = atomic_load_explicit(&obj->handoff, memory_order_acquire);
+	if (head == HANDOFF_CLOSED)
+		return false;
+	struct fault_handoff *h = malloc(sizeof *h);
+	if (h == NULL)
+		return false;
+	h->fault = *f;
+	h->offset = offset;
+	do {
+		if (head == HANDOFF_CLOSED) {
+			free(h);
+			return false;
+		}
+		h->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&obj->handoff, &head,
+	        (uintptr_t)h, memory_order_acq_rel, memory_order_acquire));
+	return true;
+}
+
+void vm_fault_handoff_drain(struct vm_object *obj)
+{
+	VM_ASSERT_UNLOCKED(&obj->lock);
+	uintptr_t v = atomic_exchange_explicit(&obj->handoff, HANDOFF_CLOSED,
+	                                       memory_order_acq_rel);
+	/* Pushed last first: reversed, they are served in the order read. */
+	struct fault_handoff *list = NULL;
+	while (v > HANDOFF_OPEN) {
+		struct fault_handoff *h = (struct fault_handoff *)v;
+		v = h->next;
+		h->next = (uintptr_t)list;
+		list = h;
+	}
+	while (list != NULL) {
+		struct fault_handoff *h = list;
+		list = (struct fault_handoff *)h->next;
+		dispatch_fault(obj, h->offset, &h->fault);
+		vm_object_release(obj);   /* the reader's reference */
+		free(h);
+	}
+}
+
 static void handle_fault(struct vm_kernel *k, const os_uffd_fault_t *f)
 {
 	vm_offset_t offset;
@@ -245,12 +328,9 @@ static void handle_fault(struct vm_kernel *k, const os_uffd_fault_t *f)
 		return;
 	}
 	atomic_fetch_add_explicit(&k->faults, 1, memory_order_relaxed);
-	if (f->kind == OS_UFFD_FAULT_WP)
-		vm_object_wp_fault(obj, offset, f->address, f->tid);
-	else if (f->kind == OS_UFFD_FAULT_MINOR)
-		vm_object_minor_fault(obj, offset, f->address, f->tid, f->write);
-	else
-		vm_object_fault(obj, offset, f->address, f->tid, f->write);
+	if (handoff_push(obj, offset, f))
+		return;
+	dispatch_fault(obj, offset, f);
 	vm_object_release(obj);
 }
 

@@ -16,6 +16,13 @@ void *vm_fault_thread(void *arg);
 /* A missing-page fault at `address` in a mapping of obj (no lock held). */
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write);
+/* A thread about to wake faulting threads with the object locked (the
+ * supply's UFFDIO_COPY) opens the object to hand-offs: until it drains,
+ * a reader whose fault is on obj queues the fault to it instead of
+ * blocking on the lock it holds. open: obj locked; drain: unlocked, by
+ * the thread that opened (it serves what was handed, in order). */
+void vm_fault_handoff_open(struct vm_object *obj);
+void vm_fault_handoff_drain(struct vm_object *obj);
 /* Grows requests queued before the object was ready to its cluster size.
  * (obj locked) */
 void vm_object_widen_pending(struct vm_object *obj);

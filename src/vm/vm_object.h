@@ -93,6 +93,10 @@ struct vm_object {
 	uint64_t ra_expect;             /* the page a sequential fault hits next */
 	uint32_t ra_window;             /* clusters asked ahead last time */
 	uint32_t ra_requests, ra_pages; /* read-ahead data_requests sent, pages */
+
+	/* Faults handed to the thread supplying under the lock (vm_fault.c,
+	 * vm_fault_handoff_open): 0 closed, 1 open, else a list. */
+	atomic_uintptr_t handoff;
 };
 
 /* Enters a mapping of the memory object the task names `object` at

@@ -10,6 +10,7 @@
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
 #include "vm/vm_dirty.h"
+#include "vm/vm_fault.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 #include "vm/vm_pageout.h"
@@ -34,7 +35,27 @@ void vm_object_release_waiters(vm_waiter_list_t *waiters, kern_return_t reason)
 	}
 }
 
-/* Marks page `index` resident (obj locked), collecting its waiters. */
+/* Moves page p's waiters to *waiters (obj locked). */
+static void page_take_waiters(struct vm_object *obj, vm_page_t *p,
+        vm_waiter_list_t *waiters)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	if (p->nwaiters == 0 || vm_page_take_waiters(p, waiters) == 0)
+		return;
+	/* No room to remember them: wake the page where it is mapped. */
+	for (size_t m = 0; m < obj->nmaps; m++) {
+		vm_offset_t off = p->index << vm_kernel()->page_shift;
+		if (off >= obj->maps[m].offset &&
+		    off - obj->maps[m].offset < obj->maps[m].size)
+			os_uffd_wake(vm_kernel()->uffd,
+			             obj->maps[m].start + off - obj->maps[m].offset,
+			             vm_kernel()->page_size);
+	}
+	p->nwaiters = 0;
+}
+
+/* Marks page `index` resident (obj locked), collecting its waiters (or,
+ * with waiters NULL, leaving them on the page for the caller to take). */
 static void page_make_resident(struct vm_object *obj, uint64_t index,
         vm_prot_t lock_value, boolean_t precious, vm_waiter_list_t *waiters)
 {
@@ -44,18 +65,8 @@ static void page_make_resident(struct vm_object *obj, uint64_t index,
 		p = vm_page_insert(&obj->pages, index, VM_PAGE_RESIDENT);
 	if (p == NULL)
 		return;      /* out of memory: the page is in the memfd anyway */
-	if (vm_page_take_waiters(p, waiters) != 0) {
-		/* No room to remember them: wake the page where it is mapped. */
-		for (size_t m = 0; m < obj->nmaps; m++) {
-			vm_offset_t off = index << vm_kernel()->page_shift;
-			if (off >= obj->maps[m].offset &&
-			    off - obj->maps[m].offset < obj->maps[m].size)
-				os_uffd_wake(vm_kernel()->uffd,
-				             obj->maps[m].start + off - obj->maps[m].offset,
-				             vm_kernel()->page_size);
-		}
-		p->nwaiters = 0;
-	}
+	if (waiters != NULL)
+		page_take_waiters(obj, p, waiters);
 	p->state = VM_PAGE_RESIDENT;
 	p->lock_value = (uint8_t)(lock_value & VM_PROT_ALL);
 	p->precious = precious != FALSE;
@@ -249,6 +260,111 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	                      (const void *)((uintptr_t)data + copied), len - copied);
 }
 
+/* The view a supply of pages [first, first+n) is copied into, waking its
+ * waiters in the same call (supply_direct), or NULL when that path does
+ * not apply: no copy into a mapping (see supply_install), a waiter that
+ * asked to write (its page is made writable before it runs), or the
+ * kernel over its resident bound (pageout runs before anyone wakes).
+ * (obj locked) */
+static const struct vm_object_mapping *direct_view(struct vm_object *obj,
+        uint64_t first, uint64_t n, vm_prot_t lock_value)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	struct vm_kernel *k = vm_kernel();
+	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
+	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
+	pthread_once(&copy_once, copy_read_env);
+	if (k->uffd < 0 || locked ||
+	    atomic_load_explicit(&copy_unsupported, memory_order_relaxed) ||
+	    atomic_load_explicit(&k->active, memory_order_relaxed) + n >
+	    k->resident_max)
+		return NULL;
+	bool want_write;
+	const struct vm_object_mapping *m = copy_view(obj, first, n, &want_write);
+	if (m == NULL || want_write)
+		return NULL;
+	if (m->wp && k->wp &&
+	    atomic_load_explicit(&copy_wp_unsupported, memory_order_relaxed))
+		return NULL;
+	return m;
+}
+
+/* supply_install's common case in one system call: the pages are made
+ * resident in the table and protected in every other view first, then
+ * one UFFDIO_COPY (without DONTWAKE) fills the cache, maps the run in
+ * view m and wakes its waiters, as the last step under the lock (a
+ * woken thread's next fault finds the lock free or about to be). What
+ * the copy leaves goes in by pwrite; pages neither takes go back to
+ * REQUESTED. Returns how many pages, from `first`, are in; *woke says
+ * which run the copy woke. Waiters of the installed pages are moved to
+ * *waiters. (obj locked) */
+static uint64_t supply_direct(struct vm_object *obj, uint64_t first,
+        uint64_t n, const void *data, vm_prot_t lock_value, boolean_t precious,
+        const struct vm_object_mapping *m, vm_waiter_list_t *waiters,
+        struct supply_view *woke, int *errp)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	struct vm_kernel *k = vm_kernel();
+	vm_offset_t offset = first << k->page_shift;
+	size_t len = n << k->page_shift, copied = 0;
+	bool wp = m->wp && k->wp;
+	uintptr_t dst = m->start + (offset - m->offset);
+	for (uint64_t i = 0; i < n; i++)
+		page_make_resident(obj, first + i, lock_value, precious, NULL);
+	install_protection_except(obj, first, n, wp ? m : NULL);
+	/* Counted before the wake: a woken thread finds its page counted. */
+	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
+	vm_fault_handoff_open(obj);
+	int err = os_uffd_copy(k->uffd, dst, data, len, wp, 0, &copied);
+	copied &= ~(size_t)k->page_mask;
+	size_t mapped = copied;
+	if (err != 0 && err != -EFAULT) {
+		if (copied == 0 && (err == -EINVAL || err == -ENOTTY ||
+		                    err == -EOPNOTSUPP || err == -ENOSYS))
+			atomic_store_explicit(wp ? &copy_wp_unsupported : &copy_unsupported,
+			                      true, memory_order_relaxed);
+		/* Pages already there (EEXIST), the view changing (ENOENT), no
+		 * memory: the rest by pwrite, their waiters woken after. */
+		err = vm_cache_write(&obj->cache, offset + copied,
+		                     (const void *)((uintptr_t)data + copied),
+		                     len - copied);
+		if (err == 0) {
+			/* View m was left to the copy's WP mode: protect what
+			 * pwrite put in, in it too. */
+			if (wp)
+				install_protection(obj, first + (mapped >> k->page_shift),
+				                   n - (mapped >> k->page_shift));
+			copied = len;
+		}
+	}
+	uint64_t done = copied >> k->page_shift;
+	for (uint64_t i = 0; i < n; i++) {
+		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		if (p == NULL)
+			continue;
+		if (i < done) {
+			page_take_waiters(obj, p, waiters);
+			continue;
+		}
+		/* Not in the cache after all: requested again, with its
+		 * waiters, for data_error to fail. */
+		p->state = VM_PAGE_REQUESTED;
+		obj->resident--;
+		atomic_fetch_sub_explicit(&k->active, 1, memory_order_relaxed);
+	}
+	if (done < n) {
+		atomic_fetch_sub_explicit(&k->pageins, (unsigned)(n - done),
+		                          memory_order_relaxed);
+		vm_cache_punch(&obj->cache, offset + (done << k->page_shift),
+		               (n - done) << k->page_shift);
+	}
+	/* The copy woke the waiters of what it mapped (with EFAULT, the
+	 * prefix it copied before the unreadable byte). */
+	*woke = (struct supply_view){ m, dst, mapped, wp, false, false };
+	*errp = err;
+	return done;
+}
+
 /* Drops from *w the waiters one wake of the copied run serves (their
  * page is mapped in [addr, addr+len)), counting their wait as release
  * would. */
@@ -325,6 +441,28 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	 * straight into a mapping when it can be (UFFDIO_COPY), else with one
 	 * pwrite; the manager's copy goes away with the message. */
 	struct supply_view woke = { 0 };
+	const struct vm_object_mapping *direct =
+	        n > 0 ? direct_view(obj, first, n, lock_value) : NULL;
+	if (direct != NULL) {
+		int err = 0;
+		uint64_t done = supply_direct(obj, first, n, data, lock_value,
+		                              precious, direct, &waiters, &woke, &err);
+		if (done < n) {
+			kr = err == -EFAULT ? KERN_INVALID_ADDRESS : KERN_RESOURCE_SHORTAGE;
+			*error_offset = offset + (done << k->page_shift);
+			failed = (n - done) << k->page_shift;
+		}
+		pthread_mutex_unlock(&obj->lock);
+		drop_woken_waiters(&waiters, woke.addr, woke.len);
+		vm_pageout_balance();
+		vm_object_release_waiters(&waiters, KERN_SUCCESS);
+		vm_waiter_list_free(&waiters);
+		if (failed != 0)
+			vm_object_data_error(obj, offset + (done << k->page_shift),
+			                     failed, KERN_MEMORY_ERROR);
+		vm_fault_handoff_drain(obj);
+		return kr;
+	}
 	if (n > 0) {
 		int err = supply_install(obj, first, n, data, lock_value, &woke);
 		if (err != 0) {
