@@ -427,10 +427,8 @@ static bool fault_readers_wanted(void)
 	return v == NULL || strcmp(v, "0") != 0;
 }
 
-void *vm_fault_thread(void *arg)
+void vm_fault_readers_start(struct vm_kernel *k)
 {
-	struct vm_kernel *k = arg;
-	os_signal_block_all();
 	pthread_mutex_lock(&readers_lock);
 	int epfd = os_uffd_reader_open(k->uffd, NULL);
 	fault_thread_epfd = epfd;
@@ -438,6 +436,13 @@ void *vm_fault_thread(void *arg)
 	if (epfd >= 0 && fault_readers_wanted() &&
 	    pthread_key_create(&reader_key, reader_exit) == 0)
 		ipc_set_idle_hook(&reader_hook);
+}
+
+void *vm_fault_thread(void *arg)
+{
+	struct vm_kernel *k = arg;
+	os_signal_block_all();
+	int epfd = fault_thread_epfd;
 	for (;;) {
 		int ready = epfd >= 0 ? os_uffd_reader_wait(epfd, NULL)
 		                      : os_uffd_wait(k->uffd) == 0 ? 1 : 0;

@@ -9,10 +9,17 @@
 #include <sys/types.h>
 #include <mach/mach.h>
 
+struct vm_kernel;
 struct vm_object;
 
 /* The fault thread's body; arg is the struct vm_kernel. */
 void *vm_fault_thread(void *arg);
+/* Before the fault thread starts (kernel start, no IPC lock held): the
+ * fault thread's epoll reader and the IPC idle hook that makes manager
+ * threads waiting in mach_msg fault readers too. Installed before the
+ * first vm_map returns, so that no receive starts before it and sleeps
+ * on its port alone. */
+void vm_fault_readers_start(struct vm_kernel *k);
 /* A missing-page fault at `address` in a mapping of obj (no lock held). */
 void vm_object_fault(struct vm_object *obj, vm_offset_t offset,
         uintptr_t address, pid_t tid, int write);

@@ -107,6 +107,7 @@ static void kernel_start(void)
 		        "memory objects will fail", strerror(-k->uffd));
 		return;
 	}
+	vm_fault_readers_start(k);
 	pthread_t thread;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
