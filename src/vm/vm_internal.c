@@ -74,6 +74,7 @@ static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 static atomic_bool idle;                 /* waiting, no timeout */
 static atomic_ulong map_generation;      /* bumped by every change */
 static atomic_size_t idle_wake_at;       /* counted pages that arm it */
+static atomic_ulong idle_generation;     /* the map it went to sleep on */
 static atomic_ullong wakeups;
 
 struct candidate {
@@ -417,8 +418,11 @@ void vm_internal_pageout_stats(unsigned long long *wakeups_out, bool *idle_out)
 {
 	if (wakeups_out != NULL)
 		*wakeups_out = atomic_load(&wakeups);
+	/* Asleep, and nothing has come that will wake it. */
 	if (idle_out != NULL)
-		*idle_out = atomic_load(&idle);
+		*idle_out = atomic_load(&idle) &&
+		            atomic_load(&map_generation) == atomic_load(&idle_generation) &&
+		            vm_internal_counted() <= atomic_load(&idle_wake_at);
 }
 
 /* Sleeps until the map changes after `generation`, or the counted pages
@@ -427,6 +431,7 @@ static void wait_for_work(unsigned long generation, size_t wake_at)
 {
 	pthread_mutex_lock(&idle_lock);
 	atomic_store(&idle_wake_at, wake_at);
+	atomic_store(&idle_generation, generation);
 	atomic_store(&idle, true);
 	while (atomic_load(&map_generation) == generation &&
 	       vm_internal_counted() <= wake_at)

@@ -54,7 +54,8 @@ size_t vm_internal_counted(void);
 void vm_internal_map_changed(void);
 void vm_internal_note_counted(size_t counted);
 /* Tests: the pageout thread's wake-ups so far (each one look at internal
- * memory), and whether it is now asleep with no timeout. */
+ * memory), and whether it is now asleep with no timeout and nothing
+ * pending that would wake it. */
 void vm_internal_pageout_stats(unsigned long long *wakeups, bool *idle);
 /* The last reference to an internal object goes (vm_object_release). */
 void vm_internal_release(struct vm_object *obj);
