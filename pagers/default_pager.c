@@ -168,7 +168,9 @@ struct dp_pager {
 };
 
 static pthread_mutex_t dp_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_rwlock_t seg_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_rwlock_t seg_lock;     /* writer-preferring: lock_init */
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+static pthread_rwlockattr_t writer_first;
 static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dp_pager *pagers;
@@ -242,6 +244,16 @@ void default_pager_get_stats(default_pager_stats_t *stats)
 		.requests_overlapped = atomic_load(&dp_stats.overlapped),
 		.max_parallel_requests = atomic_load(&dp_stats.max_in_flight),
 	};
+}
+
+/* The rwlocks prefer writers: a segment add or an evacuation is not
+ * starved by a stream of faults (no handler takes one twice). */
+static void lock_init(void)
+{
+	pthread_rwlockattr_init(&writer_first);
+	pthread_rwlockattr_setkind_np(&writer_first,
+	        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&seg_lock, &writer_first);
 }
 
 /* ---- I/O buffers ---- */
@@ -477,7 +489,7 @@ static struct dp_object *object_new(struct dp_pager *p, mach_port_t port,
 		free(o);
 		return NULL;
 	}
-	pthread_rwlock_init(&o->lock, NULL);
+	pthread_rwlock_init(&o->lock, &writer_first);
 	o->kind = DP_OBJECT;
 	o->port = port;
 	o->pager = p;
@@ -1325,6 +1337,7 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	if (backing_file == NULL || default_pager == NULL ||
 	    (size != 0 && size < BLOCK))
 		return KERN_INVALID_ARGUMENT;
+	pthread_once(&lock_once, lock_init);
 	list_lock();
 	if (dp_buf == NULL) {
 		/* The buffer of last resort: a thread whose own one cannot be
