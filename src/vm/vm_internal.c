@@ -433,6 +433,8 @@ static void wait_for_work(unsigned long generation, size_t wake_at)
 	atomic_store(&idle_wake_at, wake_at);
 	atomic_store(&idle_generation, generation);
 	atomic_store(&idle, true);
+	/* Pairs with vm_internal_note_counted's: one of us sees the other. */
+	atomic_thread_fence(memory_order_seq_cst);
 	while (atomic_load(&map_generation) == generation &&
 	       vm_internal_counted() <= wake_at)
 		pthread_cond_wait(&idle_cond, &idle_lock);
