@@ -22,9 +22,9 @@
  *                 regions (one each); time per page-in (host_statistics
  *                 pageins) against one thread, CPU and context switches
  *                 per page-in, and the pager's lock contention (failed
- *                 trylocks, default_pager_get_stats: noise-free); aim
- *                 <= 0.6x of one thread per fault with 4 threads on one
- *                 object
+ *                 trylocks, default_pager_get_stats: noise-free), also
+ *                 while the N threads write the pages out; aim <= 0.6x
+ *                 of one thread per fault with 4 threads on one object
  *
  * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64).
  * BENCH_DP_ONLY=threads runs the threads part only. */
