@@ -16,7 +16,18 @@
  *                 pread + UFFDIO_COPY; aim <= 1.5x the latter (second
  *                 read)
  *
- * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64). */
+ *   threads       N = 1, 2, 4 application threads faulting paged-out
+ *                 pages in: of one vm_allocate region (one internal
+ *                 object: each thread its own slice) and of N separate
+ *                 regions (one each); time per page-in (host_statistics
+ *                 pageins) against one thread, CPU and context switches
+ *                 per page-in, and the pager's lock contention (failed
+ *                 trylocks, default_pager_get_stats: noise-free), also
+ *                 while the N threads write the pages out; aim <= 0.6x
+ *                 of one thread per fault with 4 threads on one object
+ *
+ * Medians of RUNS runs. Usage: bench_default_pager [MiB] (default 64).
+ * BENCH_DP_ONLY=threads runs the threads part only. */
 
 #include <mach/mach.h>
 #include <memobj/default_pager.h>
@@ -25,11 +36,13 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +146,225 @@ static double raw_uffd_pread(int fd, size_t size)
 	return s;
 }
 
+/* ---- N application threads faulting pages in ---- */
+
+struct reader {
+	pthread_barrier_t *start;
+	const char *base;
+	size_t size;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	pthread_barrier_wait(r->start);
+	read_all(r->base, r->size);
+	return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+	struct reader *r = arg;
+	pthread_barrier_wait(r->start);
+	touch((char *)r->base, r->size);
+	return NULL;
+}
+
+static natural_t pageins(void)
+{
+	struct vm_statistics s;
+	mach_msg_type_number_t c = HOST_VM_INFO_COUNT;
+	host_statistics(mach_host_self(), HOST_VM_INFO, (host_info_t)&s, &c);
+	return s.pageins;
+}
+
+static double cpu_now(long *csw)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*csw = ru.ru_nvcsw + ru.ru_nivcsw;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+struct sample {
+	double us, cpu_us, csw, contended, object_contended, overlapped;
+	double requests, faults;
+};
+
+/* One timed read by n threads: slices [i*size/n, (i+1)*size/n) of the
+ * regions (regs[i % nregs] when separate). Every page was paged out and
+ * read back once, so the resident pages are clean and the read is
+ * page-ins and clean evictions only. */
+static struct sample timed_read(char **regs, int nregs, size_t size, int n)
+{
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+	pthread_t t[8];
+	struct reader r[8];
+	for (int i = 0; i < n; i++) {
+		if (nregs == 1)
+			r[i] = (struct reader){ &start, regs[0] + size / (size_t)n * (size_t)i,
+			                        size / (size_t)n };
+		else
+			r[i] = (struct reader){ &start, regs[i], size };
+		pthread_create(&t[i], NULL, reader_main, &r[i]);
+	}
+	default_pager_stats_t s0, s1;
+	default_pager_get_stats(&s0);
+	natural_t p0 = pageins();
+	long c0, c1;
+	double cpu0 = cpu_now(&c0);
+	double t0 = now();
+	pthread_barrier_wait(&start);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	double wall = now() - t0;
+	double cpu1 = cpu_now(&c1);
+	natural_t p1 = pageins();
+	default_pager_get_stats(&s1);
+	pthread_barrier_destroy(&start);
+	double faults = (double)(p1 - p0);
+	if (faults < 1)
+		faults = 1;
+	double acq = (double)(s1.lock_acquisitions - s0.lock_acquisitions);
+	double req = (double)(s1.data_requests - s0.data_requests);
+	return (struct sample){
+		.us = wall * 1e6 / faults,
+		.cpu_us = (cpu1 - cpu0) * 1e6 / faults,
+		.csw = (double)(c1 - c0) / faults,
+		.contended = acq > 0 ? (double)(s1.lock_contended - s0.lock_contended) / acq : 0,
+		.object_contended = (double)(s1.object_contended - s0.object_contended),
+		.overlapped = req > 0 ? (double)(s1.requests_overlapped -
+		                                 s0.requests_overlapped) / req : 0,
+		.requests = req,
+		.faults = faults,
+	};
+}
+
+/* Pages everything out once (n threads writing, as timed_read divides
+ * the work) and back in once (so all is clean). The share of lock
+ * acquisitions that were contended while the pages went out, and the
+ * contended ones of the block allocator, through *alloc. */
+static double prepare(char **regs, int nregs, size_t each, int n,
+        mach_port_t pager, size_t limit, double *alloc)
+{
+	default_pager_info_t i0, info;
+	default_pager_stats_t s0, s1;
+	default_pager_info(pager, &i0);
+	default_pager_get_stats(&s0);
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+	pthread_t t[8];
+	struct reader w[8];
+	for (int i = 0; i < n; i++) {
+		if (nregs == 1)
+			w[i] = (struct reader){ &start, regs[0] + each / (size_t)n * (size_t)i,
+			                        each / (size_t)n };
+		else
+			w[i] = (struct reader){ &start, regs[i], each };
+		pthread_create(&t[i], NULL, writer_main, &w[i]);
+	}
+	double t0 = now();
+	pthread_barrier_wait(&start);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	vm_size_t want = (each * (size_t)nregs - limit) * 9 / 10;
+	do {
+		default_pager_info(pager, &info);
+	} while (i0.free_space - info.free_space < want && now() - t0 < 60);
+	default_pager_get_stats(&s1);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < nregs; i++)
+		read_all(regs[i], each);
+	double acq = (double)(s1.lock_acquisitions - s0.lock_acquisitions);
+	*alloc = (double)(s1.alloc_contended - s0.alloc_contended);
+	return acq > 0 ? (double)(s1.lock_contended - s0.lock_contended) / acq : 0;
+}
+
+static void threads_section(mach_port_t pager, size_t size, size_t limit)
+{
+	static const int ns[] = { 1, 2, 4 };
+	enum { NN = 3 };
+	struct sample one[NN][RUNS], sep[NN][RUNS];
+	double out_cont[2][NN], out_alloc[2][NN];
+	for (int layout = 0; layout < 2; layout++) {
+		for (int k = 0; k < NN; k++) {
+			int n = ns[k];
+			int nregs = layout == 0 ? 1 : n;
+			size_t each = size / (size_t)nregs;
+			char *regs[8];
+			for (int i = 0; i < nregs; i++) {
+				vm_address_t a = 0;
+				if (vm_allocate(mach_task_self(), &a, each, TRUE) != KERN_SUCCESS)
+					die("vm_allocate");
+				regs[i] = (char *)a;
+			}
+			out_cont[layout][k] = prepare(regs, nregs, each, n, pager, limit,
+			                              &out_alloc[layout][k]);
+			for (int r = 0; r < RUNS; r++) {
+				/* The same start each run: one sequential read first. */
+				for (int i = 0; i < nregs; i++)
+					read_all(regs[i], each);
+				struct sample smp = timed_read(regs, nregs,
+				        layout == 0 ? size : each, n);
+				if (layout == 0)
+					one[k][r] = smp;
+				else
+					sep[k][r] = smp;
+			}
+			for (int i = 0; i < nregs; i++)
+				vm_deallocate(mach_task_self(), (vm_address_t)regs[i], each);
+		}
+	}
+	const char *pt = getenv("MEMOBJ_PAGER_THREADS");
+	printf("\nthreads: %zu MiB paged out and read back by N threads, per page-in "
+	       "(host_statistics pageins), median of %d runs; pager pool %s\n",
+	       size >> 20, RUNS, pt ? pt : "default (2 to 4 by the CPUs)");
+	printf("%-24s %2s %9s %7s %8s %6s %10s %8s %8s %8s %7s\n", "", "N", "us/fault",
+	       "ratio", "cpu us", "csw", "contended", "obj-cont", "overlap",
+	       "page-ins", "pg/req");
+	double ratio4 = 0;
+	for (int layout = 0; layout < 2; layout++)
+		for (int k = 0; k < NN; k++) {
+			struct sample *v = layout == 0 ? one[k] : sep[k];
+			double us[RUNS], cpu[RUNS], csw[RUNS], con[RUNS], oc[RUNS], ov[RUNS];
+			double pr[RUNS], pf[RUNS];
+			for (int r = 0; r < RUNS; r++) {
+				us[r] = v[r].us; cpu[r] = v[r].cpu_us; csw[r] = v[r].csw;
+				con[r] = v[r].contended; oc[r] = v[r].object_contended;
+				ov[r] = v[r].overlapped;
+				pr[r] = v[r].faults / (v[r].requests > 0 ? v[r].requests : 1);
+				pf[r] = v[r].faults;
+			}
+			/* Ratio in the same run: run r of N threads over run r of 1. */
+			double rat[RUNS];
+			struct sample *base = layout == 0 ? one[0] : sep[0];
+			for (int r = 0; r < RUNS; r++)
+				rat[r] = v[r].us / base[r].us;
+			double ratio = median(rat, RUNS);
+			if (layout == 0 && ns[k] == 4)
+				ratio4 = ratio;
+			printf("%-24s %2d %9.2f %6.2fx %8.2f %6.2f %9.4f%% %8.0f %7.1f%% %8.0f %7.1f\n",
+			       layout == 0 ? "one region (one object)" : "separate regions",
+			       ns[k], median(us, RUNS), ratio, median(cpu, RUNS),
+			       median(csw, RUNS), median(con, RUNS) * 100, median(oc, RUNS),
+			       median(ov, RUNS) * 100, median(pf, RUNS), median(pr, RUNS));
+		}
+	printf("(contended: share of the pager's lock acquisitions that found the lock "
+	       "taken; obj-cont: of an object's lock; overlap: data_requests begun "
+	       "while another was served; page-ins per run; pages per data_request)\n");
+	printf("page-out while N threads write (one pass): contended acquisitions, "
+	       "of them the block allocator's\n");
+	for (int layout = 0; layout < 2; layout++)
+		for (int k = 0; k < NN; k++)
+			printf("%-24s %2d %9.4f%% %8.0f\n",
+			       layout == 0 ? "one region (one object)" : "separate regions",
+			       ns[k], out_cont[layout][k] * 100, out_alloc[layout][k]);
+	printf("4 threads vs 1, one object, per fault: %.2fx  (aim <= 0.6x: %s)\n",
+	       ratio4, ratio4 <= 0.6 ? "met" : "not met");
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
@@ -157,6 +389,13 @@ int main(int argc, char **argv)
 		host_default_memory_manager(mach_host_self(), &dm, cluster_pages * kpage);
 		if (MACH_PORT_VALID(dm))
 			mach_port_deallocate(mach_task_self(), dm);
+	}
+
+	const char *only = getenv("BENCH_DP_ONLY");
+	if (only != NULL && strcmp(only, "threads") == 0) {
+		threads_section(pager, size, limit);
+		unlink(path);
+		return 0;
 	}
 
 	/* first touch, under the limit */
@@ -277,5 +516,7 @@ int main(int argc, char **argv)
 	printf("page-in vs uffd + pread:    %.2fx  (aim <= 1.5x: %s)\n", a2,
 	       a2 <= 1.5 ? "met" : "not met");
 	printf("page-out vs pwrite:         %.2fx  (no aim)\n", out_us / w_us);
+	threads_section(pager, size, limit);
+	unlink(path);
 	return 0;
 }

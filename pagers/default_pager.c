@@ -5,16 +5,34 @@
  * on the pager's ports. Public API only. Storage layout and protocol:
  * docs/default_pager.md.
  *
- * State: one mutex (dp_lock) guards everything; the server threads (two
- * per pager: a pager_pool, pagers/pager_pool.h) take it for each message.
- * The pool keeps each object port's order by seqno, and every message
- * consumes its seqno, even a malformed or ignored one (SPEC 6): a
- * data_request that follows a data_return of its pages is served after
- * the write reached the segment; init, terminate, notifications and the
- * completions run alone, after everything before them. The paging
- * path never touches memory that could page to this pager: the I/O buffer
- * is malloc'ed (and mlock'ed where permitted), the data the kernel sends
- * is written out and vm_deallocate'd. */
+ * Threads: a pager_pool per pager (pagers/pager_pool.h, its default size,
+ * MEMOBJ_PAGER_THREADS). The pool keeps each object port's order by
+ * seqno, and every message consumes its seqno, even a malformed or
+ * ignored one (SPEC 6): a data_request that follows a data_return of its
+ * pages is served after the write reached the segment; init, terminate,
+ * notifications and the completions run alone, after everything before
+ * them. What the pool lets run side by side (requests for any pages,
+ * returns of other pages, other objects) runs side by side here too:
+ *
+ * Locks, in the order they are taken (each may be skipped):
+ *   dp_lock     the lists: pagers, their objects and stores; the
+ *               default_pager RPCs, object creation and freeing
+ *   o->lock     rwlock of one object: its handlers hold it shared (the
+ *               pool already keeps conflicting ones apart, so they touch
+ *               different page-map entries); store evacuation, which
+ *               rewrites entries of any object, holds it exclusive
+ *   seg_lock    rwlock of the segment table (segments[], files): shared
+ *               across the I/O, exclusive to add or close a segment
+ *   buf_lock    the shared emergency I/O buffer (a thread whose own
+ *               buffer could not be allocated)
+ *   alloc_lock  the free-block maps, the stores' segment lists and
+ *               their link: a few instructions per block allocated
+ * Counters are atomics. Every acquisition is tried first: a try that
+ * fails counts as contended (default_pager_get_stats).
+ *
+ * The paging path never touches memory that could page to this pager: the
+ * I/O buffers are malloc'ed (and mlock'ed where permitted), the data the
+ * kernel sends is written out and vm_deallocate'd. */
 
 #include <memobj/default_pager.h>
 
@@ -23,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,7 +54,6 @@
 #include <linux/fs.h>
 
 #define BLOCK DEFAULT_PAGER_BLOCK_SIZE
-#define DP_THREADS 2
 #define DP_BUF_SIZE (2u * 1024 * 1024)     /* largest kernel page */
 #define DP_DEVICE_MAX 1024
 
@@ -92,25 +110,30 @@ typedef struct {                 /* what a client receives into */
 
 struct dp_store;
 
+/* The first member of what a pool port's ctx points at. */
+enum dp_kind { DP_PAGER = 1, DP_STORE, DP_OBJECT };
+
 struct dp_segment {
 	int id;                      /* index in segments[] */
 	int fd;
 	char *path;
 	uint64_t base;               /* byte offset in the file */
-	uint64_t npages, nfree, hint;
+	uint64_t npages, nfree, hint;    /* alloc_lock */
 	uint8_t *used;               /* a byte per block: the free-block map */
 	bool failed;                 /* a write failed: no new blocks here */
 	struct dp_store *store;
 };
 
 struct dp_store {
+	enum dp_kind kind;
 	mach_port_t port;            /* receive right (the backing_store_t) */
 	struct dp_pager *pager;
 	int priority, clsize;
-	struct dp_segment **segs;
+	struct dp_segment **segs;    /* alloc_lock */
 	size_t nsegs;
-	natural_t pages_in, pages_in_fail, pages_out, pages_out_fail;
-	struct dp_store *next;
+	bool deleting;               /* being evacuated: no new blocks (alloc_lock) */
+	atomic_uint pages_in, pages_in_fail, pages_out, pages_out_fail;
+	struct dp_store *next;       /* dp_lock and alloc_lock */
 };
 
 struct dp_control {
@@ -119,35 +142,153 @@ struct dp_control {
 };
 
 struct dp_object {
+	enum dp_kind kind;
 	mach_port_t port;            /* receive right */
 	struct dp_pager *pager;
+	pthread_rwlock_t lock;       /* above */
 	vm_size_t size;
 	bool internal;               /* from memory_object_create */
 	uint64_t nblocks;
 	uint64_t *map;               /* per block: 0 = never written, else
 	                              * (segment id << 40 | block) + 1 */
-	struct dp_control *controls;
+	struct dp_control *controls; /* changed by barriers only */
 	size_t ncontrols;
-	struct dp_object *next;
+	struct dp_object *next;      /* dp_lock */
 };
 
 struct dp_pager {
+	enum dp_kind kind;
 	mach_port_t port;
 	pager_pool_t *pool;          /* serves port, its stores and objects */
-	struct dp_store *stores;
-	struct dp_object *objects;
-	natural_t pageout_calls, pagein_calls, pages_in, pages_out,
-	          pages_unavail, pages_init, pages_init_writes;
+	struct dp_store *stores;     /* dp_lock and alloc_lock */
+	struct dp_object *objects;   /* dp_lock */
+	atomic_uint pageout_calls, pagein_calls, pages_in, pages_out,
+	            pages_unavail, pages_init, pages_init_writes;
 	struct dp_pager *next;
 };
 
 static pthread_mutex_t dp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t seg_lock;     /* writer-preferring: lock_init */
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+static pthread_rwlockattr_t writer_first;
+static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dp_pager *pagers;
-static struct dp_segment **segments;
+static struct dp_segment **segments;     /* seg_lock */
 static size_t nsegments, segments_cap;
-static char *dp_buf;                 /* I/O buffer (dp_lock) */
+static char *dp_buf;                 /* emergency I/O buffer (buf_lock) */
+static pthread_key_t buf_key;        /* each thread's own I/O buffer */
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static struct {
+	atomic_ullong acquired, contended, list, object, segment, buffer, alloc;
+	atomic_ullong requests, overlapped;
+	atomic_uint in_flight, max_in_flight;
+} dp_stats;
 
 static boolean_t dp_demux(void *ctx, mach_msg_header_t *in, mach_msg_header_t *out);
+
+/* ---- locks: tried first, so contention is counted ---- */
+
+static void count_lock(bool contended, atomic_ullong *which)
+{
+	atomic_fetch_add_explicit(&dp_stats.acquired, 1, memory_order_relaxed);
+	if (contended) {
+		atomic_fetch_add_explicit(&dp_stats.contended, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(which, 1, memory_order_relaxed);
+	}
+}
+
+static void mutex_lock(pthread_mutex_t *m, atomic_ullong *which)
+{
+	bool busy = pthread_mutex_trylock(m) != 0;
+	if (busy)
+		pthread_mutex_lock(m);
+	count_lock(busy, which);
+}
+
+static void rw_rdlock(pthread_rwlock_t *l, atomic_ullong *which)
+{
+	bool busy = pthread_rwlock_tryrdlock(l) != 0;
+	if (busy)
+		pthread_rwlock_rdlock(l);
+	count_lock(busy, which);
+}
+
+static void rw_wrlock(pthread_rwlock_t *l, atomic_ullong *which)
+{
+	bool busy = pthread_rwlock_trywrlock(l) != 0;
+	if (busy)
+		pthread_rwlock_wrlock(l);
+	count_lock(busy, which);
+}
+
+#define list_lock()    mutex_lock(&dp_lock, &dp_stats.list)
+#define list_unlock()  pthread_mutex_unlock(&dp_lock)
+#define alloc_acquire() mutex_lock(&alloc_lock, &dp_stats.alloc)
+#define alloc_release() pthread_mutex_unlock(&alloc_lock)
+
+void default_pager_get_stats(default_pager_stats_t *stats)
+{
+	if (stats == NULL)
+		return;
+	*stats = (default_pager_stats_t){
+		.lock_acquisitions = atomic_load(&dp_stats.acquired),
+		.lock_contended = atomic_load(&dp_stats.contended),
+		.list_contended = atomic_load(&dp_stats.list),
+		.object_contended = atomic_load(&dp_stats.object),
+		.segment_contended = atomic_load(&dp_stats.segment),
+		.buffer_contended = atomic_load(&dp_stats.buffer),
+		.alloc_contended = atomic_load(&dp_stats.alloc),
+		.data_requests = atomic_load(&dp_stats.requests),
+		.requests_overlapped = atomic_load(&dp_stats.overlapped),
+		.max_parallel_requests = atomic_load(&dp_stats.max_in_flight),
+	};
+}
+
+/* The rwlocks prefer writers: a segment add or an evacuation is not
+ * starved by a stream of faults (no handler takes one twice). */
+static void lock_init(void)
+{
+	pthread_rwlockattr_init(&writer_first);
+	pthread_rwlockattr_setkind_np(&writer_first,
+	        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&seg_lock, &writer_first);
+}
+
+/* ---- I/O buffers ---- */
+
+static void buf_key_make(void)
+{
+	(void)pthread_key_create(&buf_key, free);
+}
+
+/* This thread's I/O buffer of DP_BUF_SIZE bytes; if it has none and none
+ * can be had, the shared one, with *shared set and buf_lock held. */
+static char *buf_get(bool *shared)
+{
+	pthread_once(&buf_once, buf_key_make);
+	char *b = pthread_getspecific(buf_key);
+	if (b == NULL && (b = aligned_alloc(BLOCK, DP_BUF_SIZE)) != NULL) {
+		/* Its own memory, never paged: where the limit allows. */
+		(void)mlock(b, DP_BUF_SIZE);
+		if (pthread_setspecific(buf_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+	}
+	*shared = b == NULL;
+	if (b != NULL)
+		return b;
+	mutex_lock(&buf_lock, &dp_stats.buffer);
+	return dp_buf;
+}
+
+static void buf_put(bool shared)
+{
+	if (shared)
+		pthread_mutex_unlock(&buf_lock);
+}
 
 /* ---- lookups (dp_lock held) ---- */
 
@@ -156,15 +297,6 @@ static struct dp_pager *find_pager(mach_port_t port)
 	for (struct dp_pager *p = pagers; p; p = p->next)
 		if (p->port == port)
 			return p;
-	return NULL;
-}
-
-static struct dp_object *find_object(mach_port_t port)
-{
-	for (struct dp_pager *p = pagers; p; p = p->next)
-		for (struct dp_object *o = p->objects; o; o = o->next)
-			if (o->port == port)
-				return o;
 	return NULL;
 }
 
@@ -193,6 +325,7 @@ static uint64_t map_entry(struct dp_segment *s, uint64_t block)
 	return (((uint64_t)s->id << 40) | block) + 1;
 }
 
+/* Gives a block back (seg_lock held). */
 static void block_free(uint64_t entry)
 {
 	if (entry == 0)
@@ -203,21 +336,25 @@ static void block_free(uint64_t entry)
 	if (id >= nsegments || segments[id] == NULL)
 		return;
 	struct dp_segment *s = segments[id];
+	alloc_acquire();
 	if (block < s->npages && s->used[block]) {
 		s->used[block] = 0;
 		s->nfree++;
 		if (block < s->hint)
 			s->hint = block;
 	}
+	alloc_release();
 }
 
-/* A free block, from the stores of highest priority first; `avoid` (may
- * be NULL) is skipped. 0 when every segment is full. */
-static uint64_t block_alloc(struct dp_pager *p, struct dp_store *avoid)
+/* A free block, from the stores of highest priority first, skipping those
+ * being deleted. 0 when every segment is full. (seg_lock held) */
+static uint64_t block_alloc(struct dp_pager *p)
 {
-	for (int pri = BS_MAXPRI; pri >= 0; pri--)
-		for (struct dp_store *st = p->stores; st; st = st->next) {
-			if (st == avoid || st->priority != pri)
+	uint64_t found = 0;
+	alloc_acquire();
+	for (int pri = BS_MAXPRI; pri >= 0 && found == 0; pri--)
+		for (struct dp_store *st = p->stores; st && found == 0; st = st->next) {
+			if (st->deleting || st->priority != pri)
 				continue;
 			for (size_t i = 0; i < st->nsegs; i++) {
 				struct dp_segment *s = st->segs[i];
@@ -229,14 +366,19 @@ static uint64_t block_alloc(struct dp_pager *p, struct dp_store *avoid)
 						s->used[b] = 1;
 						s->nfree--;
 						s->hint = b + 1;
-						return map_entry(s, b);
+						found = map_entry(s, b);
+						break;
 					}
 				}
+				if (found != 0)
+					break;
 			}
 		}
-	return 0;
+	alloc_release();
+	return found;
 }
 
+/* The segment of a page-map entry and its byte there (seg_lock held). */
 static struct dp_segment *entry_segment(uint64_t entry, uint64_t *byte)
 {
 	uint64_t v = entry - 1;
@@ -281,26 +423,31 @@ static int full_pread(int fd, void *buf, size_t len, uint64_t at)
 }
 
 /* Writes one block of data for object block `index`, allocating its
- * block if it has none. 0, -ENOSPC (every segment full) or -errno. */
+ * block if it has none. 0, -ENOSPC (every segment full) or -errno.
+ * (o->lock and seg_lock held; the pool keeps other writers of `index`
+ * out) */
 static int store_block(struct dp_object *o, uint64_t index, const void *data)
 {
 	uint64_t entry = o->map[index];
 	bool fresh = entry == 0;
-	if (fresh && (entry = block_alloc(o->pager, NULL)) == 0)
+	if (fresh && (entry = block_alloc(o->pager)) == 0)
 		return -ENOSPC;
 	uint64_t at = 0;
 	struct dp_segment *s = entry_segment(entry, &at);
 	int err = s ? full_pwrite(s->fd, data, BLOCK, at) : -EIO;
 	if (s != NULL) {
 		if (err == 0) {
-			s->store->pages_out++;
+			atomic_fetch_add(&s->store->pages_out, 1);
 		} else {
-			s->store->pages_out_fail++;
-			if (!s->failed)
+			atomic_fetch_add(&s->store->pages_out_fail, 1);
+			alloc_acquire();
+			bool first = !s->failed;
+			s->failed = true;
+			alloc_release();
+			if (first)
 				fprintf(stderr, "default_pager: write to segment %s "
 				        "failed (%s); no new pages go there\n", s->path,
 				        strerror(-err));
-			s->failed = true;
 		}
 	}
 	if (err != 0) {
@@ -314,56 +461,6 @@ static int store_block(struct dp_object *o, uint64_t index, const void *data)
 
 /* ---- objects ---- */
 
-static struct dp_object *object_new(struct dp_pager *p, mach_port_t port,
-        vm_size_t size, bool internal)
-{
-	struct dp_object *o = calloc(1, sizeof *o);
-	if (o == NULL)
-		return NULL;
-	o->nblocks = (size + BLOCK - 1) / BLOCK;
-	o->map = calloc(o->nblocks ? o->nblocks : 1, sizeof *o->map);
-	if (o->map == NULL) {
-		free(o);
-		return NULL;
-	}
-	o->port = port;
-	o->pager = p;
-	o->size = size;
-	o->internal = internal;
-	/* In seqno order, as pager_pool.h tells. */
-	if (pager_pool_add(p->pool, port, true, dp_demux, NULL, p) != KERN_SUCCESS) {
-		free(o->map);
-		free(o);
-		return NULL;
-	}
-	o->next = p->objects;
-	p->objects = o;
-	return o;
-}
-
-/* Frees the object: its blocks go back, its port goes (dp_lock held). Only
- * a barrier (terminate, a notification) or the object's creation frees
- * one, so no other handler of it runs; messages of it still queued are
- * dropped by the pool. */
-static void object_free(struct dp_object *o)
-{
-	struct dp_pager *p = o->pager;
-	for (struct dp_object **pp = &p->objects; *pp; pp = &(*pp)->next)
-		if (*pp == o) {
-			*pp = o->next;
-			break;
-		}
-	for (uint64_t i = 0; i < o->nblocks; i++)
-		block_free(o->map[i]);
-	for (size_t i = 0; i < o->ncontrols; i++)
-		mach_port_deallocate(mach_task_self(), o->controls[i].control);
-	pager_pool_remove(p->pool, o->port);
-	mach_port_destroy(mach_task_self(), o->port);
-	free(o->map);
-	free(o->controls);
-	free(o);
-}
-
 static int control_add(struct dp_object *o, mach_port_t control,
         vm_size_t page_size)
 {
@@ -376,14 +473,106 @@ static int control_add(struct dp_object *o, mach_port_t control,
 	return 0;
 }
 
+/* A new object of p on `port`, with its first control when `control` is
+ * valid; not yet served (object_publish). */
+static struct dp_object *object_new(struct dp_pager *p, mach_port_t port,
+        vm_size_t size, bool internal, mach_port_t control, vm_size_t page_size)
+{
+	struct dp_object *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return NULL;
+	o->nblocks = (size + BLOCK - 1) / BLOCK;
+	o->map = calloc(o->nblocks ? o->nblocks : 1, sizeof *o->map);
+	if (o->map == NULL ||
+	    (MACH_PORT_VALID(control) && control_add(o, control, page_size) != 0)) {
+		free(o->map);
+		free(o);
+		return NULL;
+	}
+	pthread_rwlock_init(&o->lock, &writer_first);
+	o->kind = DP_OBJECT;
+	o->port = port;
+	o->pager = p;
+	o->size = size;
+	o->internal = internal;
+	return o;
+}
+
+/* The object joins its pager's list and its port the pool, in seqno
+ * order as pager_pool.h tells (dp_lock held). Whole before its first
+ * message can be taken. -1: not served (the caller frees it). */
+static int object_publish(struct dp_object *o)
+{
+	struct dp_pager *p = o->pager;
+	if (pager_pool_add(p->pool, o->port, true, dp_demux, NULL, o)
+	    != KERN_SUCCESS)
+		return -1;
+	o->next = p->objects;
+	p->objects = o;
+	return 0;
+}
+
+/* Frees an object that object_new made and object_publish did not serve:
+ * the port stays the caller's, the controls too. */
+static void object_discard(struct dp_object *o)
+{
+	pthread_rwlock_destroy(&o->lock);
+	free(o->map);
+	free(o->controls);
+	free(o);
+}
+
+/* Frees the object: its blocks go back, its port goes (dp_lock held, so
+ * no evacuation is looking at it). Only a barrier (terminate, a
+ * notification) frees one, so no other handler of it runs; messages of it
+ * still queued are dropped by the pool. */
+static void object_free(struct dp_object *o)
+{
+	struct dp_pager *p = o->pager;
+	for (struct dp_object **pp = &p->objects; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	rw_rdlock(&seg_lock, &dp_stats.segment);
+	for (uint64_t i = 0; i < o->nblocks; i++)
+		block_free(o->map[i]);
+	pthread_rwlock_unlock(&seg_lock);
+	for (size_t i = 0; i < o->ncontrols; i++)
+		mach_port_deallocate(mach_task_self(), o->controls[i].control);
+	pager_pool_remove(p->pool, o->port);
+	mach_port_destroy(mach_task_self(), o->port);
+	o->ncontrols = 0;
+	object_discard(o);
+}
+
+/* A handler of o begins (o->lock shared, then seg_lock shared) / ends. */
+static void object_enter(struct dp_object *o)
+{
+	rw_rdlock(&o->lock, &dp_stats.object);
+	rw_rdlock(&seg_lock, &dp_stats.segment);
+}
+
+static void object_leave(struct dp_object *o)
+{
+	pthread_rwlock_unlock(&seg_lock);
+	pthread_rwlock_unlock(&o->lock);
+}
+
 /* ---- the server interface ---- */
 
-/* The object of a message (dp_lock held); the pool has ordered it.
- * NULL when the port is not (or no longer) an object of ours. */
+/* The object whose message this thread is handling (dp_demux sets it
+ * from the pool's ctx): alive until its handler returns, as only a
+ * barrier of its own port frees it. */
+static _Thread_local struct dp_object *current_object;
+
+/* The object of a message; the pool has ordered it. NULL when the port
+ * is not an object of ours. */
 static struct dp_object *object_turn(mach_port_t port, mach_port_seqno_t seqno)
 {
 	(void)seqno;
-	return find_object(port);
+	struct dp_object *o = current_object;
+	return o != NULL && o->port == port ? o : NULL;
 }
 
 static kern_return_t dp_create(memory_object_t pager_port,
@@ -391,15 +580,16 @@ static kern_return_t dp_create(memory_object_t pager_port,
         memory_object_control_t control, vm_size_t page_size)
 {
 	(void)seqno;
-	pthread_mutex_lock(&dp_lock);
+	list_lock();
 	struct dp_pager *p = find_pager(pager_port);
 	kern_return_t kr = KERN_INVALID_ARGUMENT;
 	if (p != NULL && page_size >= BLOCK && (page_size & (page_size - 1)) == 0 &&
 	    size % page_size == 0) {
-		struct dp_object *o = object_new(p, new_object, size, true);
-		if (o == NULL || control_add(o, control, page_size) != 0) {
+		struct dp_object *o = object_new(p, new_object, size, true, control,
+		                                 page_size);
+		if (o == NULL || object_publish(o) != 0) {
 			if (o != NULL)
-				object_free(o);
+				object_discard(o);
 			kr = KERN_RESOURCE_SHORTAGE;
 		} else {
 			/* A kernel that dies sends no terminate: its death (a
@@ -413,14 +603,14 @@ static kern_return_t dp_create(memory_object_t pager_port,
 			kr = KERN_SUCCESS;
 		}
 	}
-	pthread_mutex_unlock(&dp_lock);
+	list_unlock();
 	return kr;
 }
 
 /* Stores data that came in data_initialize or data_return, one page of
  * the sending kernel at a time; a page that cannot be stored (every
  * segment full, a write error) goes back to the kernel precious, so the
- * kernel keeps it (and the pager does not lose it). */
+ * kernel keeps it (and the pager does not lose it). (object_enter) */
 static void store_pages(struct dp_object *o, memory_object_control_t control,
         vm_offset_t offset, pointer_t data, mach_msg_type_number_t count,
         bool init)
@@ -454,12 +644,12 @@ static kern_return_t dp_data_initialize(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control,
         vm_offset_t offset, pointer_t data, mach_msg_type_number_t count)
 {
-	pthread_mutex_lock(&dp_lock);
 	struct dp_object *o = object_turn(object, seqno);
 	if (o != NULL) {
+		object_enter(o);
 		store_pages(o, control, offset, data, count, true);
+		object_leave(o);
 	}
-	pthread_mutex_unlock(&dp_lock);
 	vm_deallocate(mach_task_self(), data, count);
 	return o != NULL ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
@@ -470,20 +660,19 @@ static kern_return_t dp_data_return(memory_object_t object,
         boolean_t dirty, boolean_t kernel_copy)
 {
 	(void)kernel_copy;
-	pthread_mutex_lock(&dp_lock);
 	struct dp_object *o = object_turn(object, seqno);
-	if (o != NULL) {
-		if (dirty)
-			store_pages(o, control, offset, data, count, false);
+	if (o != NULL && dirty) {
+		object_enter(o);
+		store_pages(o, control, offset, data, count, false);
+		object_leave(o);
 	}
-	pthread_mutex_unlock(&dp_lock);
 	vm_deallocate(mach_task_self(), data, count);
 	return o != NULL ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
 
 /* Reads blocks [first, first+n) of o into buf, one pread per run of
  * blocks that lie next to each other in one segment; never-written blocks
- * read as zeros. 0 or -errno (a read failed). */
+ * read as zeros. 0 or -errno (a read failed). (object_enter) */
 static int load_blocks(struct dp_object *o, uint64_t first, uint64_t n,
         char *buf)
 {
@@ -522,23 +711,47 @@ struct dp_run {
 	bool data;
 };
 
-/* Answers a run: stored pages are read (coalesced) and supplied, never
- * written ones are unavailable, a read error is data_error. */
+/* Answers a run: stored pages are read (coalesced) into this thread's
+ * buffer and supplied, never written ones are unavailable, a read error
+ * is data_error. */
 static void run_flush(struct dp_run *r)
 {
 	if (r->length == 0)
 		return;
-	if (!r->data)
+	if (!r->data) {
 		(void)memory_object_data_unavailable(r->control, r->offset, r->length);
-	else if (load_blocks(r->object, r->offset / BLOCK, r->length / BLOCK,
-	                     dp_buf) != 0)
+		r->length = 0;
+		return;
+	}
+	bool shared;
+	char *buf = buf_get(&shared);
+	if (load_blocks(r->object, r->offset / BLOCK, r->length / BLOCK, buf) != 0)
 		(void)memory_object_data_error(r->control, r->offset, r->length,
 		                               KERN_MEMORY_ERROR);
 	else
 		(void)memory_object_data_supply(r->control, r->offset,
-		        (pointer_t)(uintptr_t)dp_buf, (mach_msg_type_number_t)r->length,
+		        (pointer_t)(uintptr_t)buf, (mach_msg_type_number_t)r->length,
 		        FALSE, VM_PROT_NONE, FALSE, MACH_PORT_NULL);
+	buf_put(shared);
 	r->length = 0;
+}
+
+/* Counts a data_request in and out; in: whether another was in flight. */
+static void request_begin(void)
+{
+	atomic_fetch_add_explicit(&dp_stats.requests, 1, memory_order_relaxed);
+	unsigned n = atomic_fetch_add(&dp_stats.in_flight, 1) + 1;
+	if (n > 1)
+		atomic_fetch_add_explicit(&dp_stats.overlapped, 1, memory_order_relaxed);
+	unsigned max = atomic_load(&dp_stats.max_in_flight);
+	while (n > max &&
+	       !atomic_compare_exchange_weak(&dp_stats.max_in_flight, &max, n))
+		;
+}
+
+static void request_end(void)
+{
+	atomic_fetch_sub(&dp_stats.in_flight, 1);
 }
 
 static kern_return_t dp_data_request(memory_object_t object,
@@ -546,17 +759,16 @@ static kern_return_t dp_data_request(memory_object_t object,
         vm_offset_t offset, vm_size_t length, vm_prot_t access)
 {
 	(void)access;
-	pthread_mutex_lock(&dp_lock);
 	struct dp_object *o = object_turn(object, seqno);
-	if (o == NULL) {
-		pthread_mutex_unlock(&dp_lock);
+	if (o == NULL)
 		return KERN_INVALID_ARGUMENT;
-	}
+	request_begin();
+	object_enter(o);
 	struct dp_control *c = find_control(o, control);
 	vm_size_t ps = c ? c->page_size : BLOCK;
 	struct dp_pager *p = o->pager;
 	p->pagein_calls++;
-	/* Runs of pages alike: supplied from dp_buf, or unavailable. */
+	/* Runs of pages alike: supplied from a buffer, or unavailable. */
 	struct dp_run run = { o, control, 0, 0, false };
 	vm_offset_t end = offset + length;
 	for (vm_offset_t off = offset; off < end; off += ps) {
@@ -583,14 +795,16 @@ static kern_return_t dp_data_request(memory_object_t object,
 		run.length += ps;
 	}
 	run_flush(&run);
-	pthread_mutex_unlock(&dp_lock);
+	object_leave(o);
+	request_end();
 	return KERN_SUCCESS;
 }
 
+/* init and terminate are barriers: no other handler of the object runs,
+ * and evacuation does not look at the controls. */
 static kern_return_t dp_init(memory_object_t object, mach_port_seqno_t seqno,
         memory_object_control_t control, vm_size_t page_size)
 {
-	pthread_mutex_lock(&dp_lock);
 	struct dp_object *o = object_turn(object, seqno);
 	kern_return_t kr = KERN_INVALID_ARGUMENT;
 	if (o != NULL) {
@@ -610,14 +824,12 @@ static kern_return_t dp_init(memory_object_t object, mach_port_seqno_t seqno,
 			kr = KERN_SUCCESS;
 		}
 	}
-	pthread_mutex_unlock(&dp_lock);
 	return kr;
 }
 
 static kern_return_t dp_terminate(memory_object_t object,
         mach_port_seqno_t seqno, memory_object_control_t control)
 {
-	pthread_mutex_lock(&dp_lock);
 	struct dp_object *o = object_turn(object, seqno);
 	if (o != NULL) {
 		for (size_t i = 0; i < o->ncontrols; i++)
@@ -627,10 +839,12 @@ static kern_return_t dp_terminate(memory_object_t object,
 				break;
 			}
 		/* An internal object ends with its kernel: its blocks go back. */
-		if (o->internal && o->ncontrols == 0)
+		if (o->internal && o->ncontrols == 0) {
+			list_lock();
 			object_free(o);
+			list_unlock();
+		}
 	}
-	pthread_mutex_unlock(&dp_lock);
 	/* The control port's receive right came with the message. */
 	mach_port_destroy(mach_task_self(), control);
 	return KERN_SUCCESS;
@@ -706,11 +920,13 @@ static const memory_object_routines_t dp_routines = {
 static void fill_info(struct dp_pager *p, default_pager_info_t *info)
 {
 	uint64_t total = 0, nfree = 0;
+	alloc_acquire();
 	for (struct dp_store *st = p->stores; st; st = st->next)
 		for (size_t i = 0; i < st->nsegs; i++) {
 			total += st->segs[i]->npages;
 			nfree += st->segs[i]->failed ? 0 : st->segs[i]->nfree;
 		}
+	alloc_release();
 	info->total_space = (vm_size_t)(total * BLOCK);
 	info->free_space = (vm_size_t)(nfree * BLOCK);
 	info->page_size = BLOCK;
@@ -741,23 +957,27 @@ static struct dp_store *store_new(struct dp_pager *p, int priority, int clsize)
 		free(st);
 		return NULL;
 	}
+	st->kind = DP_STORE;
+	st->pager = p;
+	st->priority = priority;
+	st->clsize = clsize;
 	/* The backing-store calls need no order among themselves. */
-	if (pager_pool_add(p->pool, st->port, false, dp_demux, NULL, p)
+	if (pager_pool_add(p->pool, st->port, false, dp_demux, NULL, st)
 	    != KERN_SUCCESS) {
 		mach_port_destroy(mach_task_self(), st->port);
 		free(st);
 		return NULL;
 	}
-	st->pager = p;
-	st->priority = priority;
-	st->clsize = clsize;
+	alloc_acquire();
 	st->next = p->stores;
 	p->stores = st;
+	alloc_release();
 	return st;
 }
 
 /* Opens `device` as a segment of st: [offset, offset+count) records of
- * record_size bytes (count 0: to the end of the file or device). */
+ * record_size bytes (count 0: to the end of the file or device).
+ * (dp_lock held) */
 static kern_return_t segment_add(struct dp_store *st, const char *device,
         uint64_t offset, uint64_t count, uint64_t record_size, bool create,
         uint64_t create_size)
@@ -810,6 +1030,9 @@ static kern_return_t segment_add(struct dp_store *st, const char *device,
 	struct dp_segment *s = calloc(1, sizeof *s);
 	uint8_t *used = calloc((size_t)npages, 1);
 	char *path = strdup(device);
+	/* The table and the store's list move: no I/O, no allocation meanwhile. */
+	rw_wrlock(&seg_lock, &dp_stats.segment);
+	alloc_acquire();
 	struct dp_segment **segs = realloc(st->segs, (st->nsegs + 1) * sizeof *segs);
 	if (segs != NULL)
 		st->segs = segs;
@@ -823,6 +1046,8 @@ static kern_return_t segment_add(struct dp_store *st, const char *device,
 	}
 	if (s == NULL || used == NULL || path == NULL || segs == NULL ||
 	    nsegments == segments_cap) {
+		alloc_release();
+		pthread_rwlock_unlock(&seg_lock);
 		free(s); free(used); free(path);
 		close(fd);
 		return KERN_RESOURCE_SHORTAGE;
@@ -836,44 +1061,78 @@ static kern_return_t segment_add(struct dp_store *st, const char *device,
 	s->store = st;
 	segments[nsegments++] = s;
 	st->segs[st->nsegs++] = s;
+	alloc_release();
+	pthread_rwlock_unlock(&seg_lock);
 	return KERN_SUCCESS;
 }
 
 /* Moves every block of st's segments to other stores; KERN_FAILURE when
- * they have no room (what moved stays moved). */
+ * they have no room (what moved stays moved). dp_lock held: the objects
+ * stay. Each object is held exclusive while its blocks move, so no
+ * handler reads a block being moved or writes one behind the move; st
+ * takes no new blocks meanwhile (deleting), and gets them again if it
+ * stays. */
 static kern_return_t store_evacuate(struct dp_store *st)
 {
-	for (struct dp_object *o = st->pager->objects; o; o = o->next)
-		for (uint64_t i = 0; i < o->nblocks; i++) {
+	alloc_acquire();
+	st->deleting = true;
+	alloc_release();
+	bool shared;
+	char *buf = NULL;
+	kern_return_t kr = KERN_SUCCESS;
+	for (struct dp_object *o = st->pager->objects; o && kr == KERN_SUCCESS;
+	     o = o->next) {
+		rw_wrlock(&o->lock, &dp_stats.object);
+		rw_rdlock(&seg_lock, &dp_stats.segment);
+		for (uint64_t i = 0; i < o->nblocks && kr == KERN_SUCCESS; i++) {
 			uint64_t at = 0;
 			struct dp_segment *s = o->map[i] ? entry_segment(o->map[i], &at)
 			                                 : NULL;
 			if (s == NULL || s->store != st)
 				continue;
-			uint64_t to = block_alloc(st->pager, st);
-			if (to == 0)
-				return KERN_FAILURE;
+			uint64_t to = block_alloc(st->pager);
+			if (to == 0) {
+				kr = KERN_FAILURE;
+				break;
+			}
+			if (buf == NULL)
+				buf = buf_get(&shared);
 			uint64_t to_at = 0;
 			struct dp_segment *d = entry_segment(to, &to_at);
-			if (d == NULL || full_pread(s->fd, dp_buf, BLOCK, at) != 0 ||
-			    full_pwrite(d->fd, dp_buf, BLOCK, to_at) != 0) {
+			if (d == NULL || full_pread(s->fd, buf, BLOCK, at) != 0 ||
+			    full_pwrite(d->fd, buf, BLOCK, to_at) != 0) {
 				block_free(to);
-				return KERN_FAILURE;
+				kr = KERN_FAILURE;
+				break;
 			}
 			block_free(o->map[i]);
 			o->map[i] = to;
 		}
-	return KERN_SUCCESS;
+		pthread_rwlock_unlock(&seg_lock);
+		pthread_rwlock_unlock(&o->lock);
+	}
+	if (buf != NULL)
+		buf_put(shared);
+	if (kr != KERN_SUCCESS) {
+		alloc_acquire();
+		st->deleting = false;
+		alloc_release();
+	}
+	return kr;
 }
 
+/* Closes an evacuated (or new) store (dp_lock held). */
 static void store_free(struct dp_store *st)
 {
 	struct dp_pager *p = st->pager;
+	rw_wrlock(&seg_lock, &dp_stats.segment);
+	alloc_acquire();
 	for (struct dp_store **pp = &p->stores; *pp; pp = &(*pp)->next)
 		if (*pp == st) {
 			*pp = st->next;
 			break;
 		}
+	alloc_release();
 	for (size_t i = 0; i < st->nsegs; i++) {
 		struct dp_segment *s = st->segs[i];
 		segments[s->id] = NULL;
@@ -882,6 +1141,7 @@ static void store_free(struct dp_store *st)
 		free(s->path);
 		free(s);
 	}
+	pthread_rwlock_unlock(&seg_lock);
 	free(st->segs);
 	pager_pool_remove(p->pool, st->port);
 	mach_port_destroy(mach_task_self(), st->port);
@@ -899,7 +1159,7 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 	err->RetCode = MIG_BAD_ARGUMENTS;
 	if (in->msgh_size != sizeof *rq || (in->msgh_bits & MACH_MSGH_BITS_COMPLEX))
 		return true;
-	pthread_mutex_lock(&dp_lock);
+	list_lock();
 	struct dp_pager *p = find_pager(in->msgh_local_port);
 	struct dp_store *st = find_store(in->msgh_local_port);
 	bool on_pager = p != NULL, on_store = st != NULL;
@@ -915,7 +1175,11 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 				kr = KERN_RESOURCE_SHORTAGE;
 				break;
 			}
-			if (object_new(p, port, rq->size, false) == NULL) {
+			struct dp_object *o = object_new(p, port, rq->size, false,
+			                                 MACH_PORT_NULL, 0);
+			if (o == NULL || object_publish(o) != 0) {
+				if (o != NULL)
+					object_discard(o);
 				mach_port_destroy(mach_task_self(), port);
 				kr = KERN_RESOURCE_SHORTAGE;
 				break;
@@ -928,7 +1192,7 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 			    MACH_PORT_VALID(prev))
 				mach_port_deallocate(mach_task_self(), prev);
 			set_port_reply(in, out, port);
-			pthread_mutex_unlock(&dp_lock);
+			list_unlock();
 			return true;
 		}
 	case DP_INFO:
@@ -955,7 +1219,7 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 			break;
 		}
 		set_port_reply(in, out, st->port);
-		pthread_mutex_unlock(&dp_lock);
+		list_unlock();
 		return true;
 	case DP_BACKING_STORE_DELETE:
 		if (!on_store)
@@ -987,11 +1251,13 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 				.bs_priority = st->priority,
 				.bs_clsize = st->clsize,
 			};
+			alloc_acquire();
 			for (size_t i = 0; i < st->nsegs; i++) {
 				b.bs_pages_total += (natural_t)st->segs[i]->npages;
 				b.bs_pages_free += st->segs[i]->failed ? 0
 				                   : (natural_t)st->segs[i]->nfree;
 			}
+			alloc_release();
 			out->info.Head.msgh_size = sizeof out->info;
 			out->info.count = BACKING_STORE_BASIC_INFO_COUNT;
 			memcpy((char *)out + offsetof(dp_info_reply_t, data), &b,
@@ -1010,7 +1276,7 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
 		kr = MIG_BAD_ID;
 		break;
 	}
-	pthread_mutex_unlock(&dp_lock);
+	list_unlock();
 	err->RetCode = kr;
 	return true;
 }
@@ -1020,25 +1286,32 @@ static bool serve_rpc(mach_msg_header_t *in, dp_reply_t *out)
  * barriers on an object port, and consume their seqno there. */
 static boolean_t dp_demux(void *ctx, mach_msg_header_t *in, mach_msg_header_t *out)
 {
-	(void)ctx;
 	if (serve_rpc(in, (dp_reply_t *)out))
 		return TRUE;
+	/* (Before the routines: terminate may free it.) */
+	struct dp_object *o = *(enum dp_kind *)ctx == DP_OBJECT ? ctx : NULL;
+	if (o != NULL && o->port != in->msgh_local_port)
+		o = NULL;
+	current_object = o;
 	boolean_t known = memory_object_server_routines(&dp_routines, in, out);
+	current_object = NULL;
+	/* Notifications: barriers of their object; the controls are the
+	 * barriers' own (dp_init). */
 	if (!known) {
 		if (in->msgh_id == MACH_NOTIFY_DEAD_NAME &&
 		    in->msgh_size >= offsetof(mach_dead_name_notification_t, trailer)) {
 			mach_port_t dead =
 				((mach_dead_name_notification_t *)in)->not_port;
-			pthread_mutex_lock(&dp_lock);
-			struct dp_object *o = find_object(in->msgh_local_port);
 			for (size_t i = 0; o != NULL && i < o->ncontrols; i++)
 				if (o->controls[i].control == dead) {
 					o->controls[i] = o->controls[--o->ncontrols];
 					break;
 				}
-			if (o != NULL && o->internal && o->ncontrols == 0)
+			if (o != NULL && o->internal && o->ncontrols == 0) {
+				list_lock();
 				object_free(o);
-			pthread_mutex_unlock(&dp_lock);
+				list_unlock();
+			}
 			/* Every reference to the dead name (one per message the
 			 * kernel sent, and the notification's). */
 			mach_port_destroy(mach_task_self(), dead);
@@ -1046,11 +1319,11 @@ static boolean_t dp_demux(void *ctx, mach_msg_header_t *in, mach_msg_header_t *o
 			return TRUE;
 		}
 		if (in->msgh_id == MACH_NOTIFY_NO_SENDERS) {
-			pthread_mutex_lock(&dp_lock);
-			struct dp_object *o = find_object(in->msgh_local_port);
-			if (o != NULL && !o->internal && o->ncontrols == 0)
+			if (o != NULL && !o->internal && o->ncontrols == 0) {
+				list_lock();
 				object_free(o);
-			pthread_mutex_unlock(&dp_lock);
+				list_unlock();
+			}
 			((mig_reply_error_t *)out)->RetCode = MIG_NO_REPLY;
 			return TRUE;
 		}
@@ -1064,11 +1337,14 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	if (backing_file == NULL || default_pager == NULL ||
 	    (size != 0 && size < BLOCK))
 		return KERN_INVALID_ARGUMENT;
-	pthread_mutex_lock(&dp_lock);
+	pthread_once(&lock_once, lock_init);
+	list_lock();
 	if (dp_buf == NULL) {
+		/* The buffer of last resort: a thread whose own one cannot be
+		 * had still pages in (buf_get). */
 		dp_buf = aligned_alloc(BLOCK, DP_BUF_SIZE);
 		if (dp_buf == NULL) {
-			pthread_mutex_unlock(&dp_lock);
+			list_unlock();
 			return KERN_RESOURCE_SHORTAGE;
 		}
 		/* Its own memory, never paged: where the limit allows. */
@@ -1078,8 +1354,10 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	kern_return_t kr = KERN_RESOURCE_SHORTAGE;
 	if (p == NULL)
 		goto out;
-	/* Bounded threads (SPEC 6); they serve for the process's life. */
-	p->pool = pager_pool_create(DP_THREADS, sizeof(dp_request_t) + 1024);
+	p->kind = DP_PAGER;
+	/* Bounded threads (SPEC 6), MEMOBJ_PAGER_THREADS or by the CPUs;
+	 * they serve for the process's life. */
+	p->pool = pager_pool_create(0, sizeof(dp_request_t) + 1024);
 	if (p->pool == NULL)
 		goto out_free;
 	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE,
@@ -1108,7 +1386,7 @@ kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
 	}
 	p->next = pagers;
 	pagers = p;
-	pthread_mutex_unlock(&dp_lock);
+	list_unlock();
 
 	mach_port_t dm = p->port;
 	if (host_default_memory_manager(mach_host_self(), &dm, 0) == KERN_SUCCESS &&
@@ -1124,13 +1402,13 @@ out_port:
 	pager_pool_remove(p->pool, p->port);
 	mach_port_destroy(mach_task_self(), p->port);
 out_set:
-	pthread_mutex_unlock(&dp_lock);   /* its threads may want the lock */
+	list_unlock();   /* its threads may want the lock */
 	pager_pool_destroy(p->pool);
-	pthread_mutex_lock(&dp_lock);
+	list_lock();
 out_free:
 	free(p);
 out:
-	pthread_mutex_unlock(&dp_lock);
+	list_unlock();
 	return kr;
 }
 

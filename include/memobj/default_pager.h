@@ -5,7 +5,8 @@
  *
  * default_pager_start opens (or creates) backing_file, makes it the first
  * segment of the pager's first backing store, starts the pager's server
- * threads (bounded: two), registers it with host_default_memory_manager
+ * threads (a bounded pool: MEMOBJ_PAGER_THREADS, else 2 to 4 by the
+ * CPUs), registers it with host_default_memory_manager
  * and checks it in with netname_check_in on this node's name server as
  * DEFAULT_PAGER_NETNAME (so a kernel started with
  * MEMOBJ_DEFAULT_PAGER=unix:PATH or tcp:HOST:PORT, after memobj_listen on
@@ -30,5 +31,23 @@
 
 kern_return_t default_pager_start(const char *backing_file, vm_size_t size,
         mach_port_t *default_pager);
+
+/* Counters of every default pager of this process, for tests and
+ * benchmarks: lock acquisitions, and those that found the lock taken (a
+ * failed trylock first: noise-free), by lock; data_requests served, those
+ * begun while another was being served, and the most served at once. */
+typedef struct default_pager_stats {
+	unsigned long long lock_acquisitions;
+	unsigned long long lock_contended;     /* the sum of the five below */
+	unsigned long long list_contended;     /* objects and stores lists */
+	unsigned long long object_contended;   /* one object's page map */
+	unsigned long long segment_contended;  /* segment table */
+	unsigned long long buffer_contended;   /* shared emergency buffer */
+	unsigned long long alloc_contended;    /* free-block maps */
+	unsigned long long data_requests;
+	unsigned long long requests_overlapped;
+	unsigned max_parallel_requests;
+} default_pager_stats_t;
+void default_pager_get_stats(default_pager_stats_t *stats);
 
 #endif

@@ -24,7 +24,15 @@
  * time a page goes out it travels in memory_object_data_initialize, then
  * in data_return (vm_internal_send_run); a fault on an absent page is a
  * data_request to the default pager. With no default manager, internal
- * memory is never paged out. */
+ * memory is never paged out.
+ *
+ * The pageout thread polls (every INTERNAL_SCAN_NS) only while internal
+ * memory could take the kernel over the limit: a default manager is
+ * registered and the anonymous entries' whole size plus the counted
+ * object pages exceed MEMOBJ_RESIDENT_MAX (a first touch is invisible,
+ * so then it must look). Otherwise it sleeps with no timeout until the
+ * map changes (vm_internal_map_changed), a manager is registered, or the
+ * object pages grow past what would arm it (vm_internal_note_counted). */
 #include "vm/vm_internal.h"
 
 #include <errno.h>
@@ -60,6 +68,15 @@
 static pthread_once_t internal_once = PTHREAD_ONCE_INIT;
 static atomic_bool keep_warned;
 
+/* The pageout thread's sleep (above). */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+static atomic_bool idle;                 /* waiting, no timeout */
+static atomic_ulong map_generation;      /* bumped by every change */
+static atomic_size_t idle_wake_at;       /* counted pages that arm it */
+static atomic_ulong idle_generation;     /* the map it went to sleep on */
+static atomic_ullong wakeups;
+
 struct candidate {
 	uintptr_t start, end;
 	long resident;                   /* kernel pages */
@@ -72,13 +89,15 @@ static int by_resident_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The anonymous, readable entries and their resident pages. */
-static struct candidate *scan(size_t *count, long *total)
+/* The anonymous, readable entries and their resident pages; *size gets
+ * the kernel pages they span, resident or not. */
+static struct candidate *scan(size_t *count, long *total, size_t *size)
 {
 	struct vm_kernel *k = vm_kernel();
 	struct candidate *c = NULL;
 	size_t n = 0, cap = 0;
 	*total = 0;
+	*size = 0;
 	vm_map_lock_read();
 	size_t entries = vm_map_entry_count();
 	for (size_t i = 0; i < entries; i++) {
@@ -86,6 +105,7 @@ static struct candidate *scan(size_t *count, long *total)
 		if (e->object != NULL || !(e->protection & VM_PROT_READ) ||
 		    (e->start & k->page_mask) || (e->end & k->page_mask))
 			continue;
+		*size += (e->end - e->start) >> k->page_shift;
 		long sys = os_mincore_count(e->start, e->end - e->start);
 		if (sys <= 0)
 			continue;
@@ -339,16 +359,20 @@ undo_register:
 	return false;
 }
 
-static void balance_internal(void)
+/* One look at internal memory. Returns true when it could go over the
+ * limit before the next change of the map (poll again), else false with
+ * *wake_at the counted object pages above which it could. */
+static bool balance_internal(size_t *wake_at)
 {
 	struct vm_kernel *k = vm_kernel();
+	*wake_at = SIZE_MAX;
 	vm_size_t cluster = 0;
 	mach_port_name_t dm_k = vm_default_manager_ref(&cluster);
 	if (dm_k == MACH_PORT_NULL)
-		return;
-	size_t n;
+		return false;
+	size_t n, size;
 	long anon;
-	struct candidate *c = scan(&n, &anon);
+	struct candidate *c = scan(&n, &anon, &size);
 	long active = (long)vm_internal_counted();
 	if (c != NULL && anon > 0 && (vm_size_t)(active + anon) > k->resident_max) {
 		qsort(c, n, sizeof *c, by_resident_desc);
@@ -363,6 +387,59 @@ static void balance_internal(void)
 	}
 	free(c);
 	ipc_port_deallocate(ipc_space_kernel(), dm_k);
+	if (size == 0)
+		return false;            /* nothing to page out, whatever grows */
+	if (size > k->resident_max)
+		return true;
+	*wake_at = k->resident_max - size;
+	return vm_internal_counted() > *wake_at;
+}
+
+void vm_internal_map_changed(void)
+{
+	atomic_fetch_add(&map_generation, 1);
+	if (atomic_load(&idle)) {
+		pthread_mutex_lock(&idle_lock);
+		pthread_cond_signal(&idle_cond);
+		pthread_mutex_unlock(&idle_lock);
+	}
+}
+
+void vm_internal_note_counted(size_t counted)
+{
+	/* Pairs with the thread's store of idle before its last look. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&idle, memory_order_relaxed) &&
+	    counted > atomic_load_explicit(&idle_wake_at, memory_order_relaxed))
+		vm_internal_map_changed();
+}
+
+void vm_internal_pageout_stats(unsigned long long *wakeups_out, bool *idle_out)
+{
+	if (wakeups_out != NULL)
+		*wakeups_out = atomic_load(&wakeups);
+	/* Asleep, and nothing has come that will wake it. */
+	if (idle_out != NULL)
+		*idle_out = atomic_load(&idle) &&
+		            atomic_load(&map_generation) == atomic_load(&idle_generation) &&
+		            vm_internal_counted() <= atomic_load(&idle_wake_at);
+}
+
+/* Sleeps until the map changes after `generation`, or the counted pages
+ * pass wake_at. */
+static void wait_for_work(unsigned long generation, size_t wake_at)
+{
+	pthread_mutex_lock(&idle_lock);
+	atomic_store(&idle_wake_at, wake_at);
+	atomic_store(&idle_generation, generation);
+	atomic_store(&idle, true);
+	/* Pairs with vm_internal_note_counted's: one of us sees the other. */
+	atomic_thread_fence(memory_order_seq_cst);
+	while (atomic_load(&map_generation) == generation &&
+	       vm_internal_counted() <= wake_at)
+		pthread_cond_wait(&idle_cond, &idle_lock);
+	atomic_store(&idle, false);
+	pthread_mutex_unlock(&idle_lock);
 }
 
 /* MEMOBJ_DEFAULT_PAGER=unix:PATH or tcp:HOST:PORT: that node's default
@@ -403,9 +480,15 @@ static void *pageout_thread(void *arg)
 	os_signal_block_all();
 	register_env_default_pager();
 	for (;;) {
-		struct timespec ts = { 0, INTERNAL_SCAN_NS };
-		nanosleep(&ts, NULL);
-		balance_internal();
+		unsigned long generation = atomic_load(&map_generation);
+		size_t wake_at;
+		if (balance_internal(&wake_at)) {
+			struct timespec ts = { 0, INTERNAL_SCAN_NS };
+			nanosleep(&ts, NULL);
+		} else {
+			wait_for_work(generation, wake_at);
+		}
+		atomic_fetch_add(&wakeups, 1);
 	}
 	return NULL;
 }
@@ -427,6 +510,7 @@ static void internal_start_once(void)
 void vm_internal_start(void)
 {
 	pthread_once(&internal_once, internal_start_once);
+	vm_internal_map_changed();       /* a (new) manager: look again */
 }
 
 void vm_internal_kernel_start(void)

@@ -48,6 +48,15 @@ size_t vm_internal_pinned(void);
 /* The object pages that count toward MEMOBJ_RESIDENT_MAX: all resident
  * ones but those kept. */
 size_t vm_internal_counted(void);
+/* The pageout thread sleeps while internal memory cannot exceed the
+ * limit; these wake it: the map changed (vm_map_unlock of a write lock),
+ * the counted object pages are now `counted` (vm_pageout_balance). */
+void vm_internal_map_changed(void);
+void vm_internal_note_counted(size_t counted);
+/* Tests: the pageout thread's wake-ups so far (each one look at internal
+ * memory), and whether it is now asleep with no timeout and nothing
+ * pending that would wake it. */
+void vm_internal_pageout_stats(unsigned long long *wakeups, bool *idle);
 /* The last reference to an internal object goes (vm_object_release). */
 void vm_internal_release(struct vm_object *obj);
 

@@ -10,6 +10,7 @@
 
 #include "os/os_uffd.h"
 #include "vm/vm_cache.h"
+#include "vm/vm_internal.h"
 #include "vm/vm_kernel.h"
 #include "vm/vm_object.h"
 
@@ -31,16 +32,26 @@ void vm_map_lock_read(void)
 	map_lock_acquired();
 }
 
+/* Set while the map is write-locked (only its holder touches it). */
+static bool map_written;
+
 void vm_map_lock_write(void)
 {
 	pthread_rwlock_wrlock(&map_lock);
 	map_lock_acquired();
+	map_written = true;
 }
 
 void vm_map_unlock(void)
 {
+	bool written = map_written;      /* false under a read lock */
+	if (written)
+		map_written = false;
 	map_lock_released();
 	pthread_rwlock_unlock(&map_lock);
+	/* The internal pageout thread sleeps until the map changes. */
+	if (written)
+		vm_internal_map_changed();
 }
 
 int vm_prot_to_mmap(vm_prot_t prot)

@@ -193,6 +193,7 @@ void vm_pageout_balance(void)
 	struct vm_kernel *k = vm_kernel();
 	/* Pages the default pager could not take stay over the limit. */
 	size_t active = vm_internal_counted();
+	vm_internal_note_counted(active);
 	pthread_mutex_lock(&queue_lock);
 	bool stale = ring_len > STALE_FACTOR * active + STALE_SLACK;
 	pthread_mutex_unlock(&queue_lock);
