@@ -93,8 +93,8 @@ void net_link_unref(struct net_link *link)
 	pthread_mutex_destroy(&link->wlock);
 	free(link->hash);
 	free(link->txbuf);
-	sodium_memzero(&link->tx, sizeof link->tx);
-	sodium_memzero(&link->rx, sizeof link->rx);
+	net_record_key_clear(&link->tx);
+	net_record_key_clear(&link->rx);
 	free(link);
 }
 
@@ -394,8 +394,14 @@ static struct net_link *link_new(int fd, const struct net_auth_peer *peer)
 	link->fd = fd;
 	link->peer_id = peer_id;
 	link->txbuf = txbuf;
-	memcpy(link->tx.key, peer->tx_key, NET_KEY_SIZE);
-	memcpy(link->rx.key, peer->rx_key, NET_KEY_SIZE);
+	if (net_record_key_init(&link->tx, peer->tx_key, (enum net_aead)peer->aead) != 0 ||
+	    net_record_key_init(&link->rx, peer->rx_key, (enum net_aead)peer->aead) != 0) {
+		atomic_fetch_sub(&links_open, 1);
+		net_record_key_clear(&link->tx);
+		free(link);
+		free(txbuf);
+		return NULL;
+	}
 	pthread_mutex_init(&link->wlock, NULL);
 	net_peer_name(fd, link->name, sizeof link->name);
 
