@@ -244,6 +244,7 @@ static int wait_ready(int fd)
  * and involuntary) and CPU time in µs (schedstat, ns resolution). */
 struct usage {
 	long switches;
+	long voluntary;                /* of which the thread went to sleep */
 	double cpu_us;
 };
 
@@ -255,6 +256,7 @@ static int usage_of(pid_t pid, struct usage *u)
 	if (d == NULL)
 		return -1;
 	u->switches = 0;
+	u->voluntary = 0;
 	u->cpu_us = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
@@ -266,9 +268,12 @@ static int usage_of(pid_t pid, struct usage *u)
 		if (f != NULL) {
 			while (fgets(line, sizeof line, f)) {
 				long v;
-				if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-				    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+				if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) {
 					u->switches += v;
+					u->voluntary += v;
+				} else if (sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
+					u->switches += v;
+				}
 			}
 			fclose(f);
 		}
@@ -400,6 +405,8 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			use[1] = bad ? -1 : (double)(p1.switches - p0.switches) / (double)pages;
 			use[2] = bad ? -1 : (h1.cpu_us - h0.cpu_us) / (double)pages;
 			use[3] = bad ? -1 : (p1.cpu_us - p0.cpu_us) / (double)pages;
+			use[8] = bad ? -1 : (double)(h1.voluntary - h0.voluntary + p1.voluntary -
+			                             p0.voluntary) / (double)pages;
 			if (*remote < 0)
 				ok = -1;
 		}
@@ -418,6 +425,8 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			                             p0.switches) / (double)pages;
 			use[5] = bad ? -1 : (h1.cpu_us - h0.cpu_us + p1.cpu_us - p0.cpu_us) /
 			                    (double)pages;
+			use[9] = bad ? -1 : (double)(h1.voluntary - h0.voluntary + p1.voluntary -
+			                             p0.voluntary) / (double)pages;
 		}
 		if (ok == 0 && (only == NULL || strcmp(only, "local") == 0)) {
 			mach_port_t lobj = pager_start();
@@ -426,6 +435,7 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			*local = fault_us(lobj);
 			bad |= usage_of(getpid(), &h1);
 			use[6] = bad ? -1 : (double)(h1.switches - h0.switches) / (double)pages;
+			use[10] = bad ? -1 : (double)(h1.voluntary - h0.voluntary) / (double)pages;
 			use[7] = bad ? -1 : (h1.cpu_us - h0.cpu_us) / (double)pages;
 		}
 		mach_port_deallocate(mach_task_self(), obj);
@@ -442,17 +452,17 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 static void run(const char *label, const char *const *prefix, const char *memobj_addr,
         const char *raw_kind, const char *raw_addr, int port)
 {
-	double rem[64], raw[64], loc[64], ratio[64], use[8][64];
+	double rem[64], raw[64], loc[64], ratio[64], use[11][64];
 	int n = 0;
 	for (int i = 0; i < rounds; i++) {
-		double u[8] = { 0 };
+		double u[11] = { 0 };
 		if (round_once(prefix, memobj_addr, raw_kind, raw_addr, port, &rem[n], &raw[n],
 		        &loc[n], u) != 0) {
 			printf("%-22s round %d failed\n", label, i + 1);
 			continue;
 		}
 		ratio[n] = raw[n] + loc[n] > 0 ? rem[n] / (raw[n] + loc[n]) : 0;
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < 11; k++)
 			use[k][n] = u[k];
 		n++;
 	}
@@ -466,10 +476,15 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 	       "CPU %.1f + %.1f us\n",
 	       label, median(rem, n), median(raw, n), median(loc, n), "", median(use[0], n),
 	       median(use[1], n), median(use[2], n), median(use[3], n));
-	if (only == NULL)
+	if (only == NULL) {
 		printf("%-22s the floor: raw round trip %.1f switches, %.1f us CPU (both ends); "
 		       "in-process fault %.1f switches, %.1f us CPU\n", "", median(use[4], n),
 		       median(use[5], n), median(use[6], n), median(use[7], n));
+		/* Sleeps are what the design decides; preemptions are the load's. */
+		printf("%-22s voluntary switches (the threads' sleeps): remote %.1f (both nodes), "
+		       "floor %.1f + %.1f\n", "", median(use[8], n), median(use[9], n),
+		       median(use[10], n));
+	}
 	if (only != NULL)
 		return;
 	/* The floor does not encrypt; this is what sealing costs a fault:
