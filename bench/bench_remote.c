@@ -4,7 +4,10 @@
  * a raw socket round trip of one 4 KiB page on the same path (a request
  * of 64 bytes, an answer of 4 KiB), and the in-process fault (pager
  * thread in this process). Every frame of the remote path is sealed
- * (XChaCha20-Poly1305); the raw round trip is not: it is the floor.
+ * (AES-256-GCM where the CPU has AES-NI, else XChaCha20-Poly1305; set
+ * MEMOBJ_NET_AEAD=xchacha20poly1305 to measure the fallback); the raw
+ * round trip is not: it is the floor. Also prints what each AEAD costs a
+ * 4 KiB record here.
  * Prints, per path, the medians over ROUNDS rounds of µs per fault and
  * of the ratio remote / (raw + local) taken within each round, context
  * switches per remote fault on each node, and the aim with met / not met.
@@ -241,6 +244,7 @@ static int wait_ready(int fd)
  * and involuntary) and CPU time in µs (schedstat, ns resolution). */
 struct usage {
 	long switches;
+	long voluntary;                /* of which the thread went to sleep */
 	double cpu_us;
 };
 
@@ -252,6 +256,7 @@ static int usage_of(pid_t pid, struct usage *u)
 	if (d == NULL)
 		return -1;
 	u->switches = 0;
+	u->voluntary = 0;
 	u->cpu_us = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
@@ -263,9 +268,12 @@ static int usage_of(pid_t pid, struct usage *u)
 		if (f != NULL) {
 			while (fgets(line, sizeof line, f)) {
 				long v;
-				if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-				    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+				if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) {
 					u->switches += v;
+					u->voluntary += v;
+				} else if (sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
+					u->switches += v;
+				}
 			}
 			fclose(f);
 		}
@@ -282,29 +290,6 @@ static int usage_of(pid_t pid, struct usage *u)
 	return 0;
 }
 
-/* CPU µs to seal and open one record of len plaintext bytes as a link
- * does (XChaCha20-Poly1305, the 4-byte length as associated data). */
-static double aead_us(size_t len)
-{
-	static uint8_t rec[4 + 65536 + 16], out[65536];
-	uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = { 0 };
-	randombytes_buf(key, sizeof key);
-	const int n = 2000;
-	struct timespec a, b;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-	for (int i = 0; i < n; i++) {
-		nonce[0] = (uint8_t)i;
-		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(rec + 4, rec + 4 + len, NULL,
-		        rec + 4, len, rec, 4, NULL, nonce, key);
-		if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, rec + 4, len,
-		        rec + 4 + len, rec, 4, nonce, key) != 0)
-			return -1;
-	}
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-	return ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -315,6 +300,70 @@ static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The links' AEAD: AES-256-GCM where libsodium has it (AES-NI) and
+ * MEMOBJ_NET_AEAD does not say otherwise, else XChaCha20-Poly1305
+ * (docs/wire.md 3a); both ends of the bench run on this machine. */
+static bool links_use_aes(void)
+{
+	const char *want = getenv("MEMOBJ_NET_AEAD");
+	return crypto_aead_aes256gcm_is_available() &&
+	       !(want != NULL && strcmp(want, "xchacha20poly1305") == 0);
+}
+
+/* CPU µs to seal and open one record of len plaintext bytes as a link
+ * does (the 4-byte length as associated data, the sequence number as
+ * nonce; AES-256-GCM with its key expanded once, as a link keeps it). */
+static double aead_us(size_t len, bool aes)
+{
+	static uint8_t rec[4 + 65536 + 16], out[65536];
+	static crypto_aead_aes256gcm_state st;
+	uint8_t key[32];
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES] = { 0 };
+	randombytes_buf(key, sizeof key);
+	if (aes)
+		crypto_aead_aes256gcm_beforenm(&st, key);
+	const int n = 2000;
+	struct timespec a, b;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	for (int i = 0; i < n; i++) {
+		nonce[0] = (uint8_t)i;
+		int bad;
+		if (aes) {
+			crypto_aead_aes256gcm_encrypt_detached_afternm(rec + 4, rec + 4 + len, NULL,
+			        rec + 4, len, rec, 4, NULL, nonce, &st);
+			bad = crypto_aead_aes256gcm_decrypt_detached_afternm(out, NULL, rec + 4, len,
+			        rec + 4 + len, rec, 4, nonce, &st);
+		} else {
+			crypto_aead_xchacha20poly1305_ietf_encrypt_detached(rec + 4, rec + 4 + len,
+			        NULL, rec + 4, len, rec, 4, NULL, nonce, key);
+			bad = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, rec + 4,
+			        len, rec + 4 + len, rec, 4, nonce, key);
+		}
+		if (bad != 0)
+			return -1;
+	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	return ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n;
+}
+
+/* Medians of 5: MB/s to seal + open a 4 KiB record with each AEAD. */
+static void aead_report(void)
+{
+	double x[5], g[5];
+	for (int i = 0; i < 5; i++) {
+		x[i] = aead_us(4096, false);
+		g[i] = crypto_aead_aes256gcm_is_available() ? aead_us(4096, true) : 0;
+	}
+	double xm = median(x, 5), gm = median(g, 5);
+	printf("AEAD, seal + open of a 4 KiB record (CPU, median of 5): XChaCha20-Poly1305 "
+	       "%.1f us (%.0f MB/s)", xm, 4096 / xm);
+	if (gm > 0)
+		printf(", AES-256-GCM %.1f us (%.0f MB/s)", gm, 4096 / gm);
+	else
+		printf(", AES-256-GCM not available here (no AES-NI)");
+	printf("; links use %s\n", links_use_aes() ? "AES-256-GCM" : "XChaCha20-Poly1305");
 }
 
 /* One round on one path: a fresh peer, the remote fault, the raw round
@@ -356,6 +405,8 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			use[1] = bad ? -1 : (double)(p1.switches - p0.switches) / (double)pages;
 			use[2] = bad ? -1 : (h1.cpu_us - h0.cpu_us) / (double)pages;
 			use[3] = bad ? -1 : (p1.cpu_us - p0.cpu_us) / (double)pages;
+			use[8] = bad ? -1 : (double)(h1.voluntary - h0.voluntary + p1.voluntary -
+			                             p0.voluntary) / (double)pages;
 			if (*remote < 0)
 				ok = -1;
 		}
@@ -374,6 +425,8 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			                             p0.switches) / (double)pages;
 			use[5] = bad ? -1 : (h1.cpu_us - h0.cpu_us + p1.cpu_us - p0.cpu_us) /
 			                    (double)pages;
+			use[9] = bad ? -1 : (double)(h1.voluntary - h0.voluntary + p1.voluntary -
+			                             p0.voluntary) / (double)pages;
 		}
 		if (ok == 0 && (only == NULL || strcmp(only, "local") == 0)) {
 			mach_port_t lobj = pager_start();
@@ -382,6 +435,7 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 			*local = fault_us(lobj);
 			bad |= usage_of(getpid(), &h1);
 			use[6] = bad ? -1 : (double)(h1.switches - h0.switches) / (double)pages;
+			use[10] = bad ? -1 : (double)(h1.voluntary - h0.voluntary) / (double)pages;
 			use[7] = bad ? -1 : (h1.cpu_us - h0.cpu_us) / (double)pages;
 		}
 		mach_port_deallocate(mach_task_self(), obj);
@@ -398,17 +452,17 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 static void run(const char *label, const char *const *prefix, const char *memobj_addr,
         const char *raw_kind, const char *raw_addr, int port)
 {
-	double rem[64], raw[64], loc[64], ratio[64], use[8][64];
+	double rem[64], raw[64], loc[64], ratio[64], use[11][64];
 	int n = 0;
 	for (int i = 0; i < rounds; i++) {
-		double u[8] = { 0 };
+		double u[11] = { 0 };
 		if (round_once(prefix, memobj_addr, raw_kind, raw_addr, port, &rem[n], &raw[n],
 		        &loc[n], u) != 0) {
 			printf("%-22s round %d failed\n", label, i + 1);
 			continue;
 		}
 		ratio[n] = raw[n] + loc[n] > 0 ? rem[n] / (raw[n] + loc[n]) : 0;
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < 11; k++)
 			use[k][n] = u[k];
 		n++;
 	}
@@ -422,15 +476,20 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 	       "CPU %.1f + %.1f us\n",
 	       label, median(rem, n), median(raw, n), median(loc, n), "", median(use[0], n),
 	       median(use[1], n), median(use[2], n), median(use[3], n));
-	if (only == NULL)
+	if (only == NULL) {
 		printf("%-22s the floor: raw round trip %.1f switches, %.1f us CPU (both ends); "
 		       "in-process fault %.1f switches, %.1f us CPU\n", "", median(use[4], n),
 		       median(use[5], n), median(use[6], n), median(use[7], n));
+		/* Sleeps are what the design decides; preemptions are the load's. */
+		printf("%-22s voluntary switches (the threads' sleeps): remote %.1f (both nodes), "
+		       "floor %.1f + %.1f\n", "", median(use[8], n), median(use[9], n),
+		       median(use[10], n));
+	}
 	if (only != NULL)
 		return;
 	/* The floor does not encrypt; this is what sealing costs a fault:
 	 * a data_request record out, a data_supply record back. */
-	double aead = aead_us(132) + aead_us(4208);
+	double aead = aead_us(132, links_use_aes()) + aead_us(4208, links_use_aes());
 	double floor = median(raw, n) + median(loc, n), gap = median(rem, n) - floor;
 	char share[64] = "no gap over the floor";
 	if (gap > 0)
@@ -477,7 +536,9 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 1;
 	printf("%zu faults per measurement, %d rounds; remote frames sealed "
-	       "(XChaCha20-Poly1305), raw round trip not\n", pages - 1, rounds);
+	       "(%s), raw round trip not\n", pages - 1, rounds,
+	       links_use_aes() ? "AES-256-GCM" : "XChaCha20-Poly1305");
+	aead_report();
 
 	char dir[] = "/tmp/memobj-bench-XXXXXX", maddr[128], raddr[128], cmd[1024];
 	if (want_unix) {

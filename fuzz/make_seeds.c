@@ -42,6 +42,11 @@ int main(int argc, char **argv)
 	memset(hello.nonce, 0x4e, sizeof hello.nonce);
 	if (wire_encode_hello(buf, sizeof buf, &hello, &len) == WIRE_OK)
 		save("hello", buf, len);
+	/* A version-2 HELLO offering AES-256-GCM, as a node with AES-NI sends. */
+	hello.flags = WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM;
+	hello.max_version = WIRE_VERSION;
+	if (wire_encode_hello(buf, sizeof buf, &hello, &len) == WIRE_OK)
+		save("hello_aes", buf, len);
 
 	struct wire_auth auth;
 	memset(auth.mac, 0xa7, sizeof auth.mac);

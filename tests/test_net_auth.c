@@ -87,6 +87,7 @@ struct side {
 	uint64_t node_id;
 	struct net_auth_key key;
 	int timeout_ms;
+	bool offer_aes;
 	int result;
 	struct net_auth_peer peer;
 };
@@ -94,8 +95,8 @@ struct side {
 static void *run_side(void *arg)
 {
 	struct side *s = arg;
-	s->result = net_auth_handshake(s->fd, s->role, s->node_id, &s->key, s->timeout_ms,
-	                               &s->peer);
+	s->result = net_auth_handshake_offer(s->fd, s->role, s->node_id, &s->key, s->timeout_ms,
+	                                     s->offer_aes, &s->peer);
 	/* Closing tells a peer still waiting that we are done with it. */
 	if (s->result != 0)
 		shutdown(s->fd, SHUT_RDWR);
@@ -107,9 +108,9 @@ static void handshake_pair(int fd_connector, int fd_listener, const char *key_co
                            const char *key_listener, struct side *c, struct side *l)
 {
 	*c = (struct side){ .fd = fd_connector, .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
-	                    .timeout_ms = TIMEOUT_MS };
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes() };
 	*l = (struct side){ .fd = fd_listener, .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
-	                    .timeout_ms = TIMEOUT_MS };
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes() };
 	net_auth_key_set(&c->key, key_connector, key_connector ? strlen(key_connector) : 0);
 	net_auth_key_set(&l->key, key_listener, key_listener ? strlen(key_listener) : 0);
 	pthread_t thread;
@@ -309,6 +310,165 @@ TEST(peer_closing_is_reported)
 	CHECK_EQ(handshake_with_fake(3, TIMEOUT_MS), -ECONNRESET);
 }
 
+/* ---- the records' AEAD ---- */
+
+/* A record sealed with tx opens once with rx, and not replayed, altered
+ * or under the other construction. */
+static void records_work(const uint8_t tx_key[NET_KEY_SIZE], const uint8_t rx_key[NET_KEY_SIZE],
+                         enum net_aead aead)
+{
+	static uint8_t rec[NET_RECORD_FULL], copy[NET_RECORD_FULL], out[NET_RECORD_MAX];
+	struct net_record_key tx, rx, other;
+	REQUIRE(net_record_key_init(&tx, tx_key, aead) == 0);
+	REQUIRE(net_record_key_init(&rx, rx_key, aead) == 0);
+	for (uint32_t len = 1; len <= NET_RECORD_MAX; len = len * 4 + 3) {
+		for (uint32_t i = 0; i < len; i++)
+			rec[NET_RECORD_HEAD + i] = (uint8_t)(i * 7 + len);
+		net_record_seal(&tx, rec, len);
+		memcpy(copy, rec, NET_RECORD_HEAD + len + NET_RECORD_TAG);
+		CHECK_EQ(net_record_length(rec), len);
+		CHECK_EQ(net_record_open(&rx, rec, len, out), 0);
+		CHECK(out[0] == (uint8_t)len && out[len - 1] == (uint8_t)((len - 1) * 7 + len));
+		CHECK_EQ(net_record_open(&rx, copy, len, out), -EBADMSG);   /* replayed */
+		/* Under the other AEAD, same key and number: refused. */
+		if (aead == NET_AEAD_XCHACHA20POLY1305 && !crypto_aead_aes256gcm_is_available())
+			continue;
+		enum net_aead alt = aead == NET_AEAD_AES256GCM ? NET_AEAD_XCHACHA20POLY1305
+		                                               : NET_AEAD_AES256GCM;
+		REQUIRE(net_record_key_init(&other, rx_key, alt) == 0);
+		other.seq = rx.seq - 1;
+		CHECK_EQ(net_record_open(&other, copy, len, out), -EBADMSG);
+		net_record_key_clear(&other);
+	}
+	/* Altered bytes, tag or length; a skipped number. */
+	memcpy(rec + NET_RECORD_HEAD, "frame", 5);
+	net_record_seal(&tx, rec, 5);
+	memcpy(copy, rec, NET_RECORD_HEAD + 5 + NET_RECORD_TAG);
+	const size_t flip[] = { 0, NET_RECORD_HEAD, NET_RECORD_HEAD + 4, NET_RECORD_HEAD + 5 + 15 };
+	for (size_t i = 0; i < sizeof flip / sizeof flip[0]; i++) {
+		memcpy(rec, copy, sizeof copy);
+		rec[flip[i]] ^= 0x10;
+		CHECK_EQ(net_record_open(&rx, rec, 5, out), -EBADMSG);
+	}
+	rx.seq++;
+	CHECK_EQ(net_record_open(&rx, copy, 5, out), -EBADMSG);
+	rx.seq--;
+	CHECK_EQ(net_record_open(&rx, copy, 5, out), 0);
+	CHECK(memcmp(out, "frame", 5) == 0);
+	net_record_key_clear(&tx);
+	net_record_key_clear(&rx);
+}
+
+/* Each combination of offers: AES-256-GCM only when both sides offer it
+ * (and libsodium has it here), else the XChaCha20-Poly1305 fallback; both
+ * sides agree, and records sealed by one open at the other. */
+TEST(aead_negotiated_from_both_offers)
+{
+	bool have_aes = crypto_aead_aes256gcm_is_available();
+	for (int combo = 0; combo < 4; combo++) {
+		for (int keyed = 0; keyed < 2; keyed++) {
+			int fds[2];
+			struct side c, l;
+			socket_pair(fds);
+			const char *key = keyed ? "shared secret" : NULL;
+			/* handshake_pair sets the default offer; run it by hand. */
+			c = (struct side){ .fd = fds[0], .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
+			                   .timeout_ms = TIMEOUT_MS, .offer_aes = combo & 1 };
+			l = (struct side){ .fd = fds[1], .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
+			                   .timeout_ms = TIMEOUT_MS, .offer_aes = combo & 2 };
+			net_auth_key_set(&c.key, key, key ? strlen(key) : 0);
+			net_auth_key_set(&l.key, key, key ? strlen(key) : 0);
+			pthread_t thread;
+			REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
+			run_side(&c);
+			pthread_join(thread, NULL);
+			CHECK_EQ(c.result, 0);
+			CHECK_EQ(l.result, 0);
+			enum net_aead want = combo == 3 && have_aes ? NET_AEAD_AES256GCM
+			                                            : NET_AEAD_XCHACHA20POLY1305;
+			CHECK_EQ(c.peer.aead, want);
+			CHECK_EQ(l.peer.aead, want);
+			if (c.result == 0 && l.result == 0) {
+				records_work(c.peer.tx_key, l.peer.rx_key, want);
+				records_work(l.peer.tx_key, c.peer.rx_key, want);
+			}
+			close(fds[0]);
+			close(fds[1]);
+		}
+	}
+	/* This node offers it wherever libsodium can run it (MEMOBJ_NET_AEAD
+	 * unset here). */
+	CHECK_EQ(net_auth_offers_aes(), have_aes);
+	CHECK(strcmp(net_aead_name(NET_AEAD_AES256GCM), "AES-256-GCM") == 0);
+	CHECK(strcmp(net_aead_name(NET_AEAD_XCHACHA20POLY1305), "XChaCha20-Poly1305") == 0);
+}
+
+/* A man in the middle who clears the AES-256-GCM offer in the
+ * listener's HELLO (to force the other AEAD) breaks the proofs: both
+ * sides refuse the link. */
+struct strip {
+	int a, b;              /* a: the connector's end; b: the listener's */
+};
+
+static void *run_strip(void *arg)
+{
+	struct strip *s = arg;
+	int64_t deadline = net_now_ms() + TIMEOUT_MS;
+	uint8_t hello[WIRE_HELLO_SIZE];
+	/* The listener's HELLO, altered, then every byte as it is. */
+	if (net_read_full(s->b, hello, sizeof hello, deadline) != 0)
+		return NULL;
+	hello[WIRE_HEADER_SIZE + 9] &= (uint8_t)~WIRE_HELLO_AES256GCM;
+	if (net_write_full(s->a, hello, sizeof hello, deadline) != 0)
+		return NULL;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = s->a, .events = POLLIN }, { .fd = s->b, .events = POLLIN } };
+		if (poll(p, 2, TIMEOUT_MS) <= 0)
+			break;
+		uint8_t buf[512];
+		int from = (p[0].revents & (POLLIN | POLLHUP | POLLERR)) ? 0 : 1;
+		ssize_t n = recv(from ? s->b : s->a, buf, sizeof buf, 0);
+		if (n <= 0 || net_write_full(from ? s->a : s->b, buf, (size_t)n, deadline) != 0)
+			break;
+	}
+	shutdown(s->a, SHUT_RDWR);
+	shutdown(s->b, SHUT_RDWR);
+	return NULL;
+}
+
+TEST(aead_offer_cannot_be_stripped)
+{
+	if (!crypto_aead_aes256gcm_is_available()) {
+		printf("     (skipped: no AES-256-GCM in libsodium on this CPU)\n");
+		return;
+	}
+	int left[2], right[2];
+	socket_pair(left);
+	socket_pair(right);
+	struct strip strip = { .a = left[1], .b = right[0] };
+	pthread_t mitm, thread;
+	REQUIRE(pthread_create(&mitm, NULL, run_strip, &strip) == 0);
+	struct side c = { .fd = left[0], .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
+	                  .timeout_ms = TIMEOUT_MS, .offer_aes = true };
+	struct side l = { .fd = right[1], .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
+	                  .timeout_ms = TIMEOUT_MS, .offer_aes = true };
+	net_auth_key_set(&c.key, "shared secret", 13);
+	net_auth_key_set(&l.key, "shared secret", 13);
+	REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
+	run_side(&c);
+	pthread_join(thread, NULL);
+	pthread_join(mitm, NULL);
+	/* The connector sees the altered HELLO and proves over it: the
+	 * listener's check fails, and so does the connector's. */
+	CHECK(c.result != 0);
+	CHECK(l.result != 0);
+	CHECK(c.result == -EACCES || l.result == -EACCES);
+	for (int i = 0; i < 2; i++) {
+		close(left[i]);
+		close(right[i]);
+	}
+}
+
 /* Accepts one connection on the listener, waiting at most TIMEOUT_MS. */
 static int accept_one(struct net_listener *l)
 {
@@ -496,6 +656,8 @@ int main(void)
 	RUN(garbage_refused);
 	RUN(silent_peer_times_out);
 	RUN(peer_closing_is_reported);
+	RUN(aead_negotiated_from_both_offers);
+	RUN(aead_offer_cannot_be_stripped);
 	RUN(tcp_loopback_without_key_admitted);
 	RUN(tcp_non_loopback_with_key_file_admitted);
 	RUN(tcp_other_key_file_refused);

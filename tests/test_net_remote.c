@@ -325,7 +325,8 @@ TEST(killed_peer_makes_dead_names)
 	free(b);
 }
 
-/* A link's reader waits in recv with a timeout of one ping interval
+/* A link's reader waits (in poll on a Unix link, in recv on TCP) with a
+ * timeout of one ping interval
  * (MEMOBJ_PING_MS, 1 s here: long enough that a loaded machine does not
  * starve a reader for three of them): an idle link whose peer answers
  * pings stays up past three intervals; a peer that stops answering

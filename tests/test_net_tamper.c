@@ -16,11 +16,14 @@
 #include <mach/mach.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+
+#include <stdatomic.h>
 
 #include "harness.h"
 #include "emmi_manager.h"
@@ -74,6 +77,9 @@ struct dir_state {
 	bool tamper;                   /* this direction is the one tampered with */
 };
 
+/* The flags of the manager's HELLO, as the relay saw it pass (-1: not yet). */
+static _Atomic int manager_hello_flags = -1;
+
 static bool write_all(int fd, const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -114,6 +120,8 @@ static bool pump(struct dir_state *d, enum tamper mode)
 		return false;
 	d->have += (size_t)got;
 	size_t off = 0;
+	if (d->tamper && d->raw_left == HANDSHAKE_BYTES && d->have > WIRE_HEADER_SIZE + 9)
+		manager_hello_flags = d->buf[WIRE_HEADER_SIZE + 9];
 	if (d->raw_left > 0) {
 		size_t n = d->have < d->raw_left ? d->have : d->raw_left;
 		if (!write_all(d->to, d->buf, n))
@@ -249,7 +257,9 @@ static int check_pages(vm_address_t base, vm_offset_t from, vm_offset_t to)
 	return 0;
 }
 
-static void tamper_case(enum tamper mode, const char *tag)
+/* aead_env: NULL (the manager offers AES-256-GCM where it can, so the
+ * link uses it) or a MEMOBJ_NET_AEAD setting for the manager. */
+static void tamper_case(enum tamper mode, const char *tag, const char *aead_env)
 {
 	char srv_path[128], relay_path[128], srv_addr[160], relay_addr[160];
 	snprintf(srv_path, sizeof srv_path, "%s/mgr-%s", dir, tag);
@@ -258,7 +268,7 @@ static void tamper_case(enum tamper mode, const char *tag)
 	snprintf(relay_addr, sizeof relay_addr, "unix:%s", relay_path);
 
 	struct peer mgr;
-	const char *env[] = { KEY, "MEMOBJ_PING_MS=500", NULL };
+	const char *env[] = { KEY, "MEMOBJ_PING_MS=500", aead_env, NULL };
 	const char *args[] = { "manager", srv_addr, NULL };
 	REQUIRE(peer_start(&mgr, NULL, env, args) == 0);
 	REQUIRE(peer_expect(&mgr, "ready", PEER_TIMEOUT_MS) != NULL);
@@ -276,7 +286,12 @@ static void tamper_case(enum tamper mode, const char *tag)
 	struct relay relay;
 	relay_start(&relay, relay_path, srv_path, mode);
 	mach_port_t ns_relayed, echo_relayed;
+	manager_hello_flags = -1;
 	CHECK_EQ(memobj_connect(relay_addr, &ns_relayed), KERN_SUCCESS);
+	/* The manager offered AES-256-GCM unless told not to (or it cannot). */
+	CHECK(manager_hello_flags >= 0);
+	CHECK_EQ(!!(manager_hello_flags & WIRE_HELLO_AES256GCM),
+	         aead_env == NULL && crypto_aead_aes256gcm_is_available());
 	if (mode == PASS) {
 		for (int i = 0; i < 3; i++)
 			CHECK_EQ(netname_look_up(ns_relayed, "", "echo", &echo_relayed), KERN_SUCCESS);
@@ -296,22 +311,46 @@ static void tamper_case(enum tamper mode, const char *tag)
 
 TEST(untouched_records_pass)
 {
-	tamper_case(PASS, "pass");
+	tamper_case(PASS, "pass", NULL);
 }
 
 TEST(forged_port_death_closes_link)
 {
-	tamper_case(INJECT, "inject");
+	tamper_case(INJECT, "inject", NULL);
 }
 
 TEST(replayed_record_closes_link)
 {
-	tamper_case(REPLAY, "replay");
+	tamper_case(REPLAY, "replay", NULL);
 }
 
 TEST(reordered_records_close_link)
 {
-	tamper_case(REORDER, "reorder");
+	tamper_case(REORDER, "reorder", NULL);
+}
+
+/* The same against a manager that offers only the fallback AEAD
+ * (XChaCha20-Poly1305): the links use it, and it holds as well. */
+#define FALLBACK "MEMOBJ_NET_AEAD=xchacha20poly1305"
+
+TEST(fallback_untouched_records_pass)
+{
+	tamper_case(PASS, "fb-pass", FALLBACK);
+}
+
+TEST(fallback_forged_port_death_closes_link)
+{
+	tamper_case(INJECT, "fb-inject", FALLBACK);
+}
+
+TEST(fallback_replayed_record_closes_link)
+{
+	tamper_case(REPLAY, "fb-replay", FALLBACK);
+}
+
+TEST(fallback_reordered_records_close_link)
+{
+	tamper_case(REORDER, "fb-reorder", FALLBACK);
 }
 
 int main(int argc, char **argv)
@@ -325,6 +364,10 @@ int main(int argc, char **argv)
 	RUN(forged_port_death_closes_link);
 	RUN(replayed_record_closes_link);
 	RUN(reordered_records_close_link);
+	RUN(fallback_untouched_records_pass);
+	RUN(fallback_forged_port_death_closes_link);
+	RUN(fallback_replayed_record_closes_link);
+	RUN(fallback_reordered_records_close_link);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)

@@ -10,7 +10,11 @@
  *
  * Both HELLOs carry a fresh nonce, so a proof is never valid twice and
  * every link has its own session keys; the prover's role is inside the
- * MAC, so a peer cannot reflect our own proof back at us. Frames are read
+ * MAC, so a peer cannot reflect our own proof back at us. The records'
+ * AEAD is AES-256-GCM when both HELLOs carry WIRE_HELLO_AES256GCM, else
+ * XChaCha20-Poly1305: the flags are inside the proofs and the master, so
+ * an attacker who clears one gets a link that fails its handshake (keyed)
+ * or keys that differ on the two sides. Frames are read
  * exactly (header, then payload), so no byte after the handshake is
  * consumed here. */
 #include "net_auth.h"
@@ -52,6 +56,34 @@ int net_crypto_init(void)
 {
 	pthread_once(&sodium_once, sodium_start);
 	return sodium_status == 0 ? 0 : -ENOSYS;
+}
+
+static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
+static bool aead_offer_aes;
+
+static void aead_choose(void)
+{
+	const char *want = getenv(NET_AUTH_AEAD_ENV);
+	bool aes = true;
+	if (want != NULL && want[0] != '\0') {
+		if (strcmp(want, "xchacha20poly1305") == 0)
+			aes = false;
+		else if (strcmp(want, "aes256gcm") != 0)
+			os_log(OS_LOG_WARN, "%s=%s is neither aes256gcm nor xchacha20poly1305: "
+			       "ignored", NET_AUTH_AEAD_ENV, want);
+	}
+	aead_offer_aes = aes && net_crypto_init() == 0 && crypto_aead_aes256gcm_is_available();
+}
+
+bool net_auth_offers_aes(void)
+{
+	pthread_once(&aead_once, aead_choose);
+	return aead_offer_aes;
+}
+
+const char *net_aead_name(enum net_aead aead)
+{
+	return aead == NET_AEAD_AES256GCM ? "AES-256-GCM" : "XChaCha20-Poly1305";
 }
 
 void net_auth_key_set(struct net_auth_key *key, const void *bytes, size_t len)
@@ -319,14 +351,14 @@ static int refuse(int fd, int err, const char *why)
 /* Sends our HELLO and takes the peer's; leaves both encoded frames in
  * ours/theirs for the proofs. */
 static int exchange_hellos(int fd, enum wire_role role, uint64_t node_id, bool keyed,
-                           int64_t deadline, uint8_t ours[WIRE_HELLO_SIZE],
+                           bool offer_aes, int64_t deadline, uint8_t ours[WIRE_HELLO_SIZE],
                            uint8_t theirs[WIRE_HELLO_SIZE], struct wire_hello *peer,
                            const char **why)
 {
 	struct wire_hello hello = {
 		.node_id = node_id,
 		.role = (uint8_t)role,
-		.flags = keyed ? WIRE_HELLO_KEYED : 0,
+		.flags = (keyed ? WIRE_HELLO_KEYED : 0) | (offer_aes ? WIRE_HELLO_AES256GCM : 0),
 		.max_version = WIRE_VERSION,
 	};
 	struct wire_frame frame;
@@ -420,6 +452,14 @@ int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
                        const struct net_auth_key *key, int timeout_ms,
                        struct net_auth_peer *peer)
 {
+	return net_auth_handshake_offer(fd, role, node_id, key, timeout_ms,
+	        net_auth_offers_aes(), peer);
+}
+
+int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
+                             const struct net_auth_key *key, int timeout_ms, bool offer_aes,
+                             struct net_auth_peer *peer)
+{
 	int64_t deadline = net_now_ms() + timeout_ms;
 	struct net_auth_key file_key = {0};
 	uint8_t ours[WIRE_HELLO_SIZE], theirs[WIRE_HANDSHAKE_FRAME_MAX];
@@ -443,7 +483,11 @@ int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
 	}
 	bool keyed = key != NULL && key->present;
 
-	err = exchange_hellos(fd, role, node_id, keyed, deadline, ours, theirs, &hello, &why);
+	/* Offered only where it can run: a peer that takes up our offer
+	 * must be able to rely on it. */
+	offer_aes = offer_aes && crypto_aead_aes256gcm_is_available();
+	err = exchange_hellos(fd, role, node_id, keyed, offer_aes, deadline, ours, theirs, &hello,
+	        &why);
 	if (err == 0 && keyed)
 		err = exchange_proofs(fd, role, key, deadline, ours, theirs, &why);
 	if (err == 0) {
@@ -457,5 +501,7 @@ int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
 
 	peer->node_id = hello.node_id;
 	peer->version = WIRE_VERSION;
+	peer->aead = offer_aes && (hello.flags & WIRE_HELLO_AES256GCM) ? NET_AEAD_AES256GCM
+	                                                               : NET_AEAD_XCHACHA20POLY1305;
 	return 0;
 }

@@ -13,7 +13,11 @@
  * peer gets nothing more, and the refusal is logged on stderr in one line.
  *
  * The session keys, one per direction, are derived from the key and both
- * HELLOs (so both nonces): fresh for every link. */
+ * HELLOs (so both nonces): fresh for every link. Each HELLO also says
+ * whether its sender can seal records with AES-256-GCM (libsodium offers
+ * it only with AES-NI); when both can, the link's records use it, else
+ * XChaCha20-Poly1305. The offer is inside both proofs and the session
+ * keys, so nobody on the path can change it. */
 #ifndef MEMOBJ_NET_AUTH_H
 #define MEMOBJ_NET_AUTH_H
 
@@ -27,6 +31,13 @@
 #define NET_AUTH_KEY_FILE_ENV "MEMOBJ_KEY_FILE"
 #define NET_AUTH_TIMEOUT_MS 10000   /* whole handshake, default */
 #define NET_KEY_SIZE 32             /* every key below */
+#define NET_AUTH_AEAD_ENV "MEMOBJ_NET_AEAD"
+
+/* How a link's records are sealed (net_record.h). */
+enum net_aead {
+	NET_AEAD_XCHACHA20POLY1305 = 0,   /* always there: the fallback */
+	NET_AEAD_AES256GCM = 1,           /* when both sides offer it */
+};
 
 /* The key as the handshake uses it: a 32-byte hash of the key's bytes. */
 struct net_auth_key {
@@ -59,6 +70,7 @@ bool net_auth_peer_local(int fd, const char **why);
 struct net_auth_peer {
 	uint64_t node_id;
 	uint8_t version;            /* frame version the link speaks */
+	uint8_t aead;               /* enum net_aead: how its records are sealed */
 	uint8_t tx_key[NET_KEY_SIZE];   /* records we send */
 	uint8_t rx_key[NET_KEY_SIZE];   /* records we receive */
 };
@@ -73,5 +85,15 @@ struct net_auth_peer {
 int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
                        const struct net_auth_key *key, int timeout_ms,
                        struct net_auth_peer *peer);
+/* The same, offering AES-256-GCM or not (the plain call offers what
+ * net_auth_offers_aes says). */
+int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
+                             const struct net_auth_key *key, int timeout_ms, bool offer_aes,
+                             struct net_auth_peer *peer);
+/* Whether this node offers AES-256-GCM: libsodium has it here (AES-NI)
+ * and MEMOBJ_NET_AEAD, read once, is not "xchacha20poly1305". */
+bool net_auth_offers_aes(void);
+/* "AES-256-GCM" or "XChaCha20-Poly1305". */
+const char *net_aead_name(enum net_aead aead);
 
 #endif

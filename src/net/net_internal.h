@@ -83,6 +83,7 @@ struct net_link {
 	struct net_record_key rx;      /* reader only */
 	uint8_t *txbuf;                /* one record being sealed (under wlock) */
 	bool counted;                  /* holds one of net_limits.links_max */
+	bool unix_socket;              /* the reader waits in poll, not recv */
 };
 
 /* ---- node (net_node.c) ---- */

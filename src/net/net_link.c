@@ -93,8 +93,8 @@ void net_link_unref(struct net_link *link)
 	pthread_mutex_destroy(&link->wlock);
 	free(link->hash);
 	free(link->txbuf);
-	sodium_memzero(&link->tx, sizeof link->tx);
-	sodium_memzero(&link->rx, sizeof link->rx);
+	net_record_key_clear(&link->tx);
+	net_record_key_clear(&link->rx);
 	free(link);
 }
 
@@ -320,17 +320,42 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 	return ok;
 }
 
-/* Reads and handles records until the link breaks. The socket blocks,
- * with a receive timeout of one ping interval (net_link_create), so an
- * idle reader sleeps in recv itself: one system call per arrival, no
- * poll before it. */
+/* Waits for bytes and reads what is there: -1 with errno EAGAIN when a
+ * ping interval passed without any. A TCP link's reader sleeps in recv
+ * itself (the socket blocks, with a receive timeout of one ping interval,
+ * net_link_create): one system call per arrival. A Unix link's reader
+ * sleeps in poll for POLLIN instead, then reads without waiting: a Unix
+ * stream socket wakes everyone asleep on it, a blocked recv included,
+ * each time the peer consumes what this side wrote (its write-space
+ * wake-up shares the socket's wait queue; poll's wait is filtered by
+ * event), so a reader blocked in recv would wake and sleep again once
+ * more per frame sent: a context switch for a system call. */
+static ssize_t link_recv(struct net_link *link, void *buf, size_t len)
+{
+	if (!link->unix_socket)
+		return recv(link->fd, buf, len, 0);
+	struct pollfd p = { .fd = link->fd, .events = POLLIN };
+	int n = poll(&p, 1, net_ping_ms);
+	if (n <= 0) {
+		if (n == 0)
+			errno = EAGAIN;
+		return -1;
+	}
+	ssize_t got = recv(link->fd, buf, len, MSG_DONTWAIT);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		errno = EINTR;   /* nothing after all: wait again, not a silent interval */
+	return got;
+}
+
+/* Reads and handles records until the link breaks; the ping and the
+ * three-interval silence check run when a wait times out. */
 static void link_run(struct net_link *link)
 {
 	struct link_rx rx = { .cbuf = malloc(NET_RECORD_FULL), .fbuf = malloc(LINK_FBUF_MIN),
 	                      .fcap = LINK_FBUF_MIN };
 	int64_t last_rx = net_now_ms();
 	while (rx.cbuf != NULL && rx.fbuf != NULL) {
-		ssize_t got = recv(link->fd, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave, 0);
+		ssize_t got = link_recv(link, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave);
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* A ping interval without a byte. */
 			if (net_now_ms() - last_rx >= 3 * (int64_t)net_ping_ms) {
@@ -394,10 +419,20 @@ static struct net_link *link_new(int fd, const struct net_auth_peer *peer)
 	link->fd = fd;
 	link->peer_id = peer_id;
 	link->txbuf = txbuf;
-	memcpy(link->tx.key, peer->tx_key, NET_KEY_SIZE);
-	memcpy(link->rx.key, peer->rx_key, NET_KEY_SIZE);
+	if (net_record_key_init(&link->tx, peer->tx_key, (enum net_aead)peer->aead) != 0 ||
+	    net_record_key_init(&link->rx, peer->rx_key, (enum net_aead)peer->aead) != 0) {
+		atomic_fetch_sub(&links_open, 1);
+		net_record_key_clear(&link->tx);
+		free(link);
+		free(txbuf);
+		return NULL;
+	}
 	pthread_mutex_init(&link->wlock, NULL);
 	net_peer_name(fd, link->name, sizeof link->name);
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof sa;
+	link->unix_socket = getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+	                    sa.ss_family == AF_UNIX;
 
 	struct net_undo u = {0};
 	bool ok = false;

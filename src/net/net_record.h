@@ -4,16 +4,18 @@
  *
  *   length (4, little-endian, 1..NET_RECORD_MAX) || ciphertext (length) || tag (16)
  *
- * sealed with XChaCha20-Poly1305 (libsodium crypto_aead_xchacha20poly1305_
- * ietf) under that direction's session key, the length as associated data,
- * and the record's sequence number (0, 1, 2, ... per direction) as the
- * nonce. A record that does not open - injected, replayed, reordered,
- * truncated or altered - is a protocol error: the link is closed. A
- * record holds at most NET_RECORD_MAX bytes of frames, so a receiver
- * needs no more than one record's room before it can check anything. */
+ * sealed with the link's AEAD (AES-256-GCM when both HELLOs offered it,
+ * else XChaCha20-Poly1305; libsodium either way) under that direction's
+ * session key, the length as associated data, and the record's sequence
+ * number (0, 1, 2, ... per direction) as the nonce. A record that does
+ * not open - injected, replayed, reordered, truncated or altered - is a
+ * protocol error: the link is closed. A record holds at most
+ * NET_RECORD_MAX bytes of frames, so a receiver needs no more than one
+ * record's room before it can check anything. */
 #ifndef MEMOBJ_NET_RECORD_H
 #define MEMOBJ_NET_RECORD_H
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,11 +26,21 @@
 #define NET_RECORD_TAG   16u
 #define NET_RECORD_FULL  (NET_RECORD_HEAD + NET_RECORD_MAX + NET_RECORD_TAG)
 
-/* One direction's state. */
+/* One direction's state. Zero-initialised with a key copied in, it seals
+ * with XChaCha20-Poly1305; net_record_key_init picks the AEAD. */
 struct net_record_key {
+	crypto_aead_aes256gcm_state aes;  /* expanded key (NET_AEAD_AES256GCM) */
 	uint8_t key[NET_KEY_SIZE];
-	uint64_t seq;                 /* the next record's number */
+	uint64_t seq;                     /* the next record's number */
+	uint8_t aead;                     /* enum net_aead */
 };
+
+/* Sets the key and AEAD and starts the sequence at 0. 0, or -ENOTSUP for
+ * AES-256-GCM on a CPU without AES-NI (libsodium has no other). */
+int net_record_key_init(struct net_record_key *k, const uint8_t key[NET_KEY_SIZE],
+                        enum net_aead aead);
+/* Wipes it. */
+void net_record_key_clear(struct net_record_key *k);
 
 /* Seals the `len` plaintext bytes at rec + NET_RECORD_HEAD in place
  * (1 <= len <= NET_RECORD_MAX): writes the length before them and the

@@ -199,7 +199,7 @@ static bool hello_valid(const struct wire_hello *h)
 {
 	return h->node_id != 0 &&
 	       (h->role == WIRE_ROLE_CONNECTOR || h->role == WIRE_ROLE_LISTENER) &&
-	       (h->flags & ~WIRE_HELLO_KEYED) == 0 &&
+	       (h->flags & ~WIRE_HELLO_FLAGS) == 0 &&
 	       h->max_version >= 1;
 }
 

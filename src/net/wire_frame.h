@@ -93,6 +93,8 @@ struct wire_header {
 
 enum wire_role { WIRE_ROLE_CONNECTOR = 0, WIRE_ROLE_LISTENER = 1 };
 #define WIRE_HELLO_KEYED 0x01u   /* the sender will prove a shared key */
+#define WIRE_HELLO_AES256GCM 0x02u  /* the sender can seal records with AES-256-GCM */
+#define WIRE_HELLO_FLAGS (WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM)
 
 struct wire_hello {
 	uint64_t node_id;            /* nonzero, random per process */

@@ -1163,7 +1163,11 @@ and
 .RB ( MEMOBJ_KEY ;
 without one, loopback only).
 .B MEMOBJ_PING_MS
-sets how often idle links are checked.''',
+sets how often idle links are checked. Every frame is encrypted and
+authenticated: with AES-256-GCM when both nodes offer it (their CPUs have
+AES-NI), else XChaCha20-Poly1305;
+.B MEMOBJ_NET_AEAD=xchacha20poly1305
+makes a node offer only the latter.''',
  ['netname_check_in.3','memobjd.1','memobj.7'])
 
 page('netname_check_in', ['netname_check_in','netname_look_up','netname_check_out'],
