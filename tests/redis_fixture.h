@@ -30,6 +30,7 @@
 
 #define RF_MAX_SERVERS 8
 #define RF_POLL_TRIES 300          /* x 20 ms: 6 s for a server to answer */
+#define RF_SYNC_TRIES 3000         /* x 20 ms: 60 s for replicas' first sync */
 
 typedef struct rf_server {
 	pid_t pid;
@@ -248,6 +249,9 @@ static inline int rf_start_at(int port, bool cluster)
 		argv[n++] = "--cluster-enabled"; argv[n++] = "yes";
 		argv[n++] = "--cluster-config-file"; argv[n++] = conf;
 		argv[n++] = "--cluster-node-timeout"; argv[n++] = "2000";
+		/* One replica per master: nothing to gain by waiting 5 s for
+		 * more replicas to share a full sync. */
+		argv[n++] = "--repl-diskless-sync-delay"; argv[n++] = "0";
 	}
 	argv[n] = NULL;
 	s->pid = rf_spawn(argv, true);
@@ -302,6 +306,20 @@ static inline bool rf_cluster_ok(int port)
 	       strstr(buf, "cluster_state:ok") != NULL;
 }
 
+/* How many of the six nodes from `first` are replicas with their link to
+ * the master up (first full sync done). */
+static inline int rf_replicas_synced(int first)
+{
+	int n = 0;
+	for (int i = 0; i < 6; i++) {
+		char buf[4096];
+		if (rf_cmd(rf_servers[first + i].port, buf, sizeof buf, "INFO replication") &&
+		    strstr(buf, "role:slave") && strstr(buf, "master_link_status:up"))
+			n++;
+	}
+	return n;
+}
+
 /* Six nodes, three masters each with one replica, made by redis-cli. */
 static inline int rf_start_cluster(void)
 {
@@ -336,6 +354,17 @@ static inline int rf_start_cluster(void)
 			rf_poll_pause();
 		if (tries == RF_POLL_TRIES)
 			return -1;
+	}
+	/* Ready means replicated too: until each replica's first full sync
+	 * is done, a write with WAIT waits for it, and on a loaded machine
+	 * that took longer than the pager's 10 s timeout. */
+	for (int tries = 0; rf_replicas_synced(first) < 3; tries++) {
+		if (tries == RF_SYNC_TRIES) {
+			fprintf(stderr, "redis_fixture: replicas not in sync after %d s\n",
+			        RF_SYNC_TRIES / 50);
+			return -1;
+		}
+		rf_poll_pause();
 	}
 	return first;
 }
