@@ -32,6 +32,7 @@
 #define RF_PORT_LOW 10000          /* servers' ports: [LOW, LOW + SPAN) */
 #define RF_PORT_SPAN 12000
 #define RF_POLL_TRIES 300          /* x 20 ms: 6 s for a server to answer */
+#define RF_SYNC_TRIES 3000         /* x 20 ms: 60 s for replicas' first sync */
 
 typedef struct rf_server {
 	pid_t pid;
@@ -45,6 +46,7 @@ static int rf_nservers;
 static char rf_dir[160];
 static int rf_base_port;
 static pid_t rf_owner;
+static bool rf_keep_logs;          /* keep rf_dir (the logs) at exit */
 
 static inline void rf_poll_pause(void)
 {
@@ -62,10 +64,19 @@ static inline void rf_kill_one(rf_server_t *s)
 	}
 }
 
+/* The servers' logs are kept when the test asks (it failed, or stopped
+ * early), on a fatal signal, or with MEMOBJ_TEST_REDIS_KEEP_LOGS=1: they
+ * say which node was promoted, when, and how it synced. */
 static inline void rf_remove_dir(void)
 {
 	if (rf_dir[0] == '\0')
 		return;
+	const char *keep = getenv("MEMOBJ_TEST_REDIS_KEEP_LOGS");
+	if (rf_keep_logs || (keep && strcmp(keep, "1") == 0)) {
+		fprintf(stderr, "redis_fixture: server logs kept in %s\n", rf_dir);
+		rf_dir[0] = '\0';
+		return;
+	}
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", rf_dir);
 	if (system(cmd) != 0)
@@ -84,6 +95,7 @@ static inline void rf_cleanup(void)
 
 static inline void rf_on_fatal(int sig)
 {
+	rf_keep_logs = true;
 	rf_cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -213,9 +225,11 @@ static inline int rf_start_at(int port, bool cluster)
 	s->port = port;
 	s->cluster = cluster;
 	snprintf(s->sock, sizeof s->sock, "%s/redis-%d.sock", rf_dir, port);
-	char portstr[16], conf[300];
+	char portstr[16], conf[300], log[300], rdb[64];
 	snprintf(portstr, sizeof portstr, "%d", port);
 	snprintf(conf, sizeof conf, "nodes-%d.conf", port);
+	snprintf(rdb, sizeof rdb, "dump-%d.rdb", port);
+	snprintf(log, sizeof log, "%s/redis-%d.log", rf_dir, port);
 	char *argv[40];
 	int n = 0;
 	argv[n++] = "redis-server";
@@ -223,15 +237,25 @@ static inline int rf_start_at(int port, bool cluster)
 	argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
 	argv[n++] = "--unixsocket"; argv[n++] = s->sock;
 	argv[n++] = "--save"; argv[n++] = "";
+	/* Each server its own RDB file: a replica's full sync renames the
+	 * RDB it received onto this name and then loads it, so with one
+	 * shared dump.rdb two replicas syncing at once could each load the
+	 * other's master's data (the lost failover pages of issue 11). */
+	argv[n++] = "--dbfilename"; argv[n++] = rdb;
 	argv[n++] = "--appendonly"; argv[n++] = "no";
 	argv[n++] = "--dir"; argv[n++] = rf_dir;
 	argv[n++] = "--daemonize"; argv[n++] = "no";
 	argv[n++] = "--protected-mode"; argv[n++] = "no";
 	argv[n++] = "--enable-debug-command"; argv[n++] = "local";
+	argv[n++] = "--logfile"; argv[n++] = log;
+	argv[n++] = "--loglevel"; argv[n++] = "verbose";
 	if (cluster) {
 		argv[n++] = "--cluster-enabled"; argv[n++] = "yes";
 		argv[n++] = "--cluster-config-file"; argv[n++] = conf;
 		argv[n++] = "--cluster-node-timeout"; argv[n++] = "2000";
+		/* One replica per master: nothing to gain by waiting 5 s for
+		 * more replicas to share a full sync. */
+		argv[n++] = "--repl-diskless-sync-delay"; argv[n++] = "0";
 	}
 	argv[n] = NULL;
 	s->pid = rf_spawn(argv, true);
@@ -286,6 +310,20 @@ static inline bool rf_cluster_ok(int port)
 	       strstr(buf, "cluster_state:ok") != NULL;
 }
 
+/* How many of the six nodes from `first` are replicas with their link to
+ * the master up (first full sync done). */
+static inline int rf_replicas_synced(int first)
+{
+	int n = 0;
+	for (int i = 0; i < 6; i++) {
+		char buf[4096];
+		if (rf_cmd(rf_servers[first + i].port, buf, sizeof buf, "INFO replication") &&
+		    strstr(buf, "role:slave") && strstr(buf, "master_link_status:up"))
+			n++;
+	}
+	return n;
+}
+
 /* Six nodes, three masters each with one replica, made by redis-cli. */
 static inline int rf_start_cluster(void)
 {
@@ -321,6 +359,17 @@ static inline int rf_start_cluster(void)
 		if (tries == RF_POLL_TRIES)
 			return -1;
 	}
+	/* Ready means replicated too: until each replica's first full sync
+	 * is done, a write with WAIT waits for it, and on a loaded machine
+	 * that took longer than the pager's 10 s timeout. */
+	for (int tries = 0; rf_replicas_synced(first) < 3; tries++) {
+		if (tries == RF_SYNC_TRIES) {
+			fprintf(stderr, "redis_fixture: replicas not in sync after %d s\n",
+			        RF_SYNC_TRIES / 50);
+			return -1;
+		}
+		rf_poll_pause();
+	}
 	return first;
 }
 
@@ -340,6 +389,58 @@ static inline int rf_master_of(int port)
 		return 0;
 	const char *m = strstr(buf, "master_port:");
 	return m ? atoi(m + 12) : 0;
+}
+
+/* A number after `field` in INFO replication, -1 if not there. */
+static inline long long rf_repl_field(int port, const char *field)
+{
+	char buf[4096];
+	if (!rf_cmd(port, buf, sizeof buf, "INFO replication"))
+		return -1;
+	const char *f = strstr(buf, field);
+	return f ? atoll(f + strlen(field)) : -1;
+}
+
+/* A replica has all its master has: its link is up and it has applied
+ * the master's whole replication stream (the master idle meanwhile). */
+static inline bool rf_replica_caught_up(int replica, int master)
+{
+	char buf[4096];
+	if (!rf_cmd(replica, buf, sizeof buf, "INFO replication") ||
+	    strstr(buf, "master_link_status:up") == NULL)
+		return false;
+	long long have = rf_repl_field(replica, "slave_repl_offset:");
+	long long want = rf_repl_field(master, "master_repl_offset:");
+	return have >= 0 && have == want;
+}
+
+/* Does the node on `port` see node `id` as a master serving slots (not
+ * failed)? Reads its CLUSTER NODES line for `id`: id addr flags master
+ * ping pong epoch link slot... */
+static inline bool rf_sees_serving_master(int port, const char *id)
+{
+	char buf[8192];
+	if (!rf_cmd(port, buf, sizeof buf, "CLUSTER NODES"))
+		return false;
+	size_t idlen = strlen(id);
+	for (const char *line = buf; *line; ) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (len > idlen && strncmp(line, id, idlen) == 0 && line[idlen] == ' ') {
+			char copy[1024];
+			snprintf(copy, sizeof copy, "%.*s", (int)len, line);
+			char *save = NULL, *field[9] = { NULL };
+			int n = 0;
+			for (char *t = strtok_r(copy, " ", &save); t && n < 9;
+			     t = strtok_r(NULL, " ", &save))
+				field[n++] = t;
+			return n == 9 && strstr(field[2], "master") != NULL &&
+			       strstr(field[2], "fail") == NULL &&
+			       strcmp(field[7], "connected") == 0;
+		}
+		line += len + (end ? 1 : 0);
+	}
+	return false;
 }
 
 static inline long long rf_dbsize(int port)
