@@ -214,6 +214,12 @@ static bool connected_to_itself(const redisContext *c)
 	return sl == pl && memcmp(&self, &peer, sl) == 0;
 }
 
+static void set_io_timeout(redisContext *c, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	redisSetTimeout(c, tv);
+}
+
 static redisContext *connect_node(const rp_node_t *node, unsigned ms)
 {
 	struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
@@ -226,9 +232,7 @@ static redisContext *connect_node(const rp_node_t *node, unsigned ms)
 		redisFree(c);
 		return NULL;
 	}
-	unsigned io = ms < RP_IO_TIMEOUT_MS ? ms : RP_IO_TIMEOUT_MS;
-	struct timeval iotv = { io / 1000, (suseconds_t)(io % 1000) * 1000 };
-	redisSetTimeout(c, iotv);
+	set_io_timeout(c, ms < RP_IO_TIMEOUT_MS ? ms : RP_IO_TIMEOUT_MS);
 	return c;
 }
 
@@ -399,6 +403,9 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 	rp_conn_t *conn = &w->conn;
 	unsigned backoff = 5;
 	size_t pending = n;
+	pthread_mutex_lock(&p->lock);
+	unsigned io_ms = p->timeout_ms < RP_IO_TIMEOUT_MS ? p->timeout_ms : RP_IO_TIMEOUT_MS;
+	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
 		cmds[i].state = RP_PENDING;
 		cmds[i].ask_node = -1;
@@ -549,7 +556,17 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 			if (!broken && replicas > 0 && sets_on[node] > 0) {
 				void *vr = NULL;
 				long long got = -1;
-				if (redisGetReply(c, &vr) != REDIS_OK) {
+				/* WAIT answers after its own timeout (0: when enough
+				 * replicas have it), which may be longer than one
+				 * socket read may take: a read timeout there dropped
+				 * the connection and sent the batch again. */
+				uint64_t now = now_ms(), left = deadline > now ? deadline - now : 0;
+				uint64_t wait_ms = wait_timeout != 0 && wait_timeout < left
+				                   ? wait_timeout : left;
+				set_io_timeout(c, wait_ms + RP_IO_TIMEOUT_MS);
+				int rc = redisGetReply(c, &vr);
+				set_io_timeout(c, io_ms);
+				if (rc != REDIS_OK) {
 					broken = true;
 				} else {
 					redisReply *r = vr;

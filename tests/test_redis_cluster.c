@@ -195,6 +195,55 @@ static void describe_wrong_pages(const uint8_t *m, const char *name, uint32_t se
 	}
 }
 
+/* A WAIT that takes longer than one socket read may (every replica
+ * paused 1.5 s by DEBUG SLEEP, under the cluster's 2 s node timeout) is
+ * waited for on the same connection: the batch is not dropped and sent
+ * again every second. */
+TEST(slow_wait_is_waited_for)
+{
+	char name[64];
+	snprintf(name, sizeof name, "ctest-%d-slowwait", (int)getpid());
+	memory_object_t o;
+	REQUIRE(redis_pager_create(url, name, 64 * 1024, 0, &o) == KERN_SUCCESS);
+	CHECK_EQ(redis_pager_set_wait(o, 1, 5000), KERN_SUCCESS);
+	uint8_t *m = rc_map(o, 64 * 1024, VM_PROT_READ | VM_PROT_WRITE);
+	m[0] = 1;                       /* connected, the map read */
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, 64 * 1024,
+	                  VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	redis_pager_stats_t before, after;
+	CHECK_EQ(redis_pager_get_stats(o, &before), KERN_SUCCESS);
+	redisContext *paused[6] = { NULL };
+	for (int i = 0; i < 6; i++) {
+		int port = rf_servers[first + i].port;
+		if (rf_is_master(port))
+			continue;
+		paused[i] = rf_connect(port);
+		REQUIRE(paused[i] != NULL);
+		redisAppendCommand(paused[i], "DEBUG SLEEP 1.5");
+		int done = 0;
+		while (!done)
+			REQUIRE(redisBufferWrite(paused[i], &done) == REDIS_OK);
+	}
+	m[0] = 2;
+	CHECK_EQ(vm_msync(mach_task_self(), (vm_address_t)(uintptr_t)m, 64 * 1024,
+	                  VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_get_stats(o, &after), KERN_SUCCESS);
+	CHECK_EQ(after.reconnects, before.reconnects);
+	CHECK_EQ(after.write_errors, before.write_errors);
+	CHECK_EQ(after.sync_failures, 0);
+	for (int i = 0; i < 6; i++) {
+		if (paused[i] == NULL)
+			continue;
+		void *r = NULL;
+		if (redisGetReply(paused[i], &r) == REDIS_OK)
+			freeReplyObject(r);
+		redisFree(paused[i]);
+	}
+	rc_unmap(m, 64 * 1024);
+	CHECK_EQ(redis_pager_wait_detached(o, RC_DETACH_MS), KERN_SUCCESS);
+	CHECK_EQ(redis_pager_destroy(o), KERN_SUCCESS);
+}
+
 TEST(failover_keeps_waited_pages)
 {
 	char name[64];
@@ -298,6 +347,7 @@ int main(int argc, char **argv)
 	object_size = 4 * resident;
 	RUN(pages_spread_over_three_masters);
 	RUN(ask_and_moved_during_a_slot_migration);
+	RUN(slow_wait_is_waited_for);
 	RUN(failover_keeps_waited_pages);
 	rf_keep_logs = harness_failed > 0;
 	return harness_done();
