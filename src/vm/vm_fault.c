@@ -282,6 +282,7 @@ struct fault_reader {
 static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fault_reader *free_readers;
 static int fault_thread_epfd = -1;
+static struct vm_kernel *readers_kernel;   /* set before the hook */
 static pthread_key_t reader_key;
 static _Thread_local struct fault_reader *self_reader;
 
@@ -297,7 +298,7 @@ static void reader_exit(void *arg)
 /* (ipc_idle_hook) Called once per thread, under the IPC lock. */
 static int reader_wake_fd(void)
 {
-	struct vm_kernel *k = vm_kernel();
+	struct vm_kernel *k = readers_kernel;
 	pthread_mutex_lock(&readers_lock);
 	struct fault_reader *r = free_readers;
 	if (r != NULL) {
@@ -330,7 +331,7 @@ static int reader_wait(const struct timespec *deadline)
 
 static void reader_serve(void)
 {
-	serve_faults(vm_kernel());
+	serve_faults(readers_kernel);
 }
 
 static const struct ipc_idle_hook reader_hook = {
@@ -347,17 +348,22 @@ static bool fault_readers_wanted(void)
 	return v == NULL || strcmp(v, "0") != 0;
 }
 
+void vm_fault_readers_start(struct vm_kernel *k)
+{
+	readers_kernel = k;
+	pthread_mutex_lock(&readers_lock);
+	fault_thread_epfd = os_uffd_reader_open(k->uffd, NULL);
+	pthread_mutex_unlock(&readers_lock);
+	if (fault_thread_epfd >= 0 && fault_readers_wanted() &&
+	    pthread_key_create(&reader_key, reader_exit) == 0)
+		ipc_set_idle_hook(&reader_hook);
+}
+
 void *vm_fault_thread(void *arg)
 {
 	struct vm_kernel *k = arg;
 	os_signal_block_all();
-	pthread_mutex_lock(&readers_lock);
-	int epfd = os_uffd_reader_open(k->uffd, NULL);
-	fault_thread_epfd = epfd;
-	pthread_mutex_unlock(&readers_lock);
-	if (epfd >= 0 && fault_readers_wanted() &&
-	    pthread_key_create(&reader_key, reader_exit) == 0)
-		ipc_set_idle_hook(&reader_hook);
+	int epfd = fault_thread_epfd;        /* set before the thread started */
 	for (;;) {
 		int ready = epfd >= 0 ? os_uffd_reader_wait(epfd, NULL)
 		                      : os_uffd_wait(k->uffd) == 0 ? 1 : 0;

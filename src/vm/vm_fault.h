@@ -11,6 +11,12 @@
 
 struct vm_object;
 
+/* The fault thread's reader and the receivers' idle hook, set up before
+ * the fault thread starts and before any object can be mapped: set from
+ * the thread, a receive that came first (the thread not yet run on a
+ * loaded machine) slept on its condition, never reading a fault. */
+struct vm_kernel;
+void vm_fault_readers_start(struct vm_kernel *k);
 /* The fault thread's body; arg is the struct vm_kernel. */
 void *vm_fault_thread(void *arg);
 /* A missing-page fault at `address` in a mapping of obj (no lock held). */
