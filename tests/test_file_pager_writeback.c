@@ -294,6 +294,41 @@ TEST(failed_write_is_kept_and_retried)
 	fixture_close(&f);
 }
 
+/* A run the file refuses holds back no other: while pages 6 and 7 are
+ * held, page 1's return still reaches the file and its vm_msync succeeds
+ * (only a return that overlaps a held run waits behind it). Before, page
+ * 1 was held too, or not, by the order the pool's threads ran the two
+ * returns in. Pages are dirtied before the limit, as above. */
+TEST(held_run_holds_back_no_other_range)
+{
+	size_t size = 8 * page;
+	fixture_t f = fixture_open(size, 0, 5);
+	uint8_t *m = map_rw(&f, size);
+	put(&f, m, 1 * page + 1, 0x61);
+	put(&f, m, 6 * page + 2, 0x66);
+	put(&f, m, 7 * page + 3, 0x67);
+	struct rlimit old;
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct rlimit low = old;
+	low.rlim_cur = 4 * page;
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &low) == 0);
+	kern_return_t held = msync_all(m + 6 * page, 2 * page, VM_SYNC_SYNCHRONOUS);
+	kern_return_t one = msync_all(m + 1 * page, page, VM_SYNC_SYNCHRONOUS);
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, old_handler);
+	CHECK_EQ(held, KERN_MEMORY_ERROR);
+	CHECK_EQ(one, KERN_SUCCESS);
+	file_pager_stats_t s = stats_of(&f);
+	CHECK_EQ(s.held_bytes, 2 * page);
+	CHECK_EQ(s.bytes_written, page);
+	CHECK_EQ(msync_all(m, size, VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	CHECK_EQ(stats_of(&f).held_bytes, 0);
+	CHECK(file_matches(&f));
+	unmap(m, size);
+	fixture_close(&f);
+}
+
 /* A read-only pager still refuses to write: its file is untouched. */
 TEST(read_only_pager_leaves_the_file_alone)
 {
@@ -323,6 +358,7 @@ int main(void)
 	RUN(unmap_returns_every_dirty_page);
 	RUN(random_writes_four_times_the_resident_limit_lose_nothing);
 	RUN(failed_write_is_kept_and_retried);
+	RUN(held_run_holds_back_no_other_range);
 	RUN(read_only_pager_leaves_the_file_alone);
 	return harness_done();
 }
