@@ -163,26 +163,6 @@ TEST(writes_reach_the_file_after_msync)
 	fixture_close(&f);
 }
 
-/* No msync: the last unmap returns every dirty page before terminate, so
- * once the pager is detached the file is complete. */
-TEST(unmap_returns_every_dirty_page)
-{
-	size_t size = 32 * page;
-	fixture_t f = fixture_open(size, 4 * page, 2);
-	uint8_t *m = map_rw(&f, size);
-	for (size_t i = 0; i < 32; i += 3)
-		memset(m + i * page + 7, (int)(0x40 + i), 100);
-	for (size_t i = 0; i < 32; i += 3)
-		memset(f.ref + i * page + 7, (int)(0x40 + i), 100);
-	unmap(m, size);
-	CHECK_EQ(file_pager_wait_detached(f.pager, DETACH_TIMEOUT_MS), KERN_SUCCESS);
-	CHECK(file_matches(&f));
-	file_pager_stats_t s = stats_of(&f);
-	CHECK_EQ(s.terminates, 1);
-	CHECK_EQ(s.bytes_written, 11 * page);
-	fixture_close(&f);
-}
-
 static size_t resident_max(void)
 {
 	const char *v = getenv("MEMOBJ_RESIDENT_MAX");
@@ -196,6 +176,34 @@ static size_t resident_max(void)
 	case 'g': case 'G': return n << 30;
 	default: return n;
 	}
+}
+
+/* No msync: the last unmap returns every dirty page before terminate, so
+ * once the pager is detached the file is complete. The object takes half
+ * of MEMOBJ_RESIDENT_MAX at most (8 pages at 16 KiB; the rest leaves room
+ * for other memory the limit counts): with pageout at work, a page
+ * installed dirty for a write fault may be evicted before the write lands
+ * and go back twice (correct, but the count then depends on timing);
+ * pageout is the next test's. */
+TEST(unmap_returns_every_dirty_page)
+{
+	size_t pages = 32, max = resident_max();
+	if (max != 0 && max / page / 2 < pages)
+		pages = max / page / 2;
+	size_t size = pages * page, written = 0;
+	fixture_t f = fixture_open(size, 4 * page, 2);
+	uint8_t *m = map_rw(&f, size);
+	for (size_t i = 0; i < pages; i += 3, written++)
+		memset(m + i * page + 7, (int)(0x40 + i), 100);
+	for (size_t i = 0; i < pages; i += 3)
+		memset(f.ref + i * page + 7, (int)(0x40 + i), 100);
+	unmap(m, size);
+	CHECK_EQ(file_pager_wait_detached(f.pager, DETACH_TIMEOUT_MS), KERN_SUCCESS);
+	CHECK(file_matches(&f));
+	file_pager_stats_t s = stats_of(&f);
+	CHECK_EQ(s.terminates, 1);
+	CHECK_EQ(s.bytes_written, written * page);
+	fixture_close(&f);
 }
 
 /* The issue's "nothing lost": random writes (and reads) over a file four
