@@ -347,6 +347,15 @@ static bool retry_held(file_pager_t *pager, bool probe_only)
 	return true;
 }
 
+/* Whether a held run overlaps [offset, offset + length). (write_lock) */
+static bool overlaps_held(file_pager_t *pager, uint64_t offset, size_t length)
+{
+	for (held_run_t *run = pager->held; run != NULL; run = run->next)
+		if (run->offset < offset + length && offset < run->offset + run->length)
+			return true;
+	return false;
+}
+
 /* Keeps a returned run that did not reach the file; false if it cannot
  * (then the caller must drop it, loudly). */
 static bool hold_run(file_pager_t *pager, vm_address_t data, vm_size_t size,
@@ -561,8 +570,13 @@ static kern_return_t file_pager_data_return(memory_object_t object,
 		if (dirty)
 			COUNT(pager, bytes_dropped, length);
 	} else if (dirty && length > 0) {
-		/* Behind held runs, this one waits its turn. */
-		bool written = retry_held(pager, true) &&
+		/* The oldest held run is tried first. Behind a held run it
+		 * overlaps, this one waits its turn (the later write must land
+		 * last); one that overlaps none is written now, so a range the
+		 * file refuses holds back no other (returns of different pages
+		 * run in either order on the pool's threads). */
+		bool clear = retry_held(pager, true);
+		bool written = (clear || !overlaps_held(pager, offset, length)) &&
 		        write_run(pager, (void *)(uintptr_t)data, length, offset);
 		if (!written) {
 			keep = hold_run(pager, data, data_count, length, offset);

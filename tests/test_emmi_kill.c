@@ -395,13 +395,16 @@ static int local_start(struct local *l, const char *mode, const char *const *env
 	if (peer_start(&l->k, NULL, env, args) != 0)
 		return -1;
 	victim = l->k.pid;
-	/* Dead-name on the kernel's control port, once it is known. */
+	/* Dead-name on the kernel's control port, once it is known. The
+	 * kernel may already be dead (killed at its first data_return, which
+	 * can come before this thread runs again): sync 1 sends the
+	 * notification at once for a name that is already dead. */
 	if (cm_wait(l->m, CM_INIT, 1, NULL) < 0)
 		return -1;
 	mach_port_t prev;
 	mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &l->notify);
 	if (mach_port_request_notification(mach_task_self(), cm_control(l->m),
-	        MACH_NOTIFY_DEAD_NAME, 0, l->notify, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+	        MACH_NOTIFY_DEAD_NAME, 1, l->notify, MACH_MSG_TYPE_MAKE_SEND_ONCE,
 	        &prev) != KERN_SUCCESS)
 		return -1;
 	return 0;

@@ -362,6 +362,9 @@ struct fault_reader {
 static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fault_reader *free_readers;
 static int fault_thread_epfd = -1;
+/* Set before the hook: the hook runs under the IPC lock, maybe while
+ * kernel start (vm_kernel()'s pthread_once) is still going on. */
+static struct vm_kernel *readers_kernel;
 static pthread_key_t reader_key;
 static _Thread_local struct fault_reader *self_reader;
 
@@ -377,7 +380,7 @@ static void reader_exit(void *arg)
 /* (ipc_idle_hook) Called once per thread, under the IPC lock. */
 static int reader_wake_fd(void)
 {
-	struct vm_kernel *k = vm_kernel();
+	struct vm_kernel *k = readers_kernel;
 	pthread_mutex_lock(&readers_lock);
 	struct fault_reader *r = free_readers;
 	if (r != NULL) {
@@ -410,7 +413,7 @@ static int reader_wait(const struct timespec *deadline)
 
 static void reader_serve(void)
 {
-	serve_faults(vm_kernel());
+	serve_faults(readers_kernel);
 }
 
 static const struct ipc_idle_hook reader_hook = {
@@ -429,6 +432,7 @@ static bool fault_readers_wanted(void)
 
 void vm_fault_readers_start(struct vm_kernel *k)
 {
+	readers_kernel = k;
 	pthread_mutex_lock(&readers_lock);
 	int epfd = os_uffd_reader_open(k->uffd, NULL);
 	fault_thread_epfd = epfd;

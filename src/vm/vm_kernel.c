@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc/ipc_kernel.h"
 #include "os/os_log.h"
 #include "os/os_uffd.h"
 #include "vm/vm_fault.h"
@@ -117,6 +118,7 @@ static void kernel_start(void)
 	if (err != 0) {
 		os_log(OS_LOG_ERROR, "cannot start the fault thread (%s)",
 		        strerror(err));
+		ipc_set_idle_hook(NULL);   /* no receive reads faults either */
 		close(k->uffd);
 		k->uffd = -err;
 		return;
