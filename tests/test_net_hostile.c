@@ -80,15 +80,26 @@ static int start_server(struct peer *p, const char *address, const char *const *
 }
 
 /* A TCP port nobody listens on now (the server binds it right after). */
+/* A port nothing listens on now, for a server started next. Below
+ * Linux's ephemeral range (32768..60999) and the Redis tests' ports
+ * (10000..31999): an outgoing connection of any process (say, a pager
+ * reconnecting) cannot take it between this check and the server's bind,
+ * as the kernel's own choice (bind to 0) could be. */
 static int free_port(void)
 {
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof in;
-	REQUIRE(s >= 0 && bind(s, (struct sockaddr *)&in, sizeof in) == 0);
-	REQUIRE(getsockname(s, (struct sockaddr *)&in, &len) == 0);
-	close(s);
-	return ntohs(in.sin_port);
+	for (int i = 0; i < 5000; i++) {
+		int port = 5000 + (int)(((unsigned)getpid() * 13u + (unsigned)i * 97u) % 5000u);
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		REQUIRE(s >= 0);
+		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int ok = bind(s, (struct sockaddr *)&in, sizeof in) == 0;
+		close(s);
+		if (ok)
+			return port;
+	}
+	REQUIRE(!"no free port in 5000..9999");
+	return -1;
 }
 
 /* A nonblocking connection from `from` (a loopback address) to port. */
