@@ -61,6 +61,8 @@
 
 #include <memobj/file_pager.h>
 
+#include "bench_stats.h"
+
 static const size_t cluster_sizes[] = { 4096, 64 * 1024, 1024 * 1024 };
 #define N_CLUSTERS (sizeof cluster_sizes / sizeof cluster_sizes[0])
 static const int thread_counts[] = { 1, 2, 4 };
@@ -584,18 +586,6 @@ typedef struct cell {
 /* [placement][method][cluster][pattern][threads]; placement 1 = CPU 0. */
 static cell_t cells[2][N_METHODS][N_CLUSTERS][N_PATTERNS][N_THREADS];
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 typedef struct stat3 {
 	bool have;
 	double us_fault, us_page, csw_fault, faults;
@@ -872,8 +862,8 @@ static void print_handoff(bool have_strace)
 			printf("  readers %-3s  not measured\n", reader ? "on" : "off");
 			continue;
 		}
-		qsort(us, (size_t)ok, sizeof us[0], cmp_double);
-		qsort(csw, (size_t)ok, sizeof csw[0], cmp_double);
+		qsort(us, (size_t)ok, sizeof us[0], bench_cmp_double);
+		qsort(csw, (size_t)ok, sizeof csw[0], bench_cmp_double);
 		double sc = -1;
 		if (have_strace) {
 			syscall_count_t a[MAX_SYSCALL_NAMES], b[MAX_SYSCALL_NAMES];

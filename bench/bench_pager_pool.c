@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+
 #define MAX_THREADS 4
 static const int thread_counts[] = { 1, 2, 4 };
 #define N_COUNTS (sizeof thread_counts / sizeof thread_counts[0])
@@ -216,18 +218,6 @@ static sample_t run_once(int nthreads)
 		.overlapped = st.data_requests ? (double)st.requests_overlapped /
 		              (double)st.data_requests : 0,
 	};
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Runs every thread count `runs` times with the pool at `pool_threads`

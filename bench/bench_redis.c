@@ -33,6 +33,8 @@
 #define REQUIRE(c) do { if (!(c)) { fprintf(stderr, "bench_redis: %s failed\n", #c); exit(1); } } while (0)
 #include "../tests/redis_fixture.h"
 
+#include "bench_stats.h"
+
 #define QUIT_ID 0x62656e63
 
 static size_t npages = 2048;
@@ -165,18 +167,6 @@ static void perf_ctl(const char *what)
 	char line[16];
 	if (fgets(line, sizeof line, ack) == NULL)
 		clearerr(ack);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- an in-process pager: supplies from memory ------------------------- */

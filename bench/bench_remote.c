@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+
 static size_t pages = 2000;
 static int rounds = 5;
 static const char *only;               /* NULL, "remote", "raw" or "local" */
@@ -288,18 +290,6 @@ static int usage_of(pid_t pid, struct usage *u)
 	}
 	closedir(d);
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The links' AEAD: AES-256-GCM where libsodium has it (AES-NI) and

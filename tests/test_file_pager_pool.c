@@ -8,6 +8,7 @@
 #include <mach/mach.h>
 #include <memobj/file_pager.h>
 #include "harness.h"
+#include "thread_count.h"
 #include "toucher.h"
 
 #include <dirent.h>
@@ -23,34 +24,6 @@
 #define THREADS 4
 
 static vm_size_t page;
-
-static int thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	REQUIRE(d != NULL);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* The thread count once it is `want`, or what it is after a bound: a
- * joined thread can still be listed for a moment (pthread_join returns at
- * the kernel's tid wake-up, before the thread is reaped). */
-static int thread_count_settled(int want)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int n;
-	while ((n = thread_count()) != want) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec > 10)
-			break;
-		sched_yield();
-	}
-	return n;
-}
 
 static uint8_t byte_at(size_t i)
 {

@@ -7,6 +7,7 @@
 #include <mach/mach.h>
 #include "../pagers/pager_pool.h"
 #include "harness.h"
+#include "thread_count.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -191,34 +192,6 @@ static bool wait_ended(int tag)
 	bool ok = wait_until(tag_ended, (void *)(intptr_t)tag);
 	pthread_mutex_unlock(&lock);
 	return ok;
-}
-
-static int thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	REQUIRE(d != NULL);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* The thread count once it is `want`, or what it is after a bound: a
- * joined thread can still be listed for a moment (pthread_join returns at
- * the kernel's tid wake-up, before the thread is reaped). */
-static int thread_count_settled(int want)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int n;
-	while ((n = thread_count()) != want) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec > 10)
-			break;
-		sched_yield();
-	}
-	return n;
 }
 
 /* A data_request for a page waits for the data_return before it (the
