@@ -4,6 +4,8 @@
 #define MEMOBJ_TEST_DEFAULT_PAGER_COMMON_H
 
 #include <mach/mach.h>
+#include <memobj/default_pager.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "harness.h"
 
 static inline uint64_t dp_pattern(uint64_t word, uint64_t seed)
 {
@@ -122,6 +126,19 @@ static inline int dp_wait_paged_out(void *base, size_t size, size_t bytes)
 		dp_nap();
 	}
 	return 0;
+}
+
+/* A new backing store of the highest priority on `pager`, with one 16 MiB
+ * segment in the file `seg` (made here): the next pages go to it. */
+static inline backing_store_t dp_add_top_store(mach_port_t pager, const char *seg)
+{
+	backing_store_t bs;
+	REQUIRE(default_pager_backing_store_create(pager, BS_MAXPRI, 1, &bs) == KERN_SUCCESS);
+	int fd = open(seg, O_RDWR | O_CREAT, 0600);
+	REQUIRE(fd >= 0 && ftruncate(fd, 16 << 20) == 0);
+	close(fd);
+	REQUIRE(default_pager_add_segment(bs, seg, 0, 0, 0) == KERN_SUCCESS);
+	return bs;
 }
 
 #endif

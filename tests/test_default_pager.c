@@ -320,13 +320,8 @@ TEST(store_delete_moves_pages)
 	/* Pages go to the newest store of the highest priority; deleting it
 	 * moves them to the pager's first store. Memory from vm_map of
 	 * MEMORY_OBJECT_NULL is internal memory too. */
-	backing_store_t bs;
-	REQUIRE(default_pager_backing_store_create(shipped, BS_MAXPRI, 1, &bs) == KERN_SUCCESS);
 	const char *seg = tmp_path("seg2");
-	int fd = open(seg, O_RDWR | O_CREAT, 0600);
-	REQUIRE(fd >= 0 && ftruncate(fd, 16 << 20) == 0);
-	close(fd);
-	REQUIRE(default_pager_add_segment(bs, seg, 0, 0, 0) == KERN_SUCCESS);
+	backing_store_t bs = dp_add_top_store(shipped, seg);
 	size_t limit = dp_resident_max(), size = 4 * limit;
 	vm_address_t a = 0;
 	REQUIRE(vm_map(mach_task_self(), &a, size, 0, TRUE, MEMORY_OBJECT_NULL, 0,

@@ -215,13 +215,8 @@ TEST(store_delete_while_threads_fault)
 	/* Pages go to a new store of the highest priority; it is deleted
 	 * (its blocks moved to the first store) while four threads fault
 	 * and rewrite their pages: every word stays right. */
-	backing_store_t bs;
-	REQUIRE(default_pager_backing_store_create(shipped, BS_MAXPRI, 1, &bs) == KERN_SUCCESS);
 	const char *seg = tmp_path("seg");
-	int fd = open(seg, O_RDWR | O_CREAT, 0600);
-	REQUIRE(fd >= 0 && ftruncate(fd, 16 << 20) == 0);
-	close(fd);
-	REQUIRE(default_pager_add_segment(bs, seg, 0, 0, 0) == KERN_SUCCESS);
+	backing_store_t bs = dp_add_top_store(shipped, seg);
 	size_t limit = dp_resident_max(), size = 4 * limit;
 	vm_address_t a = 0;
 	REQUIRE(vm_allocate(mach_task_self(), &a, size, TRUE) == KERN_SUCCESS);
