@@ -126,6 +126,35 @@ TEST(manager_death_ends_msync_wait)
 	vm_deallocate(mach_task_self(), a, 4 * ps);
 }
 
+/* A vm_msync waiting for an earlier overlapping synchronize (here an
+ * asynchronous one, never answered) to be answered before it sends its
+ * own: the manager's death ends that wait too. */
+TEST(manager_death_ends_overlapping_msync_wait)
+{
+	struct cm *m = cm_start(4 * ps);
+	REQUIRE(m != NULL);
+	m->auto_sync = 0;
+	vm_address_t a = cm_map(m, FALSE);
+	REQUIRE(a != 0);
+	*(volatile uint8_t *)a = 7;
+	CHECK_EQ(vm_msync(mach_task_self(), a, 2 * ps, VM_SYNC_ASYNCHRONOUS), KERN_SUCCESS);
+	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, NULL) >= 0);
+	struct syncer s = { a + ps, 2 * ps, -1, 0 };
+	REQUIRE(pthread_create(&s.thread, NULL, sync_main, &s) == 0);
+	/* Whenever it got there, the thread did not ask while the first
+	 * synchronize was outstanding. */
+	CHECK_EQ(cm_count(m, CM_SYNCHRONIZE), 1);
+	cm_stop(m);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	int joined = pthread_timedjoin_np(s.thread, NULL, &ts) == 0;
+	CHECK(joined);
+	if (joined)
+		CHECK_EQ(s.kr, KERN_MEMORY_ERROR);
+	vm_deallocate(mach_task_self(), a, 4 * ps);
+}
+
 /* ---- wrong ports and values ---- */
 
 TEST(vm_map_of_kernel_ports_refused)
@@ -442,6 +471,7 @@ int main(int argc, char **argv)
 	RUN(manager_death_ends_unlock_wait);
 	RUN(manager_death_ends_read_lock_wait);
 	RUN(manager_death_ends_msync_wait);
+	RUN(manager_death_ends_overlapping_msync_wait);
 	RUN(destroy_ends_request_wait);
 	RUN(destroy_ends_unlock_wait);
 	RUN(destroy_ends_read_lock_wait);
