@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 #define RUNS 5
 #define PAGE 4096
@@ -57,12 +57,6 @@ static double now(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_default_pager: %s: %s\n", what, strerror(errno));
-	exit(1);
 }
 
 static size_t kpage;

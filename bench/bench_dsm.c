@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 #define OBJ_SIZE ((vm_size_t)192 << 20)
 #define PAGE 4096

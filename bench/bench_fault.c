@@ -61,7 +61,7 @@
 
 #include <memobj/file_pager.h>
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 static const size_t cluster_sizes[] = { 4096, 64 * 1024, 1024 * 1024 };
 #define N_CLUSTERS (sizeof cluster_sizes / sizeof cluster_sizes[0])
@@ -89,27 +89,6 @@ static size_t touch_count;      /* pages read per run (page_count unless --sysca
 static uint8_t *object_data;
 static uint32_t *page_order[N_PATTERNS];
 static char file_path[4096];    /* the file pager's file (same bytes) */
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void remove_file(void)
 {

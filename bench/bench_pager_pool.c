@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 #define MAX_THREADS 4
 static const int thread_counts[] = { 1, 2, 4 };
@@ -49,27 +49,6 @@ static size_t page_size, page_count, object_size;
 static uint32_t *order;
 static uint8_t *expected;        /* the first byte of each page */
 static char file_path[4096];
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void remove_file(void)
 {
@@ -186,14 +165,14 @@ static sample_t run_once(int nthreads)
 	struct rusage ru0, ru1;
 	uint64_t faults0 = kernel_faults();
 	getrusage(RUSAGE_SELF, &ru0);
-	double t0 = now();
+	double t0 = now_seconds();
 	pthread_barrier_wait(&start);
 	size_t bad = 0;
 	for (int t = 0; t < nthreads; t++) {
 		pthread_join(jobs[t].thread, NULL);
 		bad += jobs[t].bad;
 	}
-	double wall = now() - t0;
+	double wall = now_seconds() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
 	uint64_t faults = (uint64_t)(natural_t)(kernel_faults() - faults0);
 	pthread_barrier_destroy(&start);

@@ -33,7 +33,7 @@
 #define REQUIRE(c) do { if (!(c)) { fprintf(stderr, "bench_redis: %s failed\n", #c); exit(1); } } while (0)
 #include "../tests/redis_fixture.h"
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 #define QUIT_ID 0x62656e63
 

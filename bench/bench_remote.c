@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_stats.h"
+#include "bench_common.h"
 
 static size_t pages = 2000;
 static int rounds = 5;
