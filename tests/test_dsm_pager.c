@@ -401,6 +401,18 @@ static void counter_test(int n, int k)
 	drop_object(name, obj);
 }
 
+/* The faults every kernel attached to obj has taken (dsm_pager_kernels). */
+static uint64_t faults_of_all_kernels(memory_object_t obj)
+{
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t faults = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		faults += info[i].faults;
+	return faults;
+}
+
 TEST(two_kernels_atomic_counter)
 {
 	counter_test(2, 2000);
@@ -447,12 +459,7 @@ TEST(hotspot_turns_alternate)
 		CHECK(peer_expect(&p[i], "done", 4 * PEER_TIMEOUT_MS) != NULL);
 	CHECK_EQ(atomic_load(at(here, OFF_TURN)), 2000);
 	/* Every turn moved the page: at least one transfer each way. */
-	dsm_kernel_info_t info[4];
-	unsigned count = 4;
-	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
-	uint64_t faults = 0;
-	for (unsigned i = 0; i < count && i < 4; i++)
-		faults += info[i].faults;
+	uint64_t faults = faults_of_all_kernels(obj);
 	CHECK(faults >= 2000);
 	for (int i = 0; i < 2; i++)
 		peer_stop(&p[i]);
@@ -529,12 +536,7 @@ TEST(read_ahead_copies_are_invalidated)
 	const char *l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
 	CHECK(l != NULL && strcmp(l, "sum 0") == 0);
 	/* Fewer faults than pages: the reads in sequence were supplied ahead. */
-	dsm_kernel_info_t info[4];
-	unsigned count = 4;
-	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
-	uint64_t faults = 0;
-	for (unsigned i = 0; i < count && i < 4; i++)
-		faults += info[i].faults;     /* this process has not faulted yet */
+	uint64_t faults = faults_of_all_kernels(obj);
 	CHECK(faults > 0 && faults < STREAM_PAGES / 2);
 	/* Every page written here, those it faulted on and those it got
 	 * ahead: it must see every write. */
@@ -561,12 +563,7 @@ TEST(write_ahead_pages_are_recalled)
 	REQUIRE(peer_start(&p, NULL, env, args) == 0);
 	CHECK(peer_expect(&p, "filled", 4 * PEER_TIMEOUT_MS) != NULL);
 	/* Fewer faults than pages written: fresh pages went ahead. */
-	dsm_kernel_info_t info[4];
-	unsigned count = 4;
-	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
-	uint64_t faults = 0;
-	for (unsigned i = 0; i < count && i < 4; i++)
-		faults += info[i].faults;     /* this process has not faulted yet */
+	uint64_t faults = faults_of_all_kernels(obj);
 	CHECK(faults > 0 && faults < FILL_PAGES);
 	CHECK_EQ(fill_sum(here), (uint64_t)FILL_PAGES * (FILL_PAGES + 1) / 2);
 	for (int i = FILL_PAGES; i < 2 * FILL_PAGES; i++)
