@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@
 #define RP_WRITE_DELAY_MS 2            /* a part batch waits this long */
 #define RP_IO_TIMEOUT_MS 1000          /* one socket read or write at most */
 #define RP_BUCKETS 4096
+#define RP_SPIN_US 50                  /* default: how long a worker polls for a reply */
+#define RP_SPIN_MISSES 8               /* spins in a row that saw no reply ... */
+#define RP_SPIN_REST 64                /* ... make the worker sleep on this many reads */
 
 typedef struct rp_node {
 	char host[256];                    /* or a socket path */
@@ -83,6 +87,7 @@ typedef struct rp_worker {
 	int *state;                        /* per store page of a request */
 	bool in_turn;
 	bool quit;                         /* got its quit message */
+	unsigned spin_misses, spin_rest;   /* await_reply's back-off */
 	vm_address_t free_lo, free_hi;     /* returned memory not yet freed */
 } rp_worker_t;
 
@@ -103,6 +108,7 @@ struct redis_pager {
 	pthread_cond_t detached_cond;
 	mach_port_seqno_t next_seqno;
 	unsigned timeout_ms, wait_replicas, wait_timeout_ms;
+	unsigned spin_us;                  /* 0: workers sleep on every reply */
 	/* nodes only grow, so an index stays valid; slot_node maps each slot */
 	rp_node_t nodes[RP_MAX_NODES];
 	int nnodes;
@@ -135,6 +141,13 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static struct timespec abs_after_ms(uint64_t ms)
@@ -390,6 +403,40 @@ static int redirect_node(redis_pager_t *p, const redisReply *r, bool moved)
 	return node;
 }
 
+/* A fault waits for this reply. Where waking a sleeping thread costs
+ * more than Redis takes to answer (on a VM, a vCPU that went idle takes
+ * 25-50 us to wake: more than a loopback GET), a worker that sleeps on
+ * its reply pays that on top of the round trip. So it polls for up to
+ * spin_us first, yielding the CPU between polls (Redis may need it).
+ * Polls that see nothing in time are CPU thrown away: after
+ * RP_SPIN_MISSES of them in a row, the worker sleeps on its next
+ * RP_SPIN_REST reads before it polls again. */
+static void await_reply(rp_worker_t *w, redisContext *c, unsigned spin_us)
+{
+	if (spin_us == 0 || c->reader->len > c->reader->pos)
+		return;   /* no polling, or a reply is already buffered */
+	if (w->spin_rest > 0) {
+		w->spin_rest--;
+		return;
+	}
+	uint64_t start = now_us();
+	for (;;) {
+		char byte;
+		if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			w->spin_misses = 0;   /* a reply, an EOF or an error: the read sees it */
+			return;
+		}
+		if (now_us() - start >= spin_us)
+			break;
+		sched_yield();
+	}
+	if (++w->spin_misses >= RP_SPIN_MISSES) {
+		w->spin_misses = 0;
+		w->spin_rest = RP_SPIN_REST;
+	}
+}
+
 /* Runs the commands until each has its answer or `deadline` (ms, monotonic)
  * passes: split per node, one pipeline per node per round, every node's
  * pipeline sent before any reply is read. Connections that fail are
@@ -405,6 +452,9 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 	size_t pending = n;
 	pthread_mutex_lock(&p->lock);
 	unsigned io_ms = p->timeout_ms < RP_IO_TIMEOUT_MS ? p->timeout_ms : RP_IO_TIMEOUT_MS;
+	/* Only a fault waits on a worker's reads; the writer's batches take
+	 * far longer than any spin. */
+	unsigned spin_us = w == &p->writer ? 0 : p->spin_us;
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
 		cmds[i].state = RP_PENDING;
@@ -496,6 +546,7 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 			redisContext *c = conn->ctx[node];
 			bool broken = false;
 			size_t first_set = n, ok_sets = 0;
+			await_reply(w, c, spin_us);
 			for (size_t i = 0; i < n && !broken; i++) {
 				rp_cmd_t *cmd = &cmds[i];
 				if (cmd->state != RP_PENDING || cmd->node != node)
@@ -1319,8 +1370,12 @@ static kern_return_t parse_options(redis_pager_t *p, const char *url, const char
 			if (!parse_uint(eq + 1, vlen, 600000, &v) || v == 0)
 				return bad("URL", url, "wait_timeout must be 1..600000 ms");
 			p->wait_timeout_ms = (unsigned)v;
+		} else if (klen == 4 && strncmp(q, "spin", 4) == 0) {
+			if (!parse_uint(eq + 1, vlen, 1000, &v))
+				return bad("URL", url, "spin must be 0..1000 us");
+			p->spin_us = (unsigned)v;
 		} else {
-			return bad("URL", url, "unknown option (timeout, threads, wait, wait_timeout)");
+			return bad("URL", url, "unknown option (timeout, threads, wait, wait_timeout, spin)");
 		}
 		q += len + (amp ? 1 : 0);
 	}
@@ -1467,6 +1522,7 @@ kern_return_t redis_pager_create(const char *url, const char *name,
 		return KERN_RESOURCE_SHORTAGE;
 	p->timeout_ms = REDIS_PAGER_DEFAULT_TIMEOUT_MS;
 	p->wait_timeout_ms = 1000;
+	p->spin_us = RP_SPIN_US;
 	p->nthreads = 2;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_t attr;

@@ -34,6 +34,7 @@ TEST(bad_urls_and_names)
 		"redis://h:99999", "redis://h:12x", "unix:", "redis-cluster://",
 		"redis-cluster://a:1,", "redis-cluster://a", "redis://h:1?foo=1",
 		"redis://h:1?timeout=0", "redis://h:1?threads=99", "redis://h:1?wait",
+		"redis://h:1?spin=1001", "redis://h:1?spin=x",
 	};
 	for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++)
 		CHECK_EQ(redis_pager_create(bad_urls[i], "n", 4096, 0, &o),
@@ -54,7 +55,7 @@ TEST(bad_urls_and_names)
 	CHECK_EQ(redis_pager_destroy(12345), KERN_INVALID_NAME);
 	/* Good ones, with options. */
 	char good[200];
-	snprintf(good, sizeof good, "%s?timeout=500&threads=3&wait=0&wait_timeout=10", url);
+	snprintf(good, sizeof good, "%s?timeout=500&threads=3&wait=0&wait_timeout=10&spin=0", url);
 	CHECK_EQ(redis_pager_create(good, "n", 4096, 0, &o), KERN_SUCCESS);
 	CHECK_EQ(redis_pager_set_timeout(o, 0), KERN_INVALID_ARGUMENT);
 	CHECK_EQ(redis_pager_get_stats(o, NULL), KERN_INVALID_ARGUMENT);
@@ -101,6 +102,15 @@ TEST(persist_across_processes_unix)
 	char u[400];
 	snprintf(u, sizeof u, "unix:%s", rf_servers[server].sock);
 	persist_via(u, "unix", 11);
+}
+
+/* Workers that sleep on every reply (spin=0) serve the same bytes as
+ * the default, which polls for a reply first. */
+TEST(persist_without_polling)
+{
+	char u[400];
+	snprintf(u, sizeof u, "%s?spin=0", url);
+	persist_via(u, "nospin", 13);
 }
 
 /* No msync: the unmap's terminate writes every dirty page before the
@@ -359,6 +369,7 @@ int main(int argc, char **argv)
 		resident = 1024 * 1024;
 	object_size = 4 * resident;
 	RUN(bad_urls_and_names);
+	RUN(persist_without_polling);
 	RUN(persist_across_processes_tcp);
 	RUN(persist_across_processes_unix);
 	RUN(unmap_without_msync_writes_everything);

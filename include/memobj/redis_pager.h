@@ -38,6 +38,8 @@
  *   wait=N           every write batch ends with WAIT N: a page counts as
  *                    written only once N replicas have it (0: off)
  *   wait_timeout=MS  the WAIT's own timeout (1000)
+ *   spin=US          how long a server thread polls for a fault's reply
+ *                    before it sleeps (50, 0..1000; 0: always sleep)
  *
  * Two kernels mapping one name at once are NOT kept coherent by this pager
  * (each caches pages and writes them back last-writer-wins). For coherent
