@@ -16,6 +16,8 @@
 #include "vm/vm_return.h"
 
 #define LOCK_CHUNK 512u      /* pages per object-lock hold */
+/* Returned runs this close (pages between) share one write protection. */
+#define PROTECT_GAP 16u
 
 static bool page_dirty(const vm_page_t *p)
 {
@@ -146,14 +148,15 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			break;
 		/* Runs of pages returned alike: found first, then write-protected
 		 * together (so a write after the copy faults and re-dirties),
-		 * then copied. One protection over the span from the first run
-		 * to the last, not one per run: the pages between are clean
+		 * then copied. One protection over runs up to PROTECT_GAP pages
+		 * apart, not one per run: the pages between are clean
 		 * (already protected: a clean page is never mapped writable in
 		 * a tracked view), not resident (their markers are protected
 		 * again) or dirty pages this clean does not return (protected
 		 * and still counted dirty: the next write takes one WP fault
-		 * that finds them dirty). For scattered pages that is one
-		 * UFFDIO_WRITEPROTECT per chunk and view instead of one per run.
+		 * that finds them dirty). For scattered pages that is a few
+		 * UFFDIO_WRITEPROTECTs per chunk and view instead of one per run;
+		 * the gap bounds the walk over pages that need nothing.
 		 * A run that could not be copied out (no memory) stays: not
 		 * cleaned, not flushed. */
 		struct clean_run *runs = NULL;
@@ -194,9 +197,10 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			any_kept = true;
 			nruns = 0;
 		}
-		if (nruns > 0) {
-			uint64_t lo = runs[0].start;
-			uint64_t hi = runs[nruns - 1].start + runs[nruns - 1].count;
+		for (size_t r = 0; r < nruns;) {
+			uint64_t lo = runs[r].start, hi = lo + runs[r].count;
+			for (r++; r < nruns && runs[r].start - hi <= PROTECT_GAP; r++)
+				hi = runs[r].start + runs[r].count;
 			vm_object_protect_pages(obj, lo, hi - lo);
 		}
 		for (size_t r = 0; r < nruns; r++) {
