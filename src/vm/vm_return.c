@@ -98,8 +98,8 @@ static int slab_find(const struct pool_slab *s, unsigned from, unsigned n)
 		uint64_t w = s->used[i / 64] >> (i % 64);
 		unsigned left = 64 - i % 64;
 		if (w & 1) {
-			/* Used pages: skip them (shifted-in zeros bound the count). */
-			i += (unsigned)__builtin_ctzll(~w);
+			/* Used pages: skip them (to the word's end if all are). */
+			i += ~w ? (unsigned)__builtin_ctzll(~w) : left;
 			start = i;
 			run = 0;
 			continue;
