@@ -230,7 +230,7 @@ static void mgr_stop(struct mgr *m)
 	free(m);
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static _Thread_local uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_random(void)
 {
 	rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
@@ -310,6 +310,25 @@ TEST(other_memory_beside_the_pool_is_unmapped)
 	rounds(FREE_EACH, 600, 2);
 }
 
+static void *rounds_thread(void *arg)
+{
+	enum keep_mode mode = (enum keep_mode)(uintptr_t)arg;
+	rng ^= (uint64_t)(mode + 1) * 0x2545f4914f6cdd1dull;
+	rounds(mode, 700, 4);
+	return NULL;
+}
+
+/* Four managers' write-backs at once, each freeing its own way: the
+ * pool's pages are taken and given back from every thread. */
+TEST(concurrent_write_backs)
+{
+	pthread_t t[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		REQUIRE(pthread_create(&t[i], NULL, rounds_thread, (void *)i) == 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+}
+
 struct racer {
 	uint8_t *p;
 	size_t pages;
@@ -371,5 +390,6 @@ int main(void)
 	RUN(returns_freed_in_parts);
 	RUN(other_memory_beside_the_pool_is_unmapped);
 	RUN(writes_racing_msync_are_dirty_again);
+	RUN(concurrent_write_backs);
 	return harness_done();
 }
