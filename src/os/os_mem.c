@@ -9,6 +9,15 @@ int os_mapping_zap(uintptr_t addr, size_t len)
 	return madvise((void *)addr, len, MADV_DONTNEED) == 0 ? 0 : -errno;
 }
 
+int os_pages_lazy_free(void *addr, size_t len)
+{
+#ifdef MADV_FREE
+	if (madvise(addr, len, MADV_FREE) == 0)
+		return 0;
+#endif
+	return madvise(addr, len, MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
 void *os_pages_alloc(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,

@@ -15,6 +15,12 @@ void *os_pages_alloc(size_t len);
 /* The same, its pages made present at once (MAP_POPULATE): for memory
  * about to be written whole, one call instead of a fault per page. */
 void *os_pages_alloc_populated(size_t len);
+/* Lets the system take back the pages of [addr, addr+len) (anonymous,
+ * private) when it needs them, the mapping staying: MADV_FREE, so pages
+ * written again before that are kept; where the system has no MADV_FREE,
+ * dropped at once (MADV_DONTNEED). Either way their contents are gone.
+ * 0 or -errno. */
+int os_pages_lazy_free(void *addr, size_t len);
 /* Frees memory from os_pages_alloc that was not handed over. */
 void os_pages_free(void *addr, size_t len);
 

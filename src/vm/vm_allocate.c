@@ -5,6 +5,7 @@
 
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
+#include "vm/vm_return.h"
 
 kern_return_t vm_allocate(vm_task_t target_task, vm_address_t *address,
         vm_size_t size, boolean_t anywhere)
@@ -63,13 +64,22 @@ kern_return_t vm_deallocate(vm_task_t target_task, vm_address_t address,
 	if (end > (vm_address_t)-1 - sysmask)
 		return KERN_INVALID_ARGUMENT;
 	end = (end + sysmask) & ~sysmask;
+	/* Pages a data_return handed over go back to the return pool
+	 * (vm_return.c); the rest of the range is unmapped as ever. */
+	struct vm_return_range rest[VM_RETURN_POOL_PIECES];
+	size_t nrest = vm_return_pool_put(start, end, rest);
+	if (nrest == 0)
+		return KERN_SUCCESS;
 	vm_map_lock_write();
-	if (vm_map_overlaps(start, end)) {
-		start = vm_trunc_page(k, start);
-		if (!vm_round_overflows(k, end))
-			end = vm_round_page(k, end);
+	for (size_t i = 0; i < nrest; i++) {
+		vm_address_t lo = rest[i].start, hi = rest[i].end;
+		if (vm_map_overlaps(lo, hi)) {
+			lo = vm_trunc_page(k, lo);
+			if (!vm_round_overflows(k, hi))
+				hi = vm_round_page(k, hi);
+		}
+		vm_map_remove_range(lo, hi);
 	}
-	vm_map_remove_range(start, end);
 	vm_map_unlock();
 	return KERN_SUCCESS;
 }

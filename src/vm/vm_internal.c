@@ -532,7 +532,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 		uint64_t index = offset >> k->page_shift;
 		if (mr != MACH_MSG_SUCCESS || obj->dead ||
 		    index >= obj->internal_pages) {
-			os_pages_free(page, k->page_size);
+			vm_return_pages_free(page, k->page_size);
 			if (mr == MACH_MSG_SUCCESS)
 				mr = MACH_SEND_INVALID_DEST;
 			continue;
@@ -549,7 +549,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 			                           r->dirty, kernel_copy);
 		}
 		if (mr != MACH_MSG_SUCCESS)
-			os_pages_free(page, k->page_size);
+			vm_return_pages_free(page, k->page_size);
 	}
 	return mr;
 }

@@ -16,6 +16,8 @@
 #include "vm/vm_return.h"
 
 #define LOCK_CHUNK 512u      /* pages per object-lock hold */
+/* Returned runs this close (pages between) share one write protection. */
+#define PROTECT_GAP 16u
 
 static bool page_dirty(const vm_page_t *p)
 {
@@ -90,6 +92,12 @@ static void collect_resident_in(vm_page_t *p, void *arg)
 	r->indices[r->count++] = p->index;
 }
 
+/* A run of neighbour pages a clean returns alike. */
+struct clean_run {
+	uint64_t start, count;
+	bool dirty;
+};
+
 static int index_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -138,11 +146,23 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 		vm_waiter_list_t waiters = { 0 };
 		if (obj->terminated)
 			break;
-		/* Runs of pages returned alike: protect first (so a write after
-		 * the copy faults and re-dirties), then copy. A run that could
-		 * not be copied out (no memory) stays: not cleaned, not flushed. */
+		/* Runs of pages returned alike: found first, then write-protected
+		 * together (so a write after the copy faults and re-dirties),
+		 * then copied. One protection over runs up to PROTECT_GAP pages
+		 * apart, not one per run: the pages between are clean
+		 * (already protected: a clean page is never mapped writable in
+		 * a tracked view), not resident (their markers are protected
+		 * again) or dirty pages this clean does not return (protected
+		 * and still counted dirty: the next write takes one WP fault
+		 * that finds them dirty). For scattered pages that is a few
+		 * UFFDIO_WRITEPROTECTs per chunk and view instead of one per run;
+		 * the gap bounds the walk over pages that need nothing.
+		 * A run that could not be copied out (no memory) stays: not
+		 * cleaned, not flushed. */
+		struct clean_run *runs = NULL;
+		size_t nruns = 0, runs_cap = 0;
 		uint64_t run = 0;
-		bool run_dirty = false;
+		bool run_dirty = false, runs_failed = false;
 		uint64_t kept[LOCK_CHUNK / 64] = { 0 };
 		bool any_kept = false;
 		for (uint64_t i = 0; i <= n; i++) {
@@ -151,20 +171,18 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 			           should_return_page(p, should_return);
 			bool dirty = ret && page_dirty(p);
 			if (run > 0 && (!ret || dirty != run_dirty)) {
-				uint64_t start = chunk + i - run;
-				size_t before = batch.count;
-				vm_object_protect_pages(obj, start, run);
-				vm_return_collect(obj, start, run, run_dirty, &batch);
-				bool copied = batch.count > before;
-				for (uint64_t j = 0; j < run; j++) {
-					if (!copied) {
-						uint64_t at = start + j - chunk;
-						kept[at / 64] |= UINT64_C(1) << (at % 64);
-						any_kept = true;
-					} else if (!flush) {
-						vm_page_lookup(&obj->pages, start + j)->dirty = 0;
+				if (nruns == runs_cap) {
+					size_t cap = runs_cap ? 2 * runs_cap : 16;
+					struct clean_run *r = realloc(runs, cap * sizeof *r);
+					if (r == NULL) {
+						runs_failed = true;
+						break;
 					}
+					runs = r;
+					runs_cap = cap;
 				}
+				runs[nruns++] = (struct clean_run){ chunk + i - run, run,
+				                                    run_dirty };
 				run = 0;
 			}
 			if (ret) {
@@ -172,6 +190,35 @@ void vm_object_clean(struct vm_object *obj, vm_offset_t offset, vm_size_t size,
 				run++;
 			}
 		}
+		if (runs_failed) {
+			/* No memory for the list: keep the whole chunk as it is. */
+			for (uint64_t i = 0; i < n; i++)
+				kept[i / 64] |= UINT64_C(1) << (i % 64);
+			any_kept = true;
+			nruns = 0;
+		}
+		for (size_t r = 0; r < nruns;) {
+			uint64_t lo = runs[r].start, hi = lo + runs[r].count;
+			for (r++; r < nruns && runs[r].start - hi <= PROTECT_GAP; r++)
+				hi = runs[r].start + runs[r].count;
+			vm_object_protect_pages(obj, lo, hi - lo);
+		}
+		for (size_t r = 0; r < nruns; r++) {
+			uint64_t start = runs[r].start, count = runs[r].count;
+			size_t before = batch.count;
+			vm_return_collect(obj, start, count, runs[r].dirty, &batch);
+			bool copied = batch.count > before;
+			for (uint64_t j = 0; j < count; j++) {
+				if (!copied) {
+					uint64_t at = start + j - chunk;
+					kept[at / 64] |= UINT64_C(1) << (at % 64);
+					any_kept = true;
+				} else if (!flush) {
+					vm_page_lookup(&obj->pages, start + j)->dirty = 0;
+				}
+			}
+		}
+		free(runs);
 		if (flush && !any_kept) {
 			vm_object_page_drop(obj, chunk, n, &waiters);
 		} else if (flush) {
