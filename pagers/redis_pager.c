@@ -50,10 +50,23 @@ typedef struct rp_node {
 	int port;                          /* 0: Unix socket */
 } rp_node_t;
 
+/* The memory of one data_return, kept as the kernel handed it over: the
+ * table's entries point into it (no copy per page), and it goes back with
+ * one vm_deallocate once no entry and no batch being sent holds a page of
+ * it. Copying each page into a buffer of its own was 44% of the pager's
+ * CPU per written page (the copy, the allocator, faults on fresh heap). */
+typedef struct rp_run {
+	vm_address_t addr;
+	vm_size_t size;
+	unsigned refs;                     /* entries and batches holding a page */
+	struct rp_run *next_free;          /* on a list of runs to deallocate */
+} rp_run_t;
+
 /* A page returned and not yet acknowledged by Redis. */
 typedef struct rp_entry {
 	uint64_t index;
-	uint8_t *data;
+	const uint8_t *data;               /* RP_PAGE bytes in `run` */
+	rp_run_t *run;
 	uint64_t first_ticket;             /* when it entered the table */
 	uint64_t gen;                      /* bumped by each newer return */
 	const uint8_t *sending;            /* the buffer the writer's batch sends, or NULL */
@@ -88,7 +101,6 @@ typedef struct rp_worker {
 	bool in_turn;
 	bool quit;                         /* got its quit message */
 	unsigned spin_misses, spin_rest;   /* await_reply's back-off */
-	vm_address_t free_lo, free_hi;     /* returned memory not yet freed */
 } rp_worker_t;
 
 struct redis_pager {
@@ -681,11 +693,32 @@ static rp_entry_t **entry_slot_locked(redis_pager_t *p, uint64_t index)
 	return pp;
 }
 
-static void entry_remove_locked(redis_pager_t *p, rp_entry_t **pp)
+/* A hold on a run ends; the last one puts it on `to_free`, for
+ * runs_free after the pager's lock is dropped. */
+static void run_drop_locked(rp_run_t *run, rp_run_t **to_free)
+{
+	if (--run->refs == 0) {
+		run->next_free = *to_free;
+		*to_free = run;
+	}
+}
+
+static void runs_free(rp_run_t *list)
+{
+	while (list != NULL) {
+		rp_run_t *next = list->next_free;
+		vm_deallocate(mach_task_self(), list->addr, list->size);
+		free(list);
+		list = next;
+	}
+}
+
+static void entry_remove_locked(redis_pager_t *p, rp_entry_t **pp,
+        rp_run_t **to_free)
 {
 	rp_entry_t *e = *pp;
 	*pp = e->next;
-	free(e->data);
+	run_drop_locked(e->run, to_free);
 	free(e);
 	p->stats.pages_dirty--;
 }
@@ -730,7 +763,8 @@ static void *writer_main(void *arg)
 	rp_cmd_t *cmds = calloc(RP_WRITE_BATCH, sizeof *cmds);
 	rp_entry_t **batch = calloc(RP_WRITE_BATCH, sizeof *batch);
 	uint64_t *gens = calloc(RP_WRITE_BATCH, sizeof *gens);
-	uint8_t **data = calloc(RP_WRITE_BATCH, sizeof *data);
+	const uint8_t **data = calloc(RP_WRITE_BATCH, sizeof *data);
+	rp_run_t **runs = calloc(RP_WRITE_BATCH, sizeof *runs);
 	unsigned retry_pause = 50;
 	bool filled = false;
 	pthread_mutex_lock(&p->lock);
@@ -755,16 +789,19 @@ static void *writer_main(void *arg)
 					any_failed = true;
 					continue;
 				}
-				/* The writer owns this buffer until the batch ends: a
-				 * newer return gets the entry a new one. */
+				/* The batch holds this page's run until it ends: a
+				 * newer return points the entry elsewhere. */
 				batch[n] = e;
 				gens[n] = e->gen;
 				data[n] = e->data;
+				runs[n] = e->run;
+				e->run->refs++;
 				e->sending = e->data;
 				e->failed = false;
 				n++;
 			}
-		if (n == 0 && (cmds == NULL || batch == NULL || gens == NULL || data == NULL))
+		if (n == 0 && (cmds == NULL || batch == NULL || gens == NULL ||
+		               data == NULL || runs == NULL))
 			break;
 		if (n == 0) {
 			if (p->quit)
@@ -801,16 +838,17 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&p->lock);
 		size_t failed = 0;
+		rp_run_t *to_free = NULL;
 		for (size_t i = 0; i < n; i++) {
 			rp_entry_t *e = batch[i];
 			e->sending = NULL;
-			if (e->data != data[i])
-				free(data[i]);    /* replaced by a newer return */
+			run_drop_locked(runs[i], &to_free);
 			if (cmds[i].state == RP_DONE) {
 				p->stats.pages_written++;
 				/* Returned again meanwhile: the newer bytes go next. */
 				if (e->gen == gens[i])
-					entry_remove_locked(p, entry_slot_locked(p, e->index));
+					entry_remove_locked(p, entry_slot_locked(p, e->index),
+					                    &to_free);
 			} else {
 				e->failed = true;
 				failed++;
@@ -822,6 +860,12 @@ static void *writer_main(void *arg)
 			retry_pause = 50;
 		}
 		pthread_cond_broadcast(&p->written_cond);
+		if (to_free != NULL) {
+			/* Still RP_W_BUSY: returns meanwhile are seen at the top. */
+			pthread_mutex_unlock(&p->lock);
+			runs_free(to_free);
+			pthread_mutex_lock(&p->lock);
+		}
 		if (failed && p->quit)
 			break;              /* stopping: that was the last try */
 	}
@@ -830,6 +874,7 @@ static void *writer_main(void *arg)
 	free(batch);
 	free(gens);
 	free(data);
+	free(runs);
 	conn_close(&w->conn);
 	return NULL;
 }
@@ -882,41 +927,6 @@ static void turn_end(rp_worker_t *w)
 	(p)->stats.field += (delta); \
 	pthread_mutex_unlock(&(p)->lock); \
 } while (0)
-
-/* ---- returned memory ------------------------------------------------------------ */
-
-/* Freed once it reaches this much, at a synchronize or terminate this
- * thread serves, or when the thread ends. */
-#define RP_FREE_BATCH ((vm_size_t)4 << 20)
-
-static void flush_free(rp_worker_t *w)
-{
-	if (w->free_hi > w->free_lo)
-		vm_deallocate(mach_task_self(), w->free_lo, w->free_hi - w->free_lo);
-	w->free_lo = w->free_hi = 0;
-}
-
-/* The kernel hands out the memory of successive returns side by side:
- * adjacent regions are gathered and unmapped at once, one munmap (and
- * one TLB shootdown) for a batch instead of one per page. */
-static void release_returned(rp_worker_t *w, vm_address_t data, vm_size_t size)
-{
-	if (size == 0)
-		return;
-	if (w->free_hi > w->free_lo && w->free_hi - w->free_lo + size <= RP_FREE_BATCH) {
-		if (data + size == w->free_lo) {
-			w->free_lo = data;
-			return;
-		}
-		if (data == w->free_hi) {
-			w->free_hi += size;
-			return;
-		}
-	}
-	flush_free(w);
-	w->free_lo = data;
-	w->free_hi = data + size;
-}
 
 /* ---- the server interface ---------------------------------------------------- */
 
@@ -1150,9 +1160,18 @@ static kern_return_t rp_data_return(memory_object_t object,
 	rp_worker_t *w = served;
 	redis_pager_t *p = w->pager;
 	bool lost = false;
+	bool keep = dirty && (offset & (RP_PAGE - 1)) == 0 && data_count >= RP_PAGE;
+	rp_run_t *run = keep ? malloc(sizeof *run) : NULL;
+	rp_run_t *to_free = NULL;
+	if (keep && run == NULL) {
+		lost = true;
+		keep = false;
+	}
 	pthread_mutex_lock(&p->lock);
 	p->stats.data_returns++;
-	if (dirty && (offset & (RP_PAGE - 1)) == 0) {
+	if (keep) {
+		/* This call holds the run too, until its pages are in. */
+		*run = (rp_run_t){ .addr = data, .size = data_count, .refs = 1 };
 		for (uint64_t pos = 0; pos + RP_PAGE <= data_count; pos += RP_PAGE) {
 			if (offset + pos >= p->size)
 				break;              /* past the end: dropped */
@@ -1161,14 +1180,11 @@ static kern_return_t rp_data_return(memory_object_t object,
 			rp_entry_t *e = *pp;
 			if (e == NULL) {
 				e = calloc(1, sizeof *e);
-				uint8_t *buf = e ? malloc(RP_PAGE) : NULL;
-				if (buf == NULL) {
-					free(e);
+				if (e == NULL) {
 					lost = true;
 					continue;
 				}
 				e->index = index;
-				e->data = buf;
 				e->first_ticket = ++p->ticket;
 				*pp = e;
 				p->stats.pages_dirty++;
@@ -1176,20 +1192,13 @@ static kern_return_t rp_data_return(memory_object_t object,
 				++p->ticket;
 				if (e->sending == NULL)
 					e->failed = false;
-				if (e->sending == e->data) {
-					/* The writer is sending the old bytes from e->data:
-					 * leave them to it (it frees them). A second return
-					 * during the same batch reuses the new buffer. */
-					uint8_t *buf = malloc(RP_PAGE);
-					if (buf == NULL) {
-						lost = true;
-						continue;
-					}
-					e->data = buf;
-				}
+				/* A batch sending the old bytes holds their run itself. */
+				run_drop_locked(e->run, &to_free);
 			}
 			e->gen++;
-			memcpy(e->data, (const void *)(uintptr_t)(data + pos), RP_PAGE);
+			e->data = (const uint8_t *)(uintptr_t)(data + pos);
+			e->run = run;
+			run->refs++;
 		}
 		/* Wake the writer only when it has a reason to start: no
 		 * wake-up (and context switch) per returned page. */
@@ -1200,12 +1209,16 @@ static kern_return_t rp_data_return(memory_object_t object,
 			pthread_cond_signal(&p->writer_cond);
 		}
 	}
+	if (keep)
+		run_drop_locked(run, &to_free);
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
 	if (lost)
 		fprintf(stderr, "redis_pager: %s: out of memory: returned pages at "
 		        "%llu lost\n", p->name, (unsigned long long)offset);
-	release_returned(w, data, data_count);
+	runs_free(to_free);
+	if (!keep && data_count > 0)
+		vm_deallocate(mach_task_self(), data, data_count);
 	mach_port_deallocate(mach_task_self(), control);
 	return KERN_SUCCESS;
 }
@@ -1222,7 +1235,6 @@ static kern_return_t rp_synchronize(memory_object_t object,
 	uint64_t ticket = p->ticket;
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
-	flush_free(w);
 	if (!wait_written(p, ticket)) {
 		COUNT(p, sync_failures, 1);
 		fprintf(stderr, "redis_pager: %s: synchronize: pages not written "
@@ -1253,7 +1265,6 @@ static kern_return_t rp_terminate(memory_object_t object,
 	uint64_t ticket = p->ticket;
 	pthread_mutex_unlock(&p->lock);
 	turn_end(w);
-	flush_free(w);
 	if (!wait_written(p, ticket))
 		fprintf(stderr, "redis_pager: %s: terminate: pages not written "
 		        "within %u ms (kept, retried)\n", p->name, p->timeout_ms);
@@ -1314,7 +1325,6 @@ static void *server_main(void *arg)
 		if (mr == MACH_RCV_INVALID_NAME || mr == MACH_RCV_PORT_DIED)
 			break;
 	}
-	flush_free(w);
 	conn_close(&w->conn);
 	return NULL;
 }
@@ -1460,8 +1470,11 @@ static kern_return_t check_name(const char *name)
 static void pager_free(redis_pager_t *p)
 {
 	for (size_t b = 0; b < RP_BUCKETS; b++)
-		while (p->table[b])
-			entry_remove_locked(p, &p->table[b]);
+		while (p->table[b]) {
+			rp_run_t *to_free = NULL;
+			entry_remove_locked(p, &p->table[b], &to_free);
+			runs_free(to_free);
+		}
 	for (unsigned i = 0; i < RP_MAX_THREADS; i++) {
 		free(p->workers[i].buffer);
 		free(p->workers[i].state);
