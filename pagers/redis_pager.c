@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -362,6 +363,7 @@ typedef struct rp_cmd {
 	int kind;
 	char key[RP_KEY_MAX];
 	size_t keylen;
+	char head[RP_KEY_MAX + 48];        /* the command as sent, but a SET's value */
 	const uint8_t *data;               /* SET: RP_PAGE bytes */
 	int state;
 	int ask_node;                      /* -1, or the node an ASK named */
@@ -413,6 +415,72 @@ static int redirect_node(redis_pager_t *p, const redisReply *r, bool moved)
 	p->stats.redirects++;
 	pthread_mutex_unlock(&p->lock);
 	return node;
+}
+
+/* Writes a node's pending commands (and a WAIT, with `replicas`) in RESP
+ * straight from where they lie: a SET's 4 KiB value is the page the
+ * kernel returned. hiredis would format each command into a buffer of
+ * its own and copy that into its output buffer: two copies and a
+ * malloc per page, the writer's largest cost. Its reader still parses
+ * the replies (nothing else is ever queued in its output buffer). */
+#define RP_IOV_BATCH 960               /* iovecs per writev, under IOV_MAX */
+static bool send_commands(redisContext *c, rp_cmd_t *cmds, size_t n, int node,
+        unsigned replicas, unsigned wait_timeout)
+{
+	static const char asking[] = "*1\r\n$6\r\nASKING\r\n", crlf[] = "\r\n";
+	char wait[96];
+	struct iovec iov[RP_IOV_BATCH + 4];
+	int niov = 0;
+	for (size_t i = 0; i <= n; i++) {
+		bool last = i == n;
+		if (!last && (cmds[i].state != RP_PENDING || cmds[i].node != node))
+			continue;
+		if (last && replicas > 0) {
+			int len = snprintf(wait, sizeof wait, "*3\r\n$4\r\nWAIT\r\n$%d\r\n%u\r\n$%d\r\n%u\r\n",
+			                   snprintf(NULL, 0, "%u", replicas), replicas,
+			                   snprintf(NULL, 0, "%u", wait_timeout), wait_timeout);
+			iov[niov++] = (struct iovec){ wait, (size_t)len };
+		}
+		if (!last) {
+			rp_cmd_t *cmd = &cmds[i];
+			if (cmd->ask_node >= 0)
+				iov[niov++] = (struct iovec){ (void *)asking, sizeof asking - 1 };
+			int len = cmd->kind == RP_GET
+			        ? snprintf(cmd->head, sizeof cmd->head, "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n",
+			                   cmd->keylen, cmd->key)
+			        : snprintf(cmd->head, sizeof cmd->head, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%d\r\n",
+			                   cmd->keylen, cmd->key, RP_PAGE);
+			iov[niov++] = (struct iovec){ cmd->head, (size_t)len };
+			if (cmd->kind == RP_SET) {
+				iov[niov++] = (struct iovec){ (void *)cmd->data, RP_PAGE };
+				iov[niov++] = (struct iovec){ (void *)crlf, 2 };
+			}
+		}
+		if (niov < RP_IOV_BATCH && !last)
+			continue;
+		/* Write these, resuming after a partial write. */
+		struct iovec *at = iov;
+		int left = niov;
+		while (left > 0) {
+			ssize_t put = writev(c->fd, at, left);
+			if (put < 0) {
+				if (errno == EINTR)
+					continue;
+				return false;   /* a timeout (SO_SNDTIMEO) or a broken link */
+			}
+			while (left > 0 && (size_t)put >= at->iov_len) {
+				put -= (ssize_t)at->iov_len;
+				at++;
+				left--;
+			}
+			if (left > 0) {
+				at->iov_base = (char *)at->iov_base + put;
+				at->iov_len -= (size_t)put;
+			}
+		}
+		niov = 0;
+	}
+	return true;
 }
 
 /* A fault waits for this reply. Where waking a sleeping thread costs
@@ -520,29 +588,13 @@ static size_t run_pipeline(rp_worker_t *w, rp_cmd_t *cmds, size_t n,
 				conn->used[node] = true;
 			}
 			redisContext *c = conn->ctx[node];
-			for (size_t i = 0; i < n; i++) {
-				if (cmds[i].state != RP_PENDING || cmds[i].node != node)
-					continue;
-				if (cmds[i].ask_node >= 0)
-					redisAppendCommand(c, "ASKING");
-				if (cmds[i].kind == RP_GET) {
-					const char *argv[2] = { "GET", cmds[i].key };
-					size_t len[2] = { 3, cmds[i].keylen };
-					redisAppendCommandArgv(c, 2, argv, len);
-				} else {
-					const char *argv[3] = { "SET", cmds[i].key,
-					                        (const char *)cmds[i].data };
-					size_t len[3] = { 3, cmds[i].keylen, RP_PAGE };
-					redisAppendCommandArgv(c, 3, argv, len);
+			for (size_t i = 0; i < n; i++)
+				if (cmds[i].state == RP_PENDING && cmds[i].node == node &&
+				    cmds[i].kind == RP_SET)
 					sets_on[node]++;
-				}
-			}
-			if (replicas > 0 && sets_on[node] > 0)
-				redisAppendCommand(c, "WAIT %u %u", replicas, wait_timeout);
-			int done = 0;
-			while (!done)
-				if (redisBufferWrite(c, &done) != REDIS_OK)
-					break;
+			bool done = send_commands(c, cmds, n, node,
+			        replicas > 0 && sets_on[node] > 0 ? replicas : 0,
+			        wait_timeout);
 			if (!done) {
 				conn_drop(conn, node);
 				need_refresh = true;
