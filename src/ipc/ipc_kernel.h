@@ -143,10 +143,18 @@ struct ipc_idle_hook {
 	int (*wait)(const struct timespec *deadline);
 	void (*serve)(void);
 	void (*wake)(int wake_fd);
-	/* Optional, under the IPC lock before each wait(): the name in the
-	 * net space of the port (or a set's first such member) the receive
-	 * sleeps on (the net hook's; see ipc_set_net_idle_hook). */
-	void (*arm)(mach_port_name_t net_name);
+	/* The net hook's, under the IPC lock before each wait(): the name in
+	 * the net space of the port (or a set's first such member) the
+	 * receive sleeps on, and the VM's hook when that receive may read
+	 * faults too (else NULL): the net hook's wait then also waits for
+	 * faults (fault_fd) and its serve serves them (the VM's serve). */
+	void (*arm)(mach_port_name_t net_name, const struct ipc_idle_hook *faults);
+	/* The VM's: the descriptor its wait watches for faults (the
+	 * userfaultfd), to be waited on exclusively (EPOLLEXCLUSIVE) by
+	 * another hook's wait; requeue() then keeps the fault thread's
+	 * registration behind the new one. */
+	int (*fault_fd)(void);
+	void (*requeue)(void);
 };
 void ipc_set_idle_hook(const struct ipc_idle_hook *hook);
 /* The net layer's idle hook (src/net/net_link.c): a receive in the task

@@ -178,8 +178,10 @@ static mach_port_name_t net_sends_to(ipc_port_t port)
 	return ipc_hash_lookup(ipc_space_net(), port, &name) != NULL ? name : MACH_PORT_NULL;
 }
 
-/* The net hook's waiter, armed with the port's net-space name, or NULL. */
-static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset)
+/* The net hook's waiter, armed with the port's net-space name (and the
+ * VM's hook when the receive may read faults too), or NULL. */
+static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset,
+        const struct ipc_idle_hook *faults)
 {
 	mach_port_name_t name = MACH_PORT_NULL;
 	if (port != IP_NULL) {
@@ -200,7 +202,7 @@ static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset)
 	}
 	if (idle_net_self.wake_fd < 0)
 		return NULL;
-	ipc_net_idle_hook->arm(name);
+	ipc_net_idle_hook->arm(name, faults);
 	return &idle_net_self;
 }
 
@@ -227,8 +229,16 @@ static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
 					break;
 		}
 	}
+	if (ipc_net_idle_hook != NULL) {
+		const struct ipc_idle_hook *faults =
+		        eligible && ipc_idle_hook->fault_fd != NULL ? ipc_idle_hook : NULL;
+		struct ipc_idle_waiter *w = eligible && faults == NULL ? NULL
+		        : net_idle_waiter(port, pset, faults);
+		if (w != NULL || !eligible)
+			return w;
+	}
 	if (!eligible)
-		return ipc_net_idle_hook != NULL ? net_idle_waiter(port, pset) : NULL;
+		return NULL;
 	if (!idle_self_init) {
 		idle_self_init = true;
 		idle_self.wake_fd = ipc_idle_hook->wake_fd();

@@ -459,6 +459,9 @@ static int link_wait_init(struct net_link *link)
 struct borrower {
 	int epfd, wake_fd;
 	mach_port_name_t armed;        /* net-space name of the port received on */
+	const struct ipc_idle_hook *faults;   /* armed: the VM's, to read faults too */
+	int fault_fd;                  /* registered (exclusive) userfaultfd, or -1 */
+	bool fault_ready;
 	struct net_link *links[BORROW_LINKS_MAX];   /* registered, one ref each */
 	uint32_t nlinks;
 	struct net_link *ready[BORROW_LINKS_MAX + 1];
@@ -471,8 +474,16 @@ static struct borrower *free_borrowers;
 static pthread_key_t borrower_key;
 static _Thread_local struct borrower *self_borrower;
 
+/* The tag of the userfaultfd's events in a borrower's epoll set. */
+static char fault_tag;
+
 static void borrower_drop_links(struct borrower *b)
 {
+	if (b->fault_fd >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->fault_fd, NULL);
+		b->fault_fd = -1;
+	}
+	b->fault_ready = false;
 	for (uint32_t i = 0; i < b->nlinks; i++) {
 		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->links[i]->fd, NULL);
 		net_link_unref(b->links[i]);
@@ -502,6 +513,7 @@ static int borrow_wake_fd(void)
 		free_borrowers = b->next;
 	pthread_mutex_unlock(&borrowers_lock);
 	if (b == NULL && (b = calloc(1, sizeof *b)) != NULL) {
+		b->fault_fd = -1;
 		b->epfd = epoll_create1(EPOLL_CLOEXEC);
 		b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = NULL };
@@ -525,10 +537,29 @@ static int borrow_wake_fd(void)
 	return b->wake_fd;
 }
 
-/* (ipc_idle_hook) Under the IPC lock: which port the next wait is for. */
-static void borrow_arm(mach_port_name_t net_name)
+/* (ipc_idle_hook) Under the IPC lock: which port the next wait is for,
+ * and whether it reads faults too. */
+static void borrow_arm(mach_port_name_t net_name, const struct ipc_idle_hook *faults)
 {
 	self_borrower->armed = net_name;
+	self_borrower->faults = faults;
+}
+
+/* The userfaultfd in the set while the receive may read faults (as the
+ * VM's own hook would have it: exclusive, ahead of the fault thread). */
+static void borrower_sync_faults(struct borrower *b)
+{
+	int want = b->faults != NULL ? b->faults->fault_fd() : -1;
+	if (want == b->fault_fd)
+		return;
+	if (b->fault_fd >= 0)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->fault_fd, NULL);
+	b->fault_fd = -1;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &fault_tag };
+	if (want >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, want, &ev) == 0) {
+		b->fault_fd = want;
+		b->faults->requeue();
+	}
 }
 
 static bool link_in(struct net_link *const *set, uint32_t n, const struct net_link *link)
@@ -604,10 +635,11 @@ static int borrow_wait(const struct timespec *deadline)
 {
 	struct borrower *b = self_borrower;
 	borrower_sync(b);
-	struct epoll_event ev[BORROW_LINKS_MAX + 1];
+	borrower_sync_faults(b);
+	struct epoll_event ev[BORROW_LINKS_MAX + 2];
 	int n;
 	for (;;) {
-		n = epoll_wait(b->epfd, ev, BORROW_LINKS_MAX + 1, ms_until(deadline));
+		n = epoll_wait(b->epfd, ev, BORROW_LINKS_MAX + 2, ms_until(deadline));
 		if (n >= 0 || errno != EINTR)
 			break;
 	}
@@ -616,16 +648,23 @@ static int borrow_wait(const struct timespec *deadline)
 	if (n == 0)
 		return deadline != NULL && ms_until(deadline) == 0 ? -1 : 0;
 	b->nready = 0;
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.ptr != NULL)
+	b->fault_ready = false;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &fault_tag)
+			b->fault_ready = true;
+		else if (ev[i].data.ptr != NULL)
 			b->ready[b->nready++] = ev[i].data.ptr;
-	return b->nready > 0 ? 1 : 0;
+	}
+	return b->nready > 0 || b->fault_ready ? 1 : 0;
 }
 
 /* (ipc_idle_hook) No IPC lock held: reads the links that had bytes. */
 static void borrow_serve(void)
 {
 	struct borrower *b = self_borrower;
+	if (b->fault_ready && b->faults != NULL)
+		b->faults->serve();
+	b->fault_ready = false;
 	for (uint32_t i = 0; i < b->nready; i++)
 		if (!in_link_read)
 			(void)link_read(b->ready[i]);
