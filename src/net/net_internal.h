@@ -11,7 +11,10 @@
  * kobject handlers (ours included) in the calling thread. Calls that only
  * make a right (MAKE_SEND, MAKE_SEND_ONCE, allocate, set_kobject) are fine
  * under it. A link's writes are serialised by its own wlock, taken after
- * net_lock is released (or never with it held). */
+ * net_lock is released (or never with it held). A link's rxlock is held
+ * by whoever reads and handles its frames (its thread or a borrowing
+ * receiver) with no other lock, and kobject handlers run under it: it
+ * comes before every other lock, and nothing takes it with one held. */
 #ifndef MEMOBJ_NET_INTERNAL_H
 #define MEMOBJ_NET_INTERNAL_H
 
