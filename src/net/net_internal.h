@@ -93,6 +93,7 @@ struct net_link {
 	pthread_mutex_t rxlock;
 	struct link_rx *rxs;           /* under rxlock */
 	_Atomic bool rx_done;          /* EOF, error or violation: the thread tears down */
+	_Atomic bool rx_defer;         /* a borrower left a big frame to the thread */
 	int epfd;                      /* the link thread's wait: fd (exclusive) and kick_fd */
 	int kick_fd;                   /* eventfd: a borrower saw the link break */
 };

@@ -214,11 +214,21 @@ struct link_rx {
 /* Room for len more opened bytes: the frame buffer grows with the bytes
  * that really arrived (never with what a header merely claims), within
  * the link's cap and the node's budget. */
+/* Set while a borrowing receiver reads a link (link_read). */
+static _Thread_local bool rx_borrowing;
+
 static bool rx_room(struct net_link *link, struct link_rx *rx, size_t len)
 {
 	size_t need = rx->fhave + len;
 	if (need <= rx->fcap)
 		return true;
+	if (rx_borrowing) {
+		/* A frame beyond the fixed buffer may wait for the node's
+		 * budget: the link's thread reads it, not a receiver that
+		 * has other messages to take. */
+		atomic_store(&link->rx_defer, true);
+		return false;
+	}
 	uint64_t limit = net_limits.link_buffer_max + NET_RECORD_MAX;
 	size_t cap = rx->fcap * 2 > need ? rx->fcap * 2 : need;
 	if (cap > limit)
@@ -310,7 +320,7 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 		if (rx->chave - off < NET_RECORD_HEAD + len + NET_RECORD_TAG)
 			break;
 		if (!rx_room(link, rx, len)) {
-			ok = false;
+			ok = atomic_load(&link->rx_defer);   /* left whole in cbuf */
 			break;
 		}
 		if (net_record_open(&link->rx, rx->cbuf + off, len, rx->fbuf + rx->fhave) != 0) {
@@ -335,13 +345,19 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
  * is broken (EOF, error, violation; rx_done set for the link's thread). */
 static _Thread_local bool in_link_read;
 
-static bool link_read(struct net_link *link)
+static bool link_read(struct net_link *link, bool borrowing)
 {
 	pthread_mutex_lock(&link->rxlock);
 	struct link_rx *rx = link->rxs;
 	bool ok = !atomic_load(&link->rx_done) && rx->cbuf != NULL;
 	in_link_read = true;
-	while (ok) {
+	rx_borrowing = borrowing;
+	if (ok && !borrowing && atomic_load(&link->rx_defer)) {
+		/* What a borrower left: the records already read first. */
+		atomic_store(&link->rx_defer, false);
+		ok = rx_records(link, rx);
+	}
+	while (ok && !atomic_load(&link->rx_defer)) {
 		size_t room = NET_RECORD_FULL - rx->chave;
 		ssize_t got = recv(link->fd, rx->cbuf + rx->chave, room, MSG_DONTWAIT);
 		if (got < 0 && errno == EINTR)
@@ -359,7 +375,10 @@ static bool link_read(struct net_link *link)
 			break;
 	}
 	in_link_read = false;
-	if (!ok && !atomic_exchange(&link->rx_done, true)) {
+	rx_borrowing = false;
+	bool kick = (!ok && !atomic_exchange(&link->rx_done, true)) ||
+	            (ok && borrowing && atomic_load(&link->rx_defer));
+	if (kick) {
 		uint64_t one = 1;
 		(void)!write(link->kick_fd, &one, sizeof one);
 	}
@@ -399,9 +418,17 @@ static void link_run(struct net_link *link)
 				send_ping(link);
 			continue;
 		}
-		for (int i = 0; i < n && ok; i++)
-			if (ev[i].data.ptr == link)
-				ok = link_read(link);
+		bool readable = false;
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == link) {
+				readable = true;
+			} else {
+				uint64_t v;   /* a kick: broken, or a big frame left to us */
+				(void)!read(link->kick_fd, &v, sizeof v);
+			}
+		}
+		if (readable || atomic_load(&link->rx_defer))
+			ok = link_read(link, false);
 	}
 	pthread_mutex_lock(&link->rxlock);
 	atomic_store(&link->rx_done, true);
@@ -582,7 +609,7 @@ static void borrower_sync(struct borrower *b)
 	for (struct nref *r = np ? np->refs : NULL; r != NULL && nwant < BORROW_LINKS_MAX;
 	     r = r->nnext)
 		if (np->proxy != r && !r->link->dead && !atomic_load(&r->link->rx_done) &&
-		    !link_in(want, nwant, r->link))
+		    !atomic_load(&r->link->rx_defer) && !link_in(want, nwant, r->link))
 			want[nwant++] = r->link;
 	for (uint32_t i = 0; i < nwant; i++)
 		if (!link_in(b->links, b->nlinks, want[i]))
@@ -667,7 +694,7 @@ static void borrow_serve(void)
 	b->fault_ready = false;
 	for (uint32_t i = 0; i < b->nready; i++)
 		if (!in_link_read)
-			(void)link_read(b->ready[i]);
+			(void)link_read(b->ready[i], true);
 	b->nready = 0;
 }
 
