@@ -45,15 +45,17 @@ void ipc_defer_wakeup(pthread_cond_t *cond, void (*release)(void *), void *objec
 struct ipc_idle_waiter {
 	struct ipc_idle_waiter *next;
 	int wake_fd;
+	const struct ipc_idle_hook *hook;   /* whose wait it sleeps in */
 };
-/* Writes wake_fd (through the hook) once the lock is released. */
-void ipc_defer_wake_fd(int wake_fd);
-/* Sleeps in the idle hook with the lock dropped: -1 on timeout, 1 when
- * there are faults for ipc_serve_idle, else 0. */
-int ipc_wait_idle(const struct timespec *deadline);
-/* Serves them (the hook's serve) with the lock dropped. */
-void ipc_serve_idle(void);
+/* Writes wake_fd (through hook) once the lock is released. */
+void ipc_defer_wake_fd(const struct ipc_idle_hook *hook, int wake_fd);
+/* Sleeps in the hook with the lock dropped: -1 on timeout, 1 when
+ * there is work (faults, link data) for ipc_serve_idle, else 0. */
+int ipc_wait_idle(const struct ipc_idle_hook *hook, const struct timespec *deadline);
+/* Does it (the hook's serve) with the lock dropped. */
+void ipc_serve_idle(const struct ipc_idle_hook *hook);
 extern const struct ipc_idle_hook *ipc_idle_hook;
+extern const struct ipc_idle_hook *ipc_net_idle_hook;
 /* ipc_ool_release once the lock is released. */
 void ipc_defer_release(void *addr, size_t len);
 extern uint32_t ipc_sender_uid, ipc_sender_gid;

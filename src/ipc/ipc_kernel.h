@@ -143,7 +143,29 @@ struct ipc_idle_hook {
 	int (*wait)(const struct timespec *deadline);
 	void (*serve)(void);
 	void (*wake)(int wake_fd);
+	/* The net hook's, under the IPC lock before each wait(): the name in
+	 * the net space of the port (or a set's first such member) the
+	 * receive sleeps on, and the VM's hook when that receive may read
+	 * faults too (else NULL): the net hook's wait then also waits for
+	 * faults (fault_fd) and its serve serves them (the VM's serve). */
+	void (*arm)(mach_port_name_t net_name, const struct ipc_idle_hook *faults);
+	/* The VM's: the descriptor its wait watches for faults (the
+	 * userfaultfd), to be waited on exclusively (EPOLLEXCLUSIVE) by
+	 * another hook's wait; requeue() then keeps the fault thread's
+	 * registration behind the new one. */
+	int (*fault_fd)(void);
+	void (*requeue)(void);
 };
 void ipc_set_idle_hook(const struct ipc_idle_hook *hook);
+/* The net layer's idle hook (src/net/net_link.c): a receive in the task
+ * space that would sleep on a port the net space holds a send right to
+ * (one exported over links: their readers deliver its messages), or on a
+ * set holding one among its first 64 members, and that the VM's hook
+ * does not take, sleeps in its wait() instead, after arm(): the hook
+ * waits on the links the port is named on as well as on wake_fd, and its
+ * serve() reads what arrived on them, so the thread that receives a
+ * message from a link is the one that takes it (no hand-off from the
+ * link's reader). Same contract as ipc_set_idle_hook otherwise. */
+void ipc_set_net_idle_hook(const struct ipc_idle_hook *hook);
 
 #endif

@@ -21,6 +21,7 @@ static pthread_mutex_t ipc_mutex = PTHREAD_MUTEX_INITIALIZER;
 struct ipc_wakeup {
 	pthread_cond_t *cond;          /* NULL: write wake_fd instead */
 	int wake_fd;
+	const struct ipc_idle_hook *hook;   /* which writes it */
 	void (*release)(void *);
 	void *object;
 };
@@ -81,7 +82,7 @@ void ipc_unlock(void)
 
 	for (unsigned i = 0; i < nwakeups; i++) {
 		if (wakeups[i].cond == NULL) {
-			ipc_idle_hook->wake(wakeups[i].wake_fd);
+			wakeups[i].hook->wake(wakeups[i].wake_fd);
 			continue;
 		}
 		pthread_cond_signal(wakeups[i].cond);
@@ -144,10 +145,11 @@ void ipc_defer_wakeup(pthread_cond_t *cond, void (*release)(void *), void *objec
 		return;
 	}
 	ipc_deferred.wakeups[ipc_deferred.nwakeups++] =
-	    (struct ipc_wakeup){ cond, -1, release, object };
+	    (struct ipc_wakeup){ cond, -1, NULL, release, object };
 }
 
 const struct ipc_idle_hook *ipc_idle_hook;
+const struct ipc_idle_hook *ipc_net_idle_hook;
 
 void ipc_set_idle_hook(const struct ipc_idle_hook *hook)
 {
@@ -156,14 +158,21 @@ void ipc_set_idle_hook(const struct ipc_idle_hook *hook)
 	ipc_unlock();
 }
 
-void ipc_defer_wake_fd(int wake_fd)
+void ipc_set_net_idle_hook(const struct ipc_idle_hook *hook)
+{
+	ipc_lock();
+	ipc_net_idle_hook = hook;
+	ipc_unlock();
+}
+
+void ipc_defer_wake_fd(const struct ipc_idle_hook *hook, int wake_fd)
 {
 	if (ipc_deferred.nwakeups == IPC_WAKEUPS_MAX) {
-		ipc_idle_hook->wake(wake_fd);
+		hook->wake(wake_fd);
 		return;
 	}
 	ipc_deferred.wakeups[ipc_deferred.nwakeups++] =
-	    (struct ipc_wakeup){ NULL, wake_fd, NULL, NULL };
+	    (struct ipc_wakeup){ NULL, wake_fd, hook, NULL, NULL };
 }
 
 static bool ipc_deferred_pending(void)
@@ -172,7 +181,7 @@ static bool ipc_deferred_pending(void)
 	       ipc_deferred.nwakeups != 0 || ipc_deferred.nreleases != 0;
 }
 
-int ipc_wait_idle(const struct timespec *deadline)
+int ipc_wait_idle(const struct ipc_idle_hook *hook, const struct timespec *deadline)
 {
 	if (ipc_deferred_pending()) {
 		ipc_unlock();
@@ -180,15 +189,15 @@ int ipc_wait_idle(const struct timespec *deadline)
 		return 0;
 	}
 	pthread_mutex_unlock(&ipc_mutex);
-	int r = ipc_idle_hook->wait(deadline);
+	int r = hook->wait(deadline);
 	pthread_mutex_lock(&ipc_mutex);
 	return r;
 }
 
-void ipc_serve_idle(void)
+void ipc_serve_idle(const struct ipc_idle_hook *hook)
 {
 	ipc_unlock();
-	ipc_idle_hook->serve();
+	hook->serve();
 	ipc_lock();
 }
 

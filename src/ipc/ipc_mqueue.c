@@ -41,7 +41,7 @@ bool ipc_mqueue_wake_idle(struct ipc_idle_waiter **list, bool all)
 		struct ipc_idle_waiter *w = *list;
 		*list = w->next;
 		w->next = NULL;
-		ipc_defer_wake_fd(w->wake_fd);
+		ipc_defer_wake_fd(w->hook, w->wake_fd);
 	} while (all && *list != NULL);
 	return true;
 }
@@ -94,13 +94,14 @@ void ipc_mqueue_enqueue(ipc_port_t port, ipc_kmsg_t kmsg)
 
 /* Serves the faults the idle hook saw, claiming the first message sent to
  * what this thread receives from (port, or pset). */
-static void serve_idle_claiming(ipc_port_t port, ipc_pset_t pset)
+static void serve_idle_claiming(ipc_port_t port, ipc_pset_t pset,
+        const struct ipc_idle_hook *hook)
 {
 	claim.port = port;
 	claim.pset = pset;
 	claim.open = true;
 	claim.taken = false;
-	ipc_serve_idle();
+	ipc_serve_idle(hook);
 	claim.open = false;
 	claim.port = IP_NULL;
 	claim.pset = NULL;
@@ -155,9 +156,10 @@ static void wake_set_senders(ipc_pset_t pset)
 			pthread_cond_signal(&p->snd_cond);
 }
 
-/* The receiver's place on an idle list while it sleeps in the hook. */
-static _Thread_local struct ipc_idle_waiter idle_self;
-static _Thread_local bool idle_self_init;
+/* The receiver's place on an idle list while it sleeps in a hook: one
+ * for the VM's, one for the net layer's (each with its own wake_fd). */
+static _Thread_local struct ipc_idle_waiter idle_self, idle_net_self;
+static _Thread_local bool idle_self_init, idle_net_self_init;
 
 /* A port the kernel space holds a send right to: a memory object's port
  * (or another the kernel sends to; sleeping in the hook is invisible to
@@ -168,8 +170,44 @@ static bool kernel_sends_to(ipc_port_t port)
 	return ipc_hash_lookup(ipc_space_kernel(), port, &name) != NULL;
 }
 
+/* The port's name in the net space, when the net space holds a send
+ * right to it (links deliver its messages), else MACH_PORT_NULL. */
+static mach_port_name_t net_sends_to(ipc_port_t port)
+{
+	mach_port_name_t name;
+	return ipc_hash_lookup(ipc_space_net(), port, &name) != NULL ? name : MACH_PORT_NULL;
+}
+
+/* The net hook's waiter, armed with the port's net-space name (and the
+ * VM's hook when the receive may read faults too), or NULL. */
+static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset,
+        const struct ipc_idle_hook *faults)
+{
+	mach_port_name_t name = MACH_PORT_NULL;
+	if (port != IP_NULL) {
+		name = net_sends_to(port);
+	} else {
+		int n = 0;
+		for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
+		     p = p->pset_next, n++)
+			if ((name = net_sends_to(p)) != MACH_PORT_NULL)
+				break;
+	}
+	if (name == MACH_PORT_NULL)
+		return NULL;
+	if (!idle_net_self_init) {
+		idle_net_self_init = true;
+		idle_net_self.wake_fd = ipc_net_idle_hook->wake_fd();
+		idle_net_self.hook = ipc_net_idle_hook;
+	}
+	if (idle_net_self.wake_fd < 0)
+		return NULL;
+	ipc_net_idle_hook->arm(name, faults);
+	return &idle_net_self;
+}
+
 /* This thread's idle waiter when a receive in space on port (or pset) may sleep in
- * the idle hook, else NULL. Only a set's first members are looked at: a
+ * a hook, else NULL. Only a set's first members are looked at: a
  * choice of where to sleep, not of what is received. */
 static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
         ipc_pset_t pset)
@@ -177,23 +215,34 @@ static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
 	/* Only the task's receives (a manager's): the kernel and net spaces'
 	 * own receives keep their condition, as they may run under locks
 	 * that serving a fault takes. */
-	if (ipc_idle_hook == NULL || space != ipc_space_task())
+	if (space != ipc_space_task())
 		return NULL;
 	bool eligible = false;
-	if (port != IP_NULL) {
-		eligible = kernel_sends_to(port);
-	} else {
-		int n = 0;
-		for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
-		     p = p->pset_next, n++)
-			if ((eligible = kernel_sends_to(p)))
-				break;
+	if (ipc_idle_hook != NULL) {
+		if (port != IP_NULL) {
+			eligible = kernel_sends_to(port);
+		} else {
+			int n = 0;
+			for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
+			     p = p->pset_next, n++)
+				if ((eligible = kernel_sends_to(p)))
+					break;
+		}
+	}
+	if (ipc_net_idle_hook != NULL) {
+		const struct ipc_idle_hook *faults =
+		        eligible && ipc_idle_hook->fault_fd != NULL ? ipc_idle_hook : NULL;
+		struct ipc_idle_waiter *w = eligible && faults == NULL ? NULL
+		        : net_idle_waiter(port, pset, faults);
+		if (w != NULL || !eligible)
+			return w;
 	}
 	if (!eligible)
 		return NULL;
 	if (!idle_self_init) {
 		idle_self_init = true;
 		idle_self.wake_fd = ipc_idle_hook->wake_fd();
+		idle_self.hook = ipc_idle_hook;
 	}
 	return idle_self.wake_fd >= 0 ? &idle_self : NULL;
 }
@@ -281,7 +330,7 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			if (w != NULL) {
 				w->next = port->rcv_idle;
 				port->rcv_idle = w;
-				idle = ipc_wait_idle(deadline);
+				idle = ipc_wait_idle(w->hook, deadline);
 				idle_unlink(&port->rcv_idle, w);
 				woke = idle >= 0;
 			} else {
@@ -289,7 +338,7 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			}
 			port->rcv_waiters--;
 			if (idle > 0)
-				serve_idle_claiming(port, NULL);   /* not a waiter now */
+				serve_idle_claiming(port, NULL, w->hook);   /* not a waiter now */
 			if (port->rcv_epoch != epoch) {
 				bool changed = port->active && port->receiver == space &&
 				               port->pset != NULL;
@@ -307,7 +356,7 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			if (w != NULL) {
 				w->next = pset->idle;
 				pset->idle = w;
-				idle = ipc_wait_idle(deadline);
+				idle = ipc_wait_idle(w->hook, deadline);
 				idle_unlink(&pset->idle, w);
 				woke = idle >= 0;
 			} else {
@@ -315,7 +364,7 @@ mach_msg_return_t ipc_mqueue_receive(ipc_space_t space, mach_port_name_t name,
 			}
 			pset->waiters--;
 			if (idle > 0)
-				serve_idle_claiming(IP_NULL, pset);
+				serve_idle_claiming(IP_NULL, pset, w->hook);
 			bool dead = !pset->active;
 			if (dead)
 				claim.taken = false;

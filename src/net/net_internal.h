@@ -11,7 +11,10 @@
  * kobject handlers (ours included) in the calling thread. Calls that only
  * make a right (MAKE_SEND, MAKE_SEND_ONCE, allocate, set_kobject) are fine
  * under it. A link's writes are serialised by its own wlock, taken after
- * net_lock is released (or never with it held). */
+ * net_lock is released (or never with it held). A link's rxlock is held
+ * by whoever reads and handles its frames (its thread or a borrowing
+ * receiver) with no other lock, and kobject handlers run under it: it
+ * comes before every other lock, and nothing takes it with one held. */
 #ifndef MEMOBJ_NET_INTERNAL_H
 #define MEMOBJ_NET_INTERNAL_H
 
@@ -30,6 +33,7 @@
 
 struct net_link;
 struct nport;
+struct link_rx;
 
 /* One port's record on one link: its identity there and, when this end is
  * its home on that link, the rights the peer holds. */
@@ -78,12 +82,20 @@ struct net_link {
 	uint32_t hash_size, hash_count;
 	struct net_link *next;         /* node's list */
 	pthread_t thread;
-	_Atomic int64_t last_rx_ms;
+	_Atomic int64_t last_rx_ms;    /* a byte last arrived (whoever read it) */
 	struct net_record_key tx;      /* under wlock */
-	struct net_record_key rx;      /* reader only */
+	struct net_record_key rx;      /* under rxlock */
 	uint8_t *txbuf;                /* one record being sealed (under wlock) */
 	bool counted;                  /* holds one of net_limits.links_max */
-	bool unix_socket;              /* the reader waits in poll, not recv */
+	/* Reading: whoever holds rxlock reads the socket and handles what
+	 * came, in order: the link's thread, or a receiver borrowing the
+	 * link (net_link.c, "Borrowed reads"). */
+	pthread_mutex_t rxlock;
+	struct link_rx *rxs;           /* under rxlock */
+	_Atomic bool rx_done;          /* EOF, error or violation: the thread tears down */
+	_Atomic bool rx_defer;         /* a borrower left a big frame to the thread */
+	int epfd;                      /* the link thread's wait: fd (exclusive) and kick_fd */
+	int kick_fd;                   /* eventfd: a borrower saw the link break */
 };
 
 /* ---- node (net_node.c) ---- */
@@ -149,6 +161,9 @@ int net_link_send_death(struct net_link *link, uint64_t origin, uint64_t id);
 int net_link_send_ping(struct net_link *link, uint64_t cookie);
 /* Makes the link unusable: the reader sees EOF and cleans up. */
 void net_link_shutdown(struct net_link *link);
+/* Installs the net idle hook (receivers read their links), unless
+ * MEMOBJ_NET_BORROW=0. Called once when the node starts. */
+void net_link_borrow_start(void);
 
 /* ---- tables (net_table.c); all under net_lock ---- */
 struct nport *net_nport_find(mach_port_name_t name);

@@ -12,6 +12,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,7 +92,13 @@ void net_link_unref(struct net_link *link)
 		atomic_fetch_sub(&links_open, 1);
 	if (link->fd >= 0)
 		close(link->fd);
+	if (link->epfd >= 0)
+		close(link->epfd);
+	if (link->kick_fd >= 0)
+		close(link->kick_fd);
 	pthread_mutex_destroy(&link->wlock);
+	pthread_mutex_destroy(&link->rxlock);
+	free(link->rxs);
 	free(link->hash);
 	free(link->txbuf);
 	net_record_key_clear(&link->tx);
@@ -206,11 +214,21 @@ struct link_rx {
 /* Room for len more opened bytes: the frame buffer grows with the bytes
  * that really arrived (never with what a header merely claims), within
  * the link's cap and the node's budget. */
+/* Set while a borrowing receiver reads a link (link_read). */
+static _Thread_local bool rx_borrowing;
+
 static bool rx_room(struct net_link *link, struct link_rx *rx, size_t len)
 {
 	size_t need = rx->fhave + len;
 	if (need <= rx->fcap)
 		return true;
+	if (rx_borrowing) {
+		/* A frame beyond the fixed buffer may wait for the node's
+		 * budget: the link's thread reads it, not a receiver that
+		 * has other messages to take. */
+		atomic_store(&link->rx_defer, true);
+		return false;
+	}
 	uint64_t limit = net_limits.link_buffer_max + NET_RECORD_MAX;
 	size_t cap = rx->fcap * 2 > need ? rx->fcap * 2 : need;
 	if (cap > limit)
@@ -302,7 +320,7 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 		if (rx->chave - off < NET_RECORD_HEAD + len + NET_RECORD_TAG)
 			break;
 		if (!rx_room(link, rx, len)) {
-			ok = false;
+			ok = atomic_load(&link->rx_defer);   /* left whole in cbuf */
 			break;
 		}
 		if (net_record_open(&link->rx, rx->cbuf + off, len, rx->fbuf + rx->fhave) != 0) {
@@ -320,68 +338,387 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 	return ok;
 }
 
-/* Waits for bytes and reads what is there: -1 with errno EAGAIN when a
- * ping interval passed without any. A TCP link's reader sleeps in recv
- * itself (the socket blocks, with a receive timeout of one ping interval,
- * net_link_create): one system call per arrival. A Unix link's reader
- * sleeps in poll for POLLIN instead, then reads without waiting: a Unix
- * stream socket wakes everyone asleep on it, a blocked recv included,
- * each time the peer consumes what this side wrote (its write-space
- * wake-up shares the socket's wait queue; poll's wait is filtered by
- * event), so a reader blocked in recv would wake and sleep again once
- * more per frame sent: a context switch for a system call. */
-static ssize_t link_recv(struct net_link *link, void *buf, size_t len)
+/* Reads what the socket holds (never waiting) and handles it, under
+ * rxlock: whoever got the wake-up, the link's thread or a borrower. Reads
+ * until the socket is drained (a read that fills less than its room), so
+ * no byte is left for a wake-up that went elsewhere. False once the link
+ * is broken (EOF, error, violation; rx_done set for the link's thread). */
+static _Thread_local bool in_link_read;
+
+static bool link_read(struct net_link *link, bool borrowing)
 {
-	if (!link->unix_socket)
-		return recv(link->fd, buf, len, 0);
-	struct pollfd p = { .fd = link->fd, .events = POLLIN };
-	int n = poll(&p, 1, net_ping_ms);
-	if (n <= 0) {
-		if (n == 0)
-			errno = EAGAIN;
-		return -1;
+	pthread_mutex_lock(&link->rxlock);
+	struct link_rx *rx = link->rxs;
+	bool ok = !atomic_load(&link->rx_done) && rx->cbuf != NULL;
+	in_link_read = true;
+	rx_borrowing = borrowing;
+	if (ok && !borrowing && atomic_load(&link->rx_defer)) {
+		/* What a borrower left: the records already read first. */
+		atomic_store(&link->rx_defer, false);
+		ok = rx_records(link, rx);
 	}
-	ssize_t got = recv(link->fd, buf, len, MSG_DONTWAIT);
-	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		errno = EINTR;   /* nothing after all: wait again, not a silent interval */
-	return got;
+	while (ok && !atomic_load(&link->rx_defer)) {
+		size_t room = NET_RECORD_FULL - rx->chave;
+		ssize_t got = recv(link->fd, rx->cbuf + rx->chave, room, MSG_DONTWAIT);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (got <= 0) {
+			ok = false;   /* EOF or error: the peer is gone */
+			break;
+		}
+		rx->chave += (size_t)got;
+		atomic_store(&link->last_rx_ms, net_now_ms());
+		ok = rx_records(link, rx);
+		if ((size_t)got < room)
+			break;
+	}
+	in_link_read = false;
+	rx_borrowing = false;
+	bool kick = (!ok && !atomic_exchange(&link->rx_done, true)) ||
+	            (ok && borrowing && atomic_load(&link->rx_defer));
+	if (kick) {
+		uint64_t one = 1;
+		(void)!write(link->kick_fd, &one, sizeof one);
+	}
+	pthread_mutex_unlock(&link->rxlock);
+	return ok;
 }
 
-/* Reads and handles records until the link breaks; the ping and the
- * three-interval silence check run when a wait times out. */
+/* The link's thread: waits (epoll, one ping interval at a time) for
+ * bytes nobody else takes, or a borrower's word that the link broke;
+ * the ping and the three-interval silence check run when a wait times
+ * out. Its registration of the socket is exclusive (EPOLLEXCLUSIVE) and
+ * kept behind every borrower's (link_requeue), so an arrival wakes a
+ * receiver waiting on this link first and this thread only when none
+ * waits. Waiting in epoll also spares it the Unix socket's write-space
+ * wake-ups (a blocked recv gets them each time the peer consumes what
+ * this side wrote; epoll's wait is filtered by event). */
 static void link_run(struct net_link *link)
 {
-	struct link_rx rx = { .cbuf = malloc(NET_RECORD_FULL), .fbuf = malloc(LINK_FBUF_MIN),
-	                      .fcap = LINK_FBUF_MIN };
-	int64_t last_rx = net_now_ms();
-	while (rx.cbuf != NULL && rx.fbuf != NULL) {
-		ssize_t got = link_recv(link, rx.cbuf + rx.chave, NET_RECORD_FULL - rx.chave);
-		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* A ping interval without a byte. */
-			if (net_now_ms() - last_rx >= 3 * (int64_t)net_ping_ms) {
+	atomic_store(&link->last_rx_ms, net_now_ms());
+	bool ok = link->rxs->cbuf != NULL && link->rxs->fbuf != NULL;
+	if (!ok)
+		net_log("out of memory reading from %s: link closed", link->name);
+	while (ok && !atomic_load(&link->rx_done)) {
+		struct epoll_event ev[2];
+		int n = epoll_wait(link->epfd, ev, 2, net_ping_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || atomic_load(&link->rx_done))
+			break;
+		if (n == 0) {
+			int64_t quiet = net_now_ms() - atomic_load(&link->last_rx_ms);
+			if (quiet >= 3 * (int64_t)net_ping_ms) {
 				net_log("%s silent for %d ms: link closed", link->name, 3 * net_ping_ms);
 				break;
 			}
-			send_ping(link);
+			if (quiet >= net_ping_ms)
+				send_ping(link);
 			continue;
 		}
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;   /* EOF or error: the peer is gone */
-		rx.chave += (size_t)got;
-		last_rx = net_now_ms();
-		if (!rx_records(link, &rx))
-			break;
+		bool readable = false;
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == link) {
+				readable = true;
+			} else {
+				uint64_t v;   /* a kick: broken, or a big frame left to us */
+				(void)!read(link->kick_fd, &v, sizeof v);
+			}
+		}
+		if (readable || atomic_load(&link->rx_defer))
+			ok = link_read(link, false);
 	}
-	if (rx.cbuf == NULL || rx.fbuf == NULL)
-		net_log("out of memory reading from %s: link closed", link->name);
-	free(rx.cbuf);
-	sodium_memzero(rx.fbuf, rx.fbuf ? rx.fcap : 0);
-	free(rx.fbuf);
-	budget_give(rx.charged);
+	pthread_mutex_lock(&link->rxlock);
+	atomic_store(&link->rx_done, true);
+	struct link_rx *rx = link->rxs;
+	free(rx->cbuf);
+	sodium_memzero(rx->fbuf, rx->fbuf ? rx->fcap : 0);
+	free(rx->fbuf);
+	budget_give(rx->charged);
+	*rx = (struct link_rx){0};
+	pthread_mutex_unlock(&link->rxlock);
 	net_link_shutdown(link);
 	net_link_teardown(link);
+}
+
+/* Puts the link's thread's registration of the socket behind every
+ * other (exclusive wake-ups go to the first registered waiter that is
+ * asleep). */
+static void link_requeue(struct net_link *link)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = link };
+	epoll_ctl(link->epfd, EPOLL_CTL_DEL, link->fd, NULL);
+	epoll_ctl(link->epfd, EPOLL_CTL_ADD, link->fd, &ev);
+}
+
+/* The link's thread's wait set: the socket (exclusive) and kick_fd. */
+static int link_wait_init(struct net_link *link)
+{
+	link->epfd = epoll_create1(EPOLL_CLOEXEC);
+	link->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (link->epfd < 0 || link->kick_fd < 0)
+		return -1;
+	struct epoll_event sock = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = link };
+	struct epoll_event kick = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epoll_ctl(link->epfd, EPOLL_CTL_ADD, link->fd, &sock) != 0 ||
+	    epoll_ctl(link->epfd, EPOLL_CTL_ADD, link->kick_fd, &kick) != 0)
+		return -1;
+	return 0;
+}
+
+/* ---- Borrowed reads ----
+ *
+ * A thread about to sleep in mach_msg on a port exported over links (the
+ * pager thread of a remote kernel's object) sleeps in this hook instead:
+ * in epoll on the sockets of the links the port is named on (exclusive,
+ * ahead of each link's thread) and on its own eventfd (local senders and
+ * the IPC's other wake-ups write it). When a frame arrives it reads the
+ * link itself (link_read, under the link's rxlock, so the link's order
+ * holds whoever reads) and the message for its port is queued and
+ * claimed for it (ipc_mqueue's claim): it takes it with no hand-off from
+ * the link's thread, which sleeps on. Frames for anything else are
+ * handled as the link's thread would (in this thread). */
+
+#define BORROW_LINKS_MAX 4
+
+struct borrower {
+	int epfd, wake_fd;
+	mach_port_name_t armed;        /* net-space name of the port received on */
+	const struct ipc_idle_hook *faults;   /* armed: the VM's, to read faults too */
+	int fault_fd;                  /* registered (exclusive) userfaultfd, or -1 */
+	bool fault_ready;
+	struct net_link *links[BORROW_LINKS_MAX];   /* registered, one ref each */
+	uint32_t nlinks;
+	struct net_link *ready[BORROW_LINKS_MAX + 1];
+	uint32_t nready;
+	struct borrower *next;         /* free list */
+};
+
+static pthread_mutex_t borrowers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct borrower *free_borrowers;
+static pthread_key_t borrower_key;
+static _Thread_local struct borrower *self_borrower;
+
+/* The tag of the userfaultfd's events in a borrower's epoll set. */
+static char fault_tag;
+
+static void borrower_drop_links(struct borrower *b)
+{
+	if (b->fault_fd >= 0) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->fault_fd, NULL);
+		b->fault_fd = -1;
+	}
+	b->fault_ready = false;
+	for (uint32_t i = 0; i < b->nlinks; i++) {
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->links[i]->fd, NULL);
+		net_link_unref(b->links[i]);
+	}
+	b->nlinks = 0;
+}
+
+/* Thread exit: its descriptors are kept for the next thread (a late wake
+ * then hits a descriptor still ours), its links given back. */
+static void borrower_exit(void *arg)
+{
+	struct borrower *b = arg;
+	borrower_drop_links(b);
+	b->nready = 0;
+	pthread_mutex_lock(&borrowers_lock);
+	b->next = free_borrowers;
+	free_borrowers = b;
+	pthread_mutex_unlock(&borrowers_lock);
+}
+
+/* (ipc_idle_hook) Once per thread, under the IPC lock. */
+static int borrow_wake_fd(void)
+{
+	pthread_mutex_lock(&borrowers_lock);
+	struct borrower *b = free_borrowers;
+	if (b != NULL)
+		free_borrowers = b->next;
+	pthread_mutex_unlock(&borrowers_lock);
+	if (b == NULL && (b = calloc(1, sizeof *b)) != NULL) {
+		b->fault_fd = -1;
+		b->epfd = epoll_create1(EPOLL_CLOEXEC);
+		b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = NULL };
+		if (b->epfd < 0 || b->wake_fd < 0 ||
+		    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake_fd, &ev) != 0) {
+			if (b->epfd >= 0)
+				close(b->epfd);
+			if (b->wake_fd >= 0)
+				close(b->wake_fd);
+			free(b);
+			b = NULL;
+		}
+	}
+	if (b == NULL)
+		return -1;   /* sleep as before */
+	if (pthread_setspecific(borrower_key, b) != 0) {
+		borrower_exit(b);
+		return -1;
+	}
+	self_borrower = b;
+	return b->wake_fd;
+}
+
+/* (ipc_idle_hook) Under the IPC lock: which port the next wait is for,
+ * and whether it reads faults too. */
+static void borrow_arm(mach_port_name_t net_name, const struct ipc_idle_hook *faults)
+{
+	self_borrower->armed = net_name;
+	self_borrower->faults = faults;
+}
+
+/* The userfaultfd in the set while the receive may read faults (as the
+ * VM's own hook would have it: exclusive, ahead of the fault thread). */
+static void borrower_sync_faults(struct borrower *b)
+{
+	int want = b->faults != NULL ? b->faults->fault_fd() : -1;
+	if (want == b->fault_fd)
+		return;
+	if (b->fault_fd >= 0)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->fault_fd, NULL);
+	b->fault_fd = -1;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &fault_tag };
+	if (want >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, want, &ev) == 0) {
+		b->fault_fd = want;
+		b->faults->requeue();
+	}
+}
+
+static bool link_in(struct net_link *const *set, uint32_t n, const struct net_link *link)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (set[i] == link)
+			return true;
+	return false;
+}
+
+/* Registers the links the armed port is named on (as its home: the peer
+ * sends to it over them) and drops those it is no longer named on or
+ * that broke. */
+static void borrower_sync(struct borrower *b)
+{
+	struct net_link *want[BORROW_LINKS_MAX];
+	uint32_t nwant = 0;
+	pthread_mutex_lock(&net_lock);
+	struct nport *np = in_link_read ? NULL : net_nport_find(b->armed);
+	for (struct nref *r = np ? np->refs : NULL; r != NULL && nwant < BORROW_LINKS_MAX;
+	     r = r->nnext)
+		if (np->proxy != r && !r->link->dead && !atomic_load(&r->link->rx_done) &&
+		    !atomic_load(&r->link->rx_defer) && !link_in(want, nwant, r->link))
+			want[nwant++] = r->link;
+	for (uint32_t i = 0; i < nwant; i++)
+		if (!link_in(b->links, b->nlinks, want[i]))
+			net_link_ref(want[i]);
+	pthread_mutex_unlock(&net_lock);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < b->nlinks; i++) {
+		struct net_link *l = b->links[i];
+		if (link_in(want, nwant, l)) {
+			b->links[kept++] = l;
+		} else {
+			epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+			net_link_unref(l);
+		}
+	}
+	b->nlinks = kept;
+	for (uint32_t i = 0; i < nwant; i++) {
+		struct net_link *l = want[i];
+		if (link_in(b->links, b->nlinks, l))
+			continue;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
+		if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
+			net_link_unref(l);
+			continue;
+		}
+		link_requeue(l);
+		b->links[b->nlinks++] = l;
+	}
+}
+
+/* Milliseconds to an absolute CLOCK_MONOTONIC deadline, rounded up
+ * (never early); -1 for none. */
+static int ms_until(const struct timespec *deadline)
+{
+	if (deadline == NULL)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ns = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 +
+	             (deadline->tv_nsec - now.tv_nsec);
+	if (ns <= 0)
+		return 0;
+	int64_t ms = (ns + 999999) / 1000000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* (ipc_idle_hook) No IPC lock held: -1 at the deadline, 1 when a link
+ * has bytes (serve reads them), 0 when woken. */
+static int borrow_wait(const struct timespec *deadline)
+{
+	struct borrower *b = self_borrower;
+	borrower_sync(b);
+	borrower_sync_faults(b);
+	struct epoll_event ev[BORROW_LINKS_MAX + 2];
+	int n;
+	for (;;) {
+		n = epoll_wait(b->epfd, ev, BORROW_LINKS_MAX + 2, ms_until(deadline));
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0)
+		return 0;
+	if (n == 0)
+		return deadline != NULL && ms_until(deadline) == 0 ? -1 : 0;
+	b->nready = 0;
+	b->fault_ready = false;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &fault_tag)
+			b->fault_ready = true;
+		else if (ev[i].data.ptr != NULL)
+			b->ready[b->nready++] = ev[i].data.ptr;
+	}
+	return b->nready > 0 || b->fault_ready ? 1 : 0;
+}
+
+/* (ipc_idle_hook) No IPC lock held: reads the links that had bytes. */
+static void borrow_serve(void)
+{
+	struct borrower *b = self_borrower;
+	if (b->fault_ready && b->faults != NULL)
+		b->faults->serve();
+	b->fault_ready = false;
+	for (uint32_t i = 0; i < b->nready; i++)
+		if (!in_link_read)
+			(void)link_read(b->ready[i], true);
+	b->nready = 0;
+}
+
+static void borrow_wake(int wake_fd)
+{
+	uint64_t one = 1;
+	(void)!write(wake_fd, &one, sizeof one);
+}
+
+static const struct ipc_idle_hook borrow_hook = {
+	.wake_fd = borrow_wake_fd,
+	.wait = borrow_wait,
+	.serve = borrow_serve,
+	.wake = borrow_wake,
+	.arm = borrow_arm,
+};
+
+void net_link_borrow_start(void)
+{
+	const char *v = getenv("MEMOBJ_NET_BORROW");
+	if (v != NULL && strcmp(v, "0") == 0)
+		return;
+	if (pthread_key_create(&borrower_key, borrower_exit) == 0)
+		ipc_set_net_idle_hook(&borrow_hook);
 }
 
 /* Everything a new link starts with: one send right each way to the
@@ -428,11 +765,24 @@ static struct net_link *link_new(int fd, const struct net_auth_peer *peer)
 		return NULL;
 	}
 	pthread_mutex_init(&link->wlock, NULL);
+	pthread_mutex_init(&link->rxlock, NULL);
+	link->epfd = link->kick_fd = -1;
 	net_peer_name(fd, link->name, sizeof link->name);
-	struct sockaddr_storage sa;
-	socklen_t salen = sizeof sa;
-	link->unix_socket = getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
-	                    sa.ss_family == AF_UNIX;
+	link->rxs = calloc(1, sizeof *link->rxs);
+	if (link->rxs != NULL) {
+		link->rxs->cbuf = malloc(NET_RECORD_FULL);
+		link->rxs->fbuf = malloc(LINK_FBUF_MIN);
+		link->rxs->fcap = LINK_FBUF_MIN;
+	}
+	if (link->rxs == NULL || link_wait_init(link) != 0) {
+		if (link->rxs != NULL) {
+			free(link->rxs->cbuf);
+			free(link->rxs->fbuf);
+		}
+		link->fd = -1;   /* the caller closes it */
+		net_link_unref(link);
+		return NULL;
+	}
 
 	struct net_undo u = {0};
 	bool ok = false;

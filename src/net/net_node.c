@@ -186,8 +186,11 @@ static void node_start_once(void)
 		net_name_server->my_id = WIRE_PORT_ID_NAME_SERVER;
 	}
 	pthread_mutex_unlock(&net_lock);
-	if (net_name_server == NULL)
+	if (net_name_server == NULL) {
 		node_error = -ENOMEM;
+		return;
+	}
+	net_link_borrow_start();
 }
 
 int net_node_start(void)

@@ -416,11 +416,28 @@ static void reader_serve(void)
 	serve_faults(readers_kernel);
 }
 
+/* (ipc_idle_hook) For the net layer's hook, which waits for faults
+ * too when a receive's port is also fed by links (the DSM manager's). */
+static int reader_fault_fd(void)
+{
+	return readers_kernel->uffd;
+}
+
+static void reader_requeue(void)
+{
+	pthread_mutex_lock(&readers_lock);
+	if (fault_thread_epfd >= 0)
+		(void)os_uffd_reader_requeue(fault_thread_epfd, readers_kernel->uffd);
+	pthread_mutex_unlock(&readers_lock);
+}
+
 static const struct ipc_idle_hook reader_hook = {
 	.wake_fd = reader_wake_fd,
 	.wait = reader_wait,
 	.serve = reader_serve,
 	.wake = os_uffd_reader_wake,
+	.fault_fd = reader_fault_fd,
+	.requeue = reader_requeue,
 };
 
 /* MEMOBJ_FAULT_READER=0: only the fault thread reads faults. */
