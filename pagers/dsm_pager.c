@@ -122,6 +122,9 @@ typedef struct dsm_object {
 	uint64_t *granted;             /* per granule: when its holder got it (ns) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
 	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
+	uint8_t *silent;               /* per granule: its writer got it by
+	                                  data_unavailable (zeros, not precious):
+	                                  it may drop it clean without a word */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -309,9 +312,19 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		/* A sequential reader gets read copies (others may read
 		 * them too); a lone read elsewhere gets the page writable. */
 		bool write = asked || (op->optimistic && ahead == 0);
+		/* Memory nobody ever had is zeros: data_unavailable, and the
+		 * kernel zero-fills it (no page on the wire; pages ahead of a
+		 * write fault are such too). It is not precious: the kernel
+		 * may drop it while clean without a word, so recalling it takes
+		 * a lock_completed (start). Only writable: data_unavailable
+		 * carries no lock. */
+		bool fresh = write;
+		for (uint64_t g = op->g0; g < op->g1 && fresh; g++)
+			fresh = !o->lent[g];
 		uint64_t t = now_ns();
 		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
 			o->lent[g] = 1;
+			o->silent[g] = fresh;
 			if (g < op->g1)
 				o->granted[g] = t;
 			if (write) {
@@ -326,6 +339,10 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		}
 		length += ahead << GRANULE_SHIFT;
 		count(o, k, DSM_MSG_DATA_SUPPLY);
+		if (fresh) {
+			memory_object_data_unavailable(control, offset, length);
+			return;
+		}
 		/* Lent, not moved: the kernel copies it into its cache. */
 		memory_object_data_supply(control, offset,
 		        (pointer_t)(uintptr_t)(o->data + offset),
@@ -340,6 +357,7 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 			o->writer[g] = (int8_t)k;
 			o->readers[g] = 0;
 			o->asked_write[g] = 1;
+			o->silent[g] = 0;   /* read copies are all supplied (precious) */
 			o->granted[g] = t;
 			any = true;
 		} else if (o->writer[g] == k) {
@@ -424,8 +442,15 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		for (uint64_t g = rc->g0; g < rc->g1 && lent && w && !want_write; g++)
 			if (o->writer[g] == (int)j && o->asked_write[g])
 				lent = false;
-		rc->downgrade = w && lent && !want_write;
-		rc->by_return = w && !rc->downgrade;
+		/* A writer that got any of its pages by data_unavailable may
+		 * have dropped them clean: no data_return would come for those,
+		 * so lock_completed answers; and it is flushed, not downgraded
+		 * (a read copy is always a supplied, precious page). */
+		bool silent = false;
+		for (uint64_t g = rc->g0; g < rc->g1 && w && !silent; g++)
+			silent = o->writer[g] == (int)j && o->silent[g];
+		rc->downgrade = w && lent && !want_write && !silent;
+		rc->by_return = w && !rc->downgrade && !silent;
 		memory_object_control_t control = o->kernels[j].info.control;
 		count(o, (int)j, rc->downgrade ? DSM_MSG_LOCK_DOWNGRADE : DSM_MSG_LOCK_FLUSH);
 		kern_return_t kr;
@@ -438,10 +463,12 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		else if (w)
 			/* A writer: its data comes back in the data_return,
 			 * which is the answer (pages are precious, so even a
-			 * clean one comes back). */
+			 * clean one comes back); for zero-filled pages, which
+			 * may have gone clean without a word, lock_completed
+			 * after it. */
 			kr = memory_object_lock_request(control, rc->offset, rc->size,
 			        MEMORY_OBJECT_RETURN_ALL, TRUE, VM_PROT_NO_CHANGE,
-			        MACH_PORT_NULL);
+			        silent ? o->port : MACH_PORT_NULL);
 		else
 			/* Readers drop their copies; lock_completed answers. */
 			kr = memory_object_lock_request(control, rc->offset, rc->size,
@@ -751,7 +778,11 @@ static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seq
 				uint64_t bit = UINT64_C(1) << k;
 				for (uint64_t g = rc->g0; g < rc->g1; g++) {
 					if (!rc->downgrade) {
+						/* flushed: what it wrote came
+						 * back before this */
 						o->readers[g] &= ~bit;
+						if (o->writer[g] == k)
+							o->writer[g] = NO_WRITER;
 					} else if (o->writer[g] == k) {
 						/* Its writes came back before this:
 						 * it keeps a read copy. */
@@ -1028,6 +1059,7 @@ static void free_object(dsm_object_t *o)
 	free(o->granted);
 	free(o->asked_write);
 	free(o->lent);
+	free(o->silent);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -1073,8 +1105,9 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	o->granted = calloc(o->ngranules, sizeof *o->granted);
 	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
 	o->lent = calloc(o->ngranules, sizeof *o->lent);
+	o->silent = calloc(o->ngranules, sizeof *o->silent);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
-	    o->asked_write == NULL || o->lent == NULL ||
+	    o->asked_write == NULL || o->lent == NULL || o->silent == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;

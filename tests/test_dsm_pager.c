@@ -494,11 +494,16 @@ TEST(false_sharing_stays_exact)
 /* A page supplied writable on a read fault (nobody else held it) and then
  * written without a fault: another kernel's read must see that write (the
  * holder is write-locked in place, its dirty page comes back), the holder
- * keeps reading what it wrote, and its next write invalidates the reader. */
+ * keeps reading what it wrote, and its next write invalidates the reader.
+ * The page has been lent before (a page nobody ever had is zero-filled by
+ * data_unavailable, and such a holder is flushed rather than downgraded). */
 TEST(read_sharing_keeps_writes)
 {
 	memory_object_t obj = make_object("dsm-share");
 	vm_address_t here = map_here(obj);
+	memset((void *)(uintptr_t)(here + OFF_Q), 0, 16384);
+	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_Q, 16384,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
 	struct peer p;
 	const char *args[] = { "sharer", address, "dsm-share", NULL };
 	const char *env[] = { page_env[1], NULL };
