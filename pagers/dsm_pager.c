@@ -270,7 +270,7 @@ static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, u
  * was supplied ahead of it; then 1, 2, 4... pages, up to AHEAD_MAX,
  * stopping at the first page not all lendable. Ahead of a write fault
  * only pages nobody ever had (zeros: a kernel filling fresh memory) go,
- * writable; ahead of a read, read copies. */
+ * writable; ahead of a read, read copies of pages someone had. */
 static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 {
 	dsm_kernel_t *kn = &o->kernels[op->kernel];
@@ -286,9 +286,15 @@ static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 	for (uint64_t pg = 0; pg < *pages; pg++) {
 		uint64_t g = op->g1 + pg * gpp;
 		bool ok = true;
+		/* Ahead of a read only pages someone had (data: zeros nobody
+		 * wrote are more likely about to be written, by anyone, and a
+		 * read copy there costs its writer a data_unlock and every
+		 * other reader a flush: a matrix's read-ahead past the end of
+		 * B ran into C's fresh rows, in every kernel) */
 		for (uint64_t i = 0; i < gpp && ok; i++)
 			ok = may_lend_ahead(o, op, op->kernel, g + i) &&
-			     (!write || (o->readers[g + i] == 0 && !o->lent[g + i]));
+			     (write ? o->readers[g + i] == 0 && !o->lent[g + i]
+			            : o->lent[g + i]);
 		if (!ok)
 			break;
 		n += gpp;
