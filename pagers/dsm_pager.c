@@ -6,9 +6,12 @@
  *    hold a read-only copy (a bit each). A kernel's page of any size covers
  *    whole granules, and all granules of one kernel page are in the same
  *    state for that kernel.
- *  - Every page is supplied precious, so a kernel hands back every page it
- *    lets go of (eviction, flush, terminate) with data_return: the manager
- *    always knows which kernels hold what.
+ *  - Every page with data is supplied precious, so a kernel hands back
+ *    every page it lets go of (eviction, flush, terminate) with
+ *    data_return: the manager always knows which kernels hold what.
+ *    Memory nobody ever had goes by data_unavailable (zero-filled by the
+ *    kernel, nothing on the wire); its holder may drop it clean without a
+ *    word, so recalling it takes a lock_completed.
  *  - A fault (data_request, or data_unlock for a write to a read copy) is
  *    an operation on the faulting kernel's page. Other kernels that must
  *    let go are sent one lock_request each (batched over the whole range):
@@ -18,9 +21,9 @@
  *    write-locked in place when another kernel reads (downgrade: its
  *    writes come back, then lock_completed). When every answer is in, the
  *    page is granted: a data_supply (writable when nobody else held the
- *    page; read-only, with up to AHEAD_READ_MAX more, when the read continues
- *    the kernel's previous one), or a lock_request that lifts the write
- *    lock.
+ *    page; read-only, with up to AHEAD_READ_MAX more pages someone had, when
+ *    the read continues the kernel's previous one), or a lock_request that
+ *    lifts the write lock.
  *  - Operations whose ranges (rounded to the largest page size among the
  *    kernels) overlap run one after the other, in arrival order; the
  *    others run at once. No handler ever waits for a message: the answers
