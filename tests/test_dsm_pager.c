@@ -36,6 +36,8 @@
 #define OFF_W        0xa0000     /* filled in sequence: 2 x FILL_PAGES pages */
 #define OFF_TURN     0xc0000     /* hotspot: whose turn it is */
 #define FILL_PAGES   16
+#define OFF_Z        0xd0000     /* fresh pages read, then evicted clean */
+#define ZERO_PAGES   32
 
 static char dir[64];
 
@@ -317,6 +319,28 @@ static int peer_filler(const char *address, const char *name)
 		pause();
 }
 
+/* Reads ZERO_PAGES pages nobody ever had (each comes by data_unavailable,
+ * not precious; with a small MEMOBJ_RESIDENT_MAX most are evicted clean,
+ * without a word to the manager), says whether they were all zero; once P
+ * is 1, says their sum. */
+static int peer_zeros(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	uint64_t sum = 0;
+	for (int i = 0; i < ZERO_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(peer_base + OFF_Z + (vm_offset_t)i * 4096);
+	peer_say("read %llu", (unsigned long long)sum);
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	sum = 0;
+	for (int i = 0; i < ZERO_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(peer_base + OFF_Z + (vm_offset_t)i * 4096);
+	peer_say("sum %llu", (unsigned long long)sum);
+	for (;;)
+		pause();
+}
+
 /* A manager in its own process (for the SIGBUS and TCP tests). */
 static int peer_manager(const char *address, const char *name)
 {
@@ -526,6 +550,40 @@ TEST(read_sharing_keeps_writes)
 	peer_stop(&p);
 	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
 	drop_object("dsm-share", obj);
+}
+
+/* Memory nobody ever had is zero-filled by data_unavailable, and its
+ * holder may drop it clean without a word (here: evicted under a small
+ * MEMOBJ_RESIDENT_MAX): a write elsewhere must still recall it (the
+ * flush is answered by lock_completed, not by a data_return that never
+ * comes), and the holder then reads what was written. */
+TEST(zero_filled_pages_dropped_clean_are_recalled)
+{
+	memory_object_t obj = make_object("dsm-zeros");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "zeros", address, "dsm-zeros", NULL };
+	const char *env[] = { page_env[0], "MEMOBJ_RESIDENT_MAX=16k", NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	const char *l = peer_expect(&p, "read", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "read 0") == 0);
+	for (int i = 0; i < ZERO_PAGES; i++)
+		atomic_store(at(here, OFF_Z + (vm_offset_t)i * 4096), (uint64_t)i + 1);
+	atomic_store(at(here, OFF_P), 1);
+	l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "sum 528") == 0);   /* 1 + 2 + ... + 32 */
+	/* The peer's pages were recalled with a reply, answered each time. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t completed = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		if (info[i].state == DSM_KERNEL_ATTACHED && i > 0)
+			completed += info[i].messages[DSM_MSG_LOCK_COMPLETED];
+	CHECK(completed >= ZERO_PAGES);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-zeros", obj);
 }
 
 /* Pages supplied ahead of a sequential reader, never faulted on there,
@@ -857,6 +915,8 @@ int main(int argc, char **argv)
 			                 (uint64_t)atol(argv[6]));
 		if (strcmp(role, "filler") == 0)
 			return peer_filler(addr, name);
+		if (strcmp(role, "zeros") == 0)
+			return peer_zeros(addr, name);
 		if (strcmp(role, "streamer") == 0)
 			return peer_streamer(addr, name);
 		if (strcmp(role, "sharer") == 0)
@@ -882,6 +942,7 @@ int main(int argc, char **argv)
 		RUN(false_sharing_stays_exact);
 		RUN(read_sharing_keeps_writes);
 		RUN(read_ahead_copies_are_invalidated);
+		RUN(zero_filled_pages_dropped_clean_are_recalled);
 		RUN(write_ahead_pages_are_recalled);
 		RUN(killed_owner_others_continue);
 		RUN(msync_invalidate_then_another_writer);
