@@ -62,7 +62,8 @@
 #define OBJ_SIZE ((vm_size_t)192 << 20)
 #define PAGE 4096
 #define REGION ((vm_size_t)4 << 20)     /* one measurement's pages */
-#define MM_BASE ((vm_size_t)48 << 20)   /* matrices from here on */
+#define MM_BASE ((vm_size_t)96 << 20)   /* matrices from here on: the
+                                           measurements' regions stay below */
 #define HOT_ITER 2000
 #define NAME "bench-dsm"
 #define TIMEOUT_MS 120000
@@ -560,9 +561,15 @@ static vm_address_t here;        /* this process's own mapping (a kernel) */
 static double in_process_us;
 static vm_offset_t next_region;
 
+/* A fresh region for one measurement (the hotspot's turn must start at
+ * 0: a region the matrices used would hold their data). */
 static vm_offset_t region(void)
 {
 	vm_offset_t r = next_region;
+	if (r + REGION > MM_BASE) {
+		fprintf(stderr, "bench_dsm: out of fresh regions below the matrices\n");
+		exit(2);
+	}
 	next_region += REGION;
 	return r;
 }
