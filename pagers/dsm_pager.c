@@ -125,6 +125,8 @@ typedef struct dsm_object {
 	uint64_t *granted;             /* per granule: when its holder got it (ns) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
 	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
+	uint8_t *contended;            /* per granule: once came back unchanged
+	                                  (its thread had not run): held */
 	uint8_t *silent;               /* per granule: its writer got it by
 	                                  data_unavailable (zeros, not precious):
 	                                  it may drop it clean without a word */
@@ -399,9 +401,12 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		return START_GRANT;
 	}
 	bool want_write = op->unlock || (op->access & VM_PROT_WRITE);
-	/* The hold: whoever must let go keeps the page a moment first. */
+	/* The hold: whoever must let go keeps the page a moment first, if
+	 * the page ever left before its thread ran (others never wait). */
 	uint64_t latest = 0;
 	for (uint64_t g = op->g0; g < op->g1; g++) {
+		if (!o->contended[g])
+			continue;
 		bool recall = o->writer[g] != NO_WRITER && o->writer[g] != k;
 		if (want_write)
 			recall |= (o->readers[g] & ~(UINT64_C(1) << k)) != 0;
@@ -745,6 +750,11 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 			        (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
 			        GRANULE) != 0;
 		}
+		/* Only pages that went before their thread ran are held from
+		 * then on: a transfer of any other page never waits. */
+		for (uint64_t g = g0; g < g1 && asked && !changed; g++)
+			if (o->writer[g] == k)
+				o->contended[g] = 1;
 		if (asked && !changed)
 			o->hold_ns = o->hold_ns < HOLD_FIRST_NS ? HOLD_FIRST_NS
 			           : o->hold_ns * 2 > HOLD_MAX_NS ? HOLD_MAX_NS
@@ -1069,6 +1079,7 @@ static void free_object(dsm_object_t *o)
 	free(o->asked_write);
 	free(o->lent);
 	free(o->silent);
+	free(o->contended);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -1115,8 +1126,10 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
 	o->lent = calloc(o->ngranules, sizeof *o->lent);
 	o->silent = calloc(o->ngranules, sizeof *o->silent);
+	o->contended = calloc(o->ngranules, sizeof *o->contended);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
 	    o->asked_write == NULL || o->lent == NULL || o->silent == NULL ||
+	    o->contended == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;
