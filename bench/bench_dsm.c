@@ -23,8 +23,13 @@
  * Unix socket; read fault <= 1.3 x (raw round trip + in-process fault);
  * 2-kernel speedup >= 1.8; messages per fault < 5.0 (netmemory).
  *
- *   bench_dsm [FAULTS] [unix|tcp|matrix]...   (default 400 faults per
- *   measurement, every part) */
+ * The Unix-socket part runs twice: scheduler-placed, then with every
+ * thread of the manager and the kernels pinned to CPU 0 (the software's
+ * cost, without the 25-50 us of waking an idle vCPU on this VM), and
+ * ends with a summary of both.
+ *
+ *   bench_dsm [FAULTS] [unix|hot|tcp|matrix]...   (default 400 faults per
+ *   measurement, every part; hot: the Unix part's hotspot cycle only) */
 #include <mach/mach.h>
 #include <memobj/dsm_pager.h>
 
@@ -41,6 +46,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +62,8 @@
 #define OBJ_SIZE ((vm_size_t)192 << 20)
 #define PAGE 4096
 #define REGION ((vm_size_t)4 << 20)     /* one measurement's pages */
-#define MM_BASE ((vm_size_t)48 << 20)   /* matrices from here on */
+#define MM_BASE ((vm_size_t)96 << 20)   /* matrices from here on: the
+                                           measurements' regions stay below */
 #define HOT_ITER 2000
 #define NAME "bench-dsm"
 #define TIMEOUT_MS 120000
@@ -151,6 +158,14 @@ static double run_delay_ms(void)
 	return (double)delay / 1e6;
 }
 
+/* This process's CPU time, us (every thread: the faulting thread, the
+ * fault thread, the link's reader). */
+static double process_cpu_us(const struct rusage *ru)
+{
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e6 +
+	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
+}
+
 static int kernel_main(const char *address, const char *raw_kind, const char *raw_addr,
         int raw_port)
 {
@@ -189,8 +204,8 @@ static int kernel_main(const char *address, const char *raw_kind, const char *ra
 				samples[i] = now_us() - t0;
 			}
 			getrusage(RUSAGE_SELF, &ru);
-			printf("us %.2f cs %ld\n", op[1] == 't' ? median(samples, (int)n) : 0.0,
-			       ru.ru_nvcsw);
+			printf("us %.2f cs %ld cpu %.0f\n", op[1] == 't' ? median(samples, (int)n) : 0.0,
+			       ru.ru_nvcsw, process_cpu_us(&ru));
 		} else if (strcmp(op, "hot") == 0) {
 			/* n iterations, this kernel is x (0 or 1): its turns are
 			 * when the count has its parity. */
@@ -208,8 +223,8 @@ static int kernel_main(const char *address, const char *raw_kind, const char *ra
 					t0 = now_us();
 			}
 			getrusage(RUSAGE_SELF, &ru);
-			printf("us %.2f cs %ld\n", n > 1 ? (now_us() - t0) / (double)(n - 1) : 0.0,
-			       ru.ru_nvcsw);
+			printf("us %.2f cs %ld cpu %.0f\n", n > 1 ? (now_us() - t0) / (double)(n - 1) : 0.0,
+			       ru.ru_nvcsw, process_cpu_us(&ru));
 		} else if (strcmp(op, "raw") == 0) {
 			int fd = raw_connect(raw_kind, raw_addr, raw_port);
 			double us = fd >= 0 ? raw_rtt(fd, (int)n, samples) : -1;
@@ -250,9 +265,14 @@ static int kernel_main(const char *address, const char *raw_kind, const char *ra
 			free(priv);
 			printf("us %.1f wall %.1f delay %.1f\n", (double)(c1.tv_sec - c0.tv_sec) * 1e6 +
 			       (double)(c1.tv_nsec - c0.tv_nsec) / 1e3, w1 - w0, (d1 - d0) * 1e3);
+		} else if (strcmp(op, "s") == 0) {
+			/* give the range back to the manager */
+			kern_return_t kr = vm_msync(mach_task_self(), base + off, (vm_size_t)n,
+			        VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE);
+			printf("us %d\n", kr == KERN_SUCCESS ? 0 : -1);
 		} else if (strcmp(op, "cs") == 0) {
 			getrusage(RUSAGE_SELF, &ru);
-			printf("us 0 cs %ld\n", ru.ru_nvcsw);
+			printf("us 0 cs %ld cpu %.0f\n", ru.ru_nvcsw, process_cpu_us(&ru));
 		} else if (strcmp(op, "exit") == 0) {
 			return 0;
 		}
@@ -270,6 +290,7 @@ struct kernel {
 	char buf[1024];
 	size_t have;
 	long cs;             /* its voluntary context switches, last answer */
+	double cpu;          /* its CPU time (us), last answer */
 };
 
 static memory_object_t object;
@@ -313,12 +334,15 @@ static void command(struct kernel *k, const char *fmt, ...)
 static double answer(struct kernel *k)
 {
 	const char *l = reply(k);
-	double v = -1;
+	double v = -1, cpu = -1;
 	long cs = 0;
-	if (l == NULL || (sscanf(l, "us %lf cs %ld", &v, &cs) < 1 && strcmp(l, "done") != 0))
+	if (l == NULL || (sscanf(l, "us %lf cs %ld cpu %lf", &v, &cs, &cpu) < 1 &&
+	                  strcmp(l, "done") != 0))
 		return -1;
 	if (cs > 0)
 		k->cs = cs;
+	if (cpu >= 0)
+		k->cpu = cpu;
 	return l[0] == 'd' ? 0 : v;
 }
 
@@ -411,8 +435,16 @@ static void totals(uint64_t *nfaults, uint64_t *nmsgs)
 struct phase {
 	uint64_t f0, m0;
 	long cs0, mcs0;
+	double cpu0, mcpu0;   /* the kernels' and the manager's CPU time, us */
 	struct kernel *a, *b;
 };
+
+static double self_cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return process_cpu_us(&ru);
+}
 
 static long self_cs(void)
 {
@@ -438,7 +470,9 @@ static void phase_start(struct phase *p, struct kernel *a, struct kernel *b)
 	p->a = a;
 	p->b = b;
 	p->cs0 = kernels_cs(a, b);
+	p->cpu0 = (a ? a->cpu : 0) + (b ? b->cpu : 0);
 	p->mcs0 = self_cs();
+	p->mcpu0 = self_cpu_us();
 	totals(&p->f0, &p->m0);
 }
 
@@ -527,9 +561,15 @@ static vm_address_t here;        /* this process's own mapping (a kernel) */
 static double in_process_us;
 static vm_offset_t next_region;
 
+/* A fresh region for one measurement (the hotspot's turn must start at
+ * 0: a region the matrices used would hold their data). */
 static vm_offset_t region(void)
 {
 	vm_offset_t r = next_region;
+	if (r + REGION > MM_BASE) {
+		fprintf(stderr, "bench_dsm: out of fresh regions below the matrices\n");
+		exit(2);
+	}
 	next_region += REGION;
 	return r;
 }
@@ -552,9 +592,63 @@ static double in_process_fault(void)
 }
 
 
-static void micro(const char *label, struct kernel *m, struct kernel *o, bool unix_path)
+/* One path's figures (for the summary of both placements). */
+struct micro_result {
+	double raw, inproc, zf, rw, rm, wr, hot, tpc, mpc, wpc, mwpc, cpu, mcpu;
+	double hot4, cpu4;      /* the same between two 4 KiB kernels */
+	double cs_zf, cs_rw, cs_rm, cs_wr;
+};
+
+static bool hot_only;   /* "hot": only the hotspot cycle */
+
+static double phase_cs_only(const struct phase *p)
+{
+	double mgr;
+	return phase_cs(p, &mgr);
+}
+
+/* Two kernels alternately writing one page: a's turns are even counts,
+ * b's odd (compare-and-swap on the page's first word). */
+static void hotspot(const char *label, struct kernel *a, struct kernel *b, double raw,
+        double *us, struct micro_result *res)
 {
 	struct phase ph;
+	vm_offset_t r = region();
+	phase_start(&ph, a, b);
+	command(a, "hot %lu %d 0", (unsigned long)r, HOT_ITER);
+	command(b, "hot %lu %d 1", (unsigned long)r, HOT_ITER);
+	double ha = answer(a), hb = answer(b);
+	double hot = ha > hb ? ha : hb;
+	/* per cycle (the counts hold whatever the load): a cycle is two
+	 * transfers at best; more means a page went and came back before
+	 * the thread that faulted for it ran */
+	uint64_t f, m;
+	totals(&f, &m);
+	double mcpu = self_cpu_us() - ph.mcpu0;
+	double mgr, cs = phase_cs(&ph, &mgr);
+	double kcpu = a->cpu + b->cpu - ph.cpu0;
+	double tpc = (double)(f - ph.f0) / HOT_ITER;
+	print_phase(label, hot, &ph);
+	*us = hot;
+	res->tpc = tpc;
+	res->mpc = (double)(m - ph.m0) / HOT_ITER;
+	res->wpc = cs * tpc;
+	res->mwpc = mgr * tpc;
+	res->cpu = (mcpu + kcpu) / HOT_ITER;
+	res->mcpu = mcpu / HOT_ITER;
+	printf("    per cycle: %.2f transfers (2 at best), %.1f messages, %.1f wake-ups "
+	       "(manager %.1f); cycle = %.1f raw round trips\n", tpc, res->mpc, res->wpc,
+	       res->mwpc, hot / raw);
+	printf("    CPU per cycle: %.1f us, all three processes (manager %.1f, kernels %.1f)\n",
+	       res->cpu, res->mcpu, kcpu / HOT_ITER);
+}
+
+/* m: 4 KiB pages, o: 16 KiB pages, m4 (may be NULL): 4 KiB pages. */
+static struct micro_result micro(const char *label, struct kernel *m, struct kernel *o,
+        struct kernel *m4, bool unix_path)
+{
+	struct phase ph;
+	struct micro_result res = {0};
 	printf("%s (kernel M: 4 KiB pages, kernel O: 16 KiB pages)\n", label);
 	double raw = run(m, "raw 0 %d", faults);
 	in_process_us = in_process_fault();
@@ -566,48 +660,59 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	/* Every other page: the manager answers faults in sequence with
 	 * more pages ahead, which would hide the faults. */
 	const int stride = 32768, n = faults / 4;
-	vm_offset_t r = region();
+	vm_offset_t r;
+	double zf = 0, rw = 0, rm = 0, wr = 0, hot;
+	res.raw = raw;
+	res.inproc = in_process_us;
+	if (hot_only)
+		goto hot;
+	r = region();
 	phase_start(&ph, m, o);
-	double zf = run(m, "wt %lu %d %d", (unsigned long)r, faults, 2 * PAGE);
+	zf = run(m, "wt %lu %d %d", (unsigned long)r, faults, 2 * PAGE);
+	res.cs_zf = phase_cs_only(&ph);
 	print_phase("zero-fill fault", zf, &ph);
 
+	/* Pages that have been lent before (a page nobody ever had is
+	 * zero-filled by data_unavailable, and its recall takes one
+	 * message more): M writes them first, then O takes them. */
 	r = region();
+	run(m, "w %lu %d %d", (unsigned long)r, n, stride);
 	run(o, "w %lu %d %d", (unsigned long)r, n, stride);   /* O owns them (16 KiB pages) */
 	phase_start(&ph, m, o);
-	double rw = run(m, "rt %lu %d %d", (unsigned long)r, n, stride);
+	rw = run(m, "rt %lu %d %d", (unsigned long)r, n, stride);
+	res.cs_rw = phase_cs_only(&ph);
 	print_phase("read fault, page another kernel wrote", rw, &ph);
 	/* O was flushed; M holds read copies: O's read is served by the manager. */
 	phase_start(&ph, m, o);
-	double rm = run(o, "rt %lu %d %d", (unsigned long)r, n, stride);
+	rm = run(o, "rt %lu %d %d", (unsigned long)r, n, stride);
+	res.cs_rm = phase_cs_only(&ph);
 	print_phase("read fault, page at the manager", rm, &ph);
 
 	r = region();
+	run(m, "w %lu %d %d", (unsigned long)r, n, stride);   /* lent before, as above */
+	run(m, "s %lu %d", (unsigned long)r, n * stride);     /* back to the manager */
 	run(o, "r %lu %d %d", (unsigned long)r, n, stride);   /* O: sole holder */
 	run(m, "r %lu %d %d", (unsigned long)r, n, stride);   /* M reads: O downgraded */
 	phase_start(&ph, m, o);
-	double wr = run(m, "wt %lu %d %d", (unsigned long)r, n, stride);
+	wr = run(m, "wt %lu %d %d", (unsigned long)r, n, stride);
+	res.cs_wr = phase_cs_only(&ph);
 	print_phase("write fault, page another kernel reads", wr, &ph);
 
-	r = region();
-	phase_start(&ph, m, o);
-	command(m, "hot %lu %d 0", (unsigned long)r, HOT_ITER);
-	command(o, "hot %lu %d 1", (unsigned long)r, HOT_ITER);
-	double hm = answer(m), ho = answer(o);
-	double hot = hm > ho ? hm : ho;
-	{
-		/* per cycle (the counts hold whatever the load): a cycle is
-		 * two transfers at best; more means a page went and came back
-		 * before the thread that faulted for it ran */
-		uint64_t f, m;
-		totals(&f, &m);
-		double mgr, cs = phase_cs(&ph, &mgr);
-		double tpc = (double)(f - ph.f0) / HOT_ITER;
-		print_phase("hotspot cycle (2 writers, 1 page)", hot, &ph);
-		printf("    per cycle: %.2f transfers (2 at best), %.1f messages, %.1f wake-ups "
-		       "(manager %.1f); cycle = %.1f raw round trips\n", tpc,
-		       (double)(m - ph.m0) / HOT_ITER, cs * tpc, mgr * tpc, hot / raw);
+hot:
+	hotspot("hotspot cycle (2 writers, 1 page)", m, o, raw, &res.hot, &res);
+	if (m4 != NULL) {
+		struct micro_result same = {0};
+		hotspot("hotspot cycle, both kernels 4 KiB pages", m, m4, raw, &res.hot4, &same);
+		res.cpu4 = same.cpu;
 	}
 
+	res.zf = zf;
+	res.rw = rw;
+	res.rm = rm;
+	res.wr = wr;
+	hot = res.hot;
+	if (hot_only)
+		return res;
 	double ratio = rm / (raw + in_process_us);
 	double ratio_w = rw / (raw + in_process_us);
 	printf("  aims:\n");
@@ -619,6 +724,66 @@ static void micro(const char *label, struct kernel *m, struct kernel *o, bool un
 	if (unix_path)
 		printf("    hotspot cycle %.1f us   (aim <= 150 us: %s; netmemory 4.2 ms)\n",
 		       hot, hot <= 150 ? "met" : "not met");
+	return res;
+}
+
+/* ---- placement: scheduler-placed, or every thread on CPU 0 ---- */
+
+static cpu_set_t all_cpus;
+
+/* Sets the affinity of every thread of this process (threads and
+ * kernels created later inherit it from their creator). On this kind of
+ * VM a wake-up of a thread on an idle vCPU costs 25-50 us (an IPI through
+ * the host), one on the same CPU 1-2 us: pinned, the figures are the
+ * software's cost; scheduler-placed, what a user sees. */
+static void place(bool pinned)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid > 0)
+			sched_setaffinity(tid, sizeof(cpu_set_t), pinned ? &one : &all_cpus);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
+static void summary(const struct micro_result *s, const struct micro_result *p)
+{
+	printf("unix socket, scheduler-placed against pinned to one CPU (taskset -c 0: the "
+	       "software's cost; wake-ups = voluntary context switches of all three processes)\n");
+	printf("  %-40s %10s %10s %12s %12s\n", "", "placed us", "pinned us", "wake-ups pl.",
+	       "wake-ups pin.");
+#define ROW(label, f, c) printf("  %-40s %10.1f %10.1f %12.1f %12.1f\n", label, s->f, p->f, s->c, p->c)
+	printf("  %-40s %10.1f %10.1f\n", "raw 4 KiB round trip", s->raw, p->raw);
+	printf("  %-40s %10.1f %10.1f\n", "in-process fault", s->inproc, p->inproc);
+	if (!hot_only) {
+		ROW("zero-fill fault", zf, cs_zf);
+		ROW("read fault, page another kernel wrote", rw, cs_rw);
+		ROW("read fault, page at the manager", rm, cs_rm);
+		ROW("write fault, page another kernel reads", wr, cs_wr);
+	}
+	ROW("hotspot cycle", hot, wpc);
+	printf("  %-40s %10.1f %10.1f\n", "hotspot cycle, both 4 KiB kernels", s->hot4, p->hot4);
+	printf("  %-40s %10.1f %10.1f\n", "  CPU per cycle (all processes)", s->cpu, p->cpu);
+	printf("  %-40s %10.1f %10.1f\n", "  CPU per cycle, both 4 KiB kernels", s->cpu4, p->cpu4);
+#undef ROW
+	printf("  hotspot per cycle: transfers %.2f / %.2f, messages %.1f / %.1f, manager "
+	       "wake-ups %.1f / %.1f (placed / pinned)\n", s->tpc, p->tpc, s->mpc, p->mpc,
+	       s->mwpc, p->mwpc);
+	if (!hot_only)
+		printf("  read fault at the manager / (raw + in-process): %.2f placed, %.2f pinned"
+		       "   (aim <= 1.30: %s pinned)\n", s->rm / (s->raw + s->inproc),
+		       p->rm / (p->raw + p->inproc),
+		       p->rm / (p->raw + p->inproc) <= 1.30 ? "met" : "not met");
+	printf("  hotspot cycle: %.1f us placed, %.1f us pinned   (aim <= 150 us: %s placed, "
+	       "%s pinned; both 4 KiB kernels %.1f / %.1f)\n", s->hot, p->hot,
+	       s->hot <= 150 ? "met" : "not met", p->hot <= 150 ? "met" : "not met",
+	       s->hot4, p->hot4);
 }
 
 static int fill_and_flush(vm_offset_t off, int n)
@@ -716,6 +881,19 @@ static struct mm_result mm_run(struct kernel *ks, int nk, int n, vm_offset_t *of
 
 #define MM_ROUNDS 5
 
+/* Messages by kind so far, of the multiplying kernels (16 KiB pages; not
+ * this process's kernel, which fills the inputs). */
+static void kinds(uint64_t *by)
+{
+	dsm_kernel_info_t info[DSM_PAGER_MAX_KERNELS];
+	unsigned count = DSM_PAGER_MAX_KERNELS;
+	dsm_pager_kernels(object, info, &count);
+	memset(by, 0, DSM_MSG_KINDS * sizeof *by);
+	for (unsigned i = 0; i < count && i < DSM_PAGER_MAX_KERNELS; i++)
+		for (int j = 0; j < DSM_MSG_KINDS && info[i].page_size == 16384; j++)
+			by[j] += info[i].messages[j];
+}
+
 static void matrices(struct kernel *ks, int nk_max)
 {
 	printf("matrix multiply C = A x B (doubles), over the Unix socket; kernels with 16 KiB "
@@ -725,6 +903,8 @@ static void matrices(struct kernel *ks, int nk_max)
 	for (int n = 256; n <= 512; n *= 2) {
 		struct mm_result d[4][MM_ROUNDS], l[3][MM_ROUNDS];
 		bool ok = true;
+		uint64_t k0[DSM_MSG_KINDS], k1[DSM_MSG_KINDS];
+		kinds(k0);
 		for (int rep = 0; rep < MM_ROUNDS; rep++) {
 			for (int nk = 1; nk <= nk_max; nk++) {
 				d[nk][rep] = mm_run(ks, nk, n, &off, false);
@@ -785,6 +965,14 @@ static void matrices(struct kernel *ks, int nk_max)
 				printf("   %.0f faults, manager's CPU %.1f", kf[j], km[j]);
 			printf("\n");
 		}
+		kinds(k1);
+		printf("    messages per multiply on the DSM object (the kernels', 1-3 kernels "
+		       "averaged):");
+		for (int j = DSM_MSG_DATA_REQUEST; j < DSM_MSG_KINDS; j++)
+			if (k1[j] > k0[j] && j != DSM_MSG_INIT && j != DSM_MSG_CHANGE_ATTRIBUTES)
+				printf(" %s %.1f", dsm_msg_kind_name((dsm_msg_kind_t)j),
+				       (double)(k1[j] - k0[j]) / (3.0 * MM_ROUNDS));
+		printf("\n");
 		printf("    aim: 2-kernel speedup %.2f >= 1.80: %s  (DSM / private-memory speedup "
 		       "%.2f)\n", sp[2], sp[2] >= 1.8 ? "met" : "not met", rel);
 	}
@@ -805,6 +993,10 @@ int main(int argc, char **argv)
 		if (atoi(argv[i]) >= 8)
 			/* each measurement's pages stay inside its region */
 			faults = atoi(argv[i]) > 512 ? 512 : atoi(argv[i]);
+		if (strcmp(argv[i], "hot") == 0) {
+			hot_only = true;
+			argv[i] = "unix";
+		}
 		if (strcmp(argv[i], "unix") == 0 || strcmp(argv[i], "tcp") == 0 ||
 		    strcmp(argv[i], "matrix") == 0) {
 			if (want_unix && want_tcp && want_matrix)
@@ -831,18 +1023,29 @@ int main(int argc, char **argv)
 	}
 	printf("bench_dsm: medians of %d faults; the machine is shared: figures are noisy\n", faults);
 
-	struct kernel ks[3];
-	static const vm_size_t psz[3] = { 4096, 16384, 65536 };
+	struct kernel ks[4];
+	static const vm_size_t psz[4] = { 4096, 16384, 65536, 4096 };
 	raw_listen("unix", raddr, 0);
+	sched_getaffinity(0, sizeof all_cpus, &all_cpus);
+	struct micro_result placed[2];
 	bool up = want_unix;
-	for (int i = 0; i < 3 && up; i++)
-		up = start_kernel(&ks[i], NULL, maddr, "unix", raddr, 0, psz[i]) == 0;
+	for (int pin = 0; pin < 2 && up; pin++) {
+		/* the kernels inherit the placement: started after it */
+		place(pin == 1);
+		for (int i = 0; i < 4 && up; i++)
+			up = start_kernel(&ks[i], NULL, maddr, "unix", raddr, 0, psz[i]) == 0;
+		if (up)
+			placed[pin] = micro(pin ? "unix socket, every thread pinned to CPU 0" :
+			                    "unix socket, scheduler-placed", &ks[0], &ks[1], &ks[3],
+			                    true);
+		else
+			printf("unix socket: kernels did not start\n");
+		for (int i = 0; i < 4; i++)
+			stop_kernel(&ks[i]);
+	}
+	place(false);
 	if (up)
-		micro("unix socket", &ks[0], &ks[1], true);
-	else if (want_unix)
-		printf("unix socket: kernels did not start\n");
-	for (int i = 0; i < 3; i++)
-		stop_kernel(&ks[i]);
+		summary(&placed[0], &placed[1]);
 	/* The matrices: kernels alike (16 KiB pages), so that the speedup
 	 * measures parallelism, not page sizes. */
 	if (want_matrix) {
@@ -876,7 +1079,7 @@ int main(int argc, char **argv)
 		if (memobj_listen(taddr) == KERN_SUCCESS && raw_listen("tcp", host, port + 1) == 0 &&
 		    start_kernel(&ks[0], prefix, taddr, "tcp", host, port + 1, 4096) == 0 &&
 		    start_kernel(&ks[1], prefix, taddr, "tcp", host, port + 1, 16384) == 0)
-			micro("tcp, kernels in another namespace", &ks[0], &ks[1], false);
+			micro("tcp, kernels in another namespace", &ks[0], &ks[1], NULL, false);
 		else
 			printf("tcp: kernels did not start\n");
 		for (int i = 0; i < 2; i++)

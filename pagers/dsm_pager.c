@@ -6,9 +6,12 @@
  *    hold a read-only copy (a bit each). A kernel's page of any size covers
  *    whole granules, and all granules of one kernel page are in the same
  *    state for that kernel.
- *  - Every page is supplied precious, so a kernel hands back every page it
- *    lets go of (eviction, flush, terminate) with data_return: the manager
- *    always knows which kernels hold what.
+ *  - Every page with data is supplied precious, so a kernel hands back
+ *    every page it lets go of (eviction, flush, terminate) with
+ *    data_return: the manager always knows which kernels hold what.
+ *    Memory nobody ever had goes by data_unavailable (zero-filled by the
+ *    kernel, nothing on the wire); its holder may drop it clean without a
+ *    word, so recalling it takes a lock_completed.
  *  - A fault (data_request, or data_unlock for a write to a read copy) is
  *    an operation on the faulting kernel's page. Other kernels that must
  *    let go are sent one lock_request each (batched over the whole range):
@@ -18,9 +21,9 @@
  *    write-locked in place when another kernel reads (downgrade: its
  *    writes come back, then lock_completed). When every answer is in, the
  *    page is granted: a data_supply (writable when nobody else held the
- *    page; read-only, with up to AHEAD_READ_MAX more, when the read continues
- *    the kernel's previous one), or a lock_request that lifts the write
- *    lock.
+ *    page; read-only, with up to AHEAD_READ_MAX more pages someone had, when
+ *    the read continues the kernel's previous one), or a lock_request that
+ *    lifts the write lock.
  *  - Operations whose ranges (rounded to the largest page size among the
  *    kernels) overlap run one after the other, in arrival order; the
  *    others run at once. No handler ever waits for a message: the answers
@@ -122,6 +125,11 @@ typedef struct dsm_object {
 	uint64_t *granted;             /* per granule: when its holder got it (ns) */
 	uint8_t *asked_write;          /* per granule: the writer asked for write */
 	uint8_t *lent;                 /* per granule: ever supplied (else zero) */
+	uint8_t *contended;            /* per granule: once came back unchanged
+	                                  (its thread had not run): held */
+	uint8_t *silent;               /* per granule: its writer got it by
+	                                  data_unavailable (zeros, not precious):
+	                                  it may drop it clean without a word */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -267,7 +275,7 @@ static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, u
  * was supplied ahead of it; then 1, 2, 4... pages, up to AHEAD_MAX,
  * stopping at the first page not all lendable. Ahead of a write fault
  * only pages nobody ever had (zeros: a kernel filling fresh memory) go,
- * writable; ahead of a read, read copies. */
+ * writable; ahead of a read, read copies of pages someone had. */
 static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 {
 	dsm_kernel_t *kn = &o->kernels[op->kernel];
@@ -283,9 +291,15 @@ static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 	for (uint64_t pg = 0; pg < *pages; pg++) {
 		uint64_t g = op->g1 + pg * gpp;
 		bool ok = true;
+		/* Ahead of a read only pages someone had (data: zeros nobody
+		 * wrote are more likely about to be written, by anyone, and a
+		 * read copy there costs its writer a data_unlock and every
+		 * other reader a flush: a matrix's read-ahead past the end of
+		 * B ran into C's fresh rows, in every kernel) */
 		for (uint64_t i = 0; i < gpp && ok; i++)
 			ok = may_lend_ahead(o, op, op->kernel, g + i) &&
-			     (!write || (o->readers[g + i] == 0 && !o->lent[g + i]));
+			     (write ? o->readers[g + i] == 0 && !o->lent[g + i]
+			            : o->lent[g + i]);
 		if (!ok)
 			break;
 		n += gpp;
@@ -309,9 +323,19 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		/* A sequential reader gets read copies (others may read
 		 * them too); a lone read elsewhere gets the page writable. */
 		bool write = asked || (op->optimistic && ahead == 0);
+		/* Memory nobody ever had is zeros: data_unavailable, and the
+		 * kernel zero-fills it (no page on the wire; pages ahead of a
+		 * write fault are such too). It is not precious: the kernel
+		 * may drop it while clean without a word, so recalling it takes
+		 * a lock_completed (start). Only writable: data_unavailable
+		 * carries no lock. */
+		bool fresh = write;
+		for (uint64_t g = op->g0; g < op->g1 && fresh; g++)
+			fresh = !o->lent[g];
 		uint64_t t = now_ns();
 		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
 			o->lent[g] = 1;
+			o->silent[g] = fresh;
 			if (g < op->g1)
 				o->granted[g] = t;
 			if (write) {
@@ -326,6 +350,10 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		}
 		length += ahead << GRANULE_SHIFT;
 		count(o, k, DSM_MSG_DATA_SUPPLY);
+		if (fresh) {
+			memory_object_data_unavailable(control, offset, length);
+			return;
+		}
 		/* Lent, not moved: the kernel copies it into its cache. */
 		memory_object_data_supply(control, offset,
 		        (pointer_t)(uintptr_t)(o->data + offset),
@@ -340,6 +368,7 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 			o->writer[g] = (int8_t)k;
 			o->readers[g] = 0;
 			o->asked_write[g] = 1;
+			o->silent[g] = 0;   /* read copies are all supplied (precious) */
 			o->granted[g] = t;
 			any = true;
 		} else if (o->writer[g] == k) {
@@ -372,9 +401,12 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		return START_GRANT;
 	}
 	bool want_write = op->unlock || (op->access & VM_PROT_WRITE);
-	/* The hold: whoever must let go keeps the page a moment first. */
+	/* The hold: whoever must let go keeps the page a moment first, if
+	 * the page ever left before its thread ran (others never wait). */
 	uint64_t latest = 0;
 	for (uint64_t g = op->g0; g < op->g1; g++) {
+		if (!o->contended[g])
+			continue;
 		bool recall = o->writer[g] != NO_WRITER && o->writer[g] != k;
 		if (want_write)
 			recall |= (o->readers[g] & ~(UINT64_C(1) << k)) != 0;
@@ -424,8 +456,15 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		for (uint64_t g = rc->g0; g < rc->g1 && lent && w && !want_write; g++)
 			if (o->writer[g] == (int)j && o->asked_write[g])
 				lent = false;
-		rc->downgrade = w && lent && !want_write;
-		rc->by_return = w && !rc->downgrade;
+		/* A writer that got any of its pages by data_unavailable may
+		 * have dropped them clean: no data_return would come for those,
+		 * so lock_completed answers; and it is flushed, not downgraded
+		 * (a read copy is always a supplied, precious page). */
+		bool silent = false;
+		for (uint64_t g = rc->g0; g < rc->g1 && w && !silent; g++)
+			silent = o->writer[g] == (int)j && o->silent[g];
+		rc->downgrade = w && lent && !want_write && !silent;
+		rc->by_return = w && !rc->downgrade && !silent;
 		memory_object_control_t control = o->kernels[j].info.control;
 		count(o, (int)j, rc->downgrade ? DSM_MSG_LOCK_DOWNGRADE : DSM_MSG_LOCK_FLUSH);
 		kern_return_t kr;
@@ -438,10 +477,12 @@ static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 		else if (w)
 			/* A writer: its data comes back in the data_return,
 			 * which is the answer (pages are precious, so even a
-			 * clean one comes back). */
+			 * clean one comes back); for zero-filled pages, which
+			 * may have gone clean without a word, lock_completed
+			 * after it. */
 			kr = memory_object_lock_request(control, rc->offset, rc->size,
 			        MEMORY_OBJECT_RETURN_ALL, TRUE, VM_PROT_NO_CHANGE,
-			        MACH_PORT_NULL);
+			        silent ? o->port : MACH_PORT_NULL);
 		else
 			/* Readers drop their copies; lock_completed answers. */
 			kr = memory_object_lock_request(control, rc->offset, rc->size,
@@ -709,6 +750,11 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 			        (const uint8_t *)(uintptr_t)data + ((g - g0) << GRANULE_SHIFT),
 			        GRANULE) != 0;
 		}
+		/* Only pages that went before their thread ran are held from
+		 * then on: a transfer of any other page never waits. */
+		for (uint64_t g = g0; g < g1 && asked && !changed; g++)
+			if (o->writer[g] == k)
+				o->contended[g] = 1;
 		if (asked && !changed)
 			o->hold_ns = o->hold_ns < HOLD_FIRST_NS ? HOLD_FIRST_NS
 			           : o->hold_ns * 2 > HOLD_MAX_NS ? HOLD_MAX_NS
@@ -751,7 +797,11 @@ static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seq
 				uint64_t bit = UINT64_C(1) << k;
 				for (uint64_t g = rc->g0; g < rc->g1; g++) {
 					if (!rc->downgrade) {
+						/* flushed: what it wrote came
+						 * back before this */
 						o->readers[g] &= ~bit;
+						if (o->writer[g] == k)
+							o->writer[g] = NO_WRITER;
 					} else if (o->writer[g] == k) {
 						/* Its writes came back before this:
 						 * it keeps a read copy. */
@@ -1028,6 +1078,8 @@ static void free_object(dsm_object_t *o)
 	free(o->granted);
 	free(o->asked_write);
 	free(o->lent);
+	free(o->silent);
+	free(o->contended);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
 		o->ops = op->next;
@@ -1073,8 +1125,11 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	o->granted = calloc(o->ngranules, sizeof *o->granted);
 	o->asked_write = calloc(o->ngranules, sizeof *o->asked_write);
 	o->lent = calloc(o->ngranules, sizeof *o->lent);
+	o->silent = calloc(o->ngranules, sizeof *o->silent);
+	o->contended = calloc(o->ngranules, sizeof *o->contended);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
-	    o->asked_write == NULL || o->lent == NULL ||
+	    o->asked_write == NULL || o->lent == NULL || o->silent == NULL ||
+	    o->contended == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;

@@ -36,6 +36,8 @@
 #define OFF_W        0xa0000     /* filled in sequence: 2 x FILL_PAGES pages */
 #define OFF_TURN     0xc0000     /* hotspot: whose turn it is */
 #define FILL_PAGES   16
+#define OFF_Z        0xd0000     /* fresh pages read, then evicted clean */
+#define ZERO_PAGES   32
 
 static char dir[64];
 
@@ -317,6 +319,28 @@ static int peer_filler(const char *address, const char *name)
 		pause();
 }
 
+/* Reads ZERO_PAGES pages nobody ever had (each comes by data_unavailable,
+ * not precious; with a small MEMOBJ_RESIDENT_MAX most are evicted clean,
+ * without a word to the manager), says whether they were all zero; once P
+ * is 1, says their sum. */
+static int peer_zeros(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	uint64_t sum = 0;
+	for (int i = 0; i < ZERO_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(peer_base + OFF_Z + (vm_offset_t)i * 4096);
+	peer_say("read %llu", (unsigned long long)sum);
+	if (!wait_for(at(peer_base, OFF_P), 1))
+		return 3;
+	sum = 0;
+	for (int i = 0; i < ZERO_PAGES; i++)
+		sum += *(volatile uint64_t *)(uintptr_t)(peer_base + OFF_Z + (vm_offset_t)i * 4096);
+	peer_say("sum %llu", (unsigned long long)sum);
+	for (;;)
+		pause();
+}
+
 /* A manager in its own process (for the SIGBUS and TCP tests). */
 static int peer_manager(const char *address, const char *name)
 {
@@ -494,11 +518,16 @@ TEST(false_sharing_stays_exact)
 /* A page supplied writable on a read fault (nobody else held it) and then
  * written without a fault: another kernel's read must see that write (the
  * holder is write-locked in place, its dirty page comes back), the holder
- * keeps reading what it wrote, and its next write invalidates the reader. */
+ * keeps reading what it wrote, and its next write invalidates the reader.
+ * The page has been lent before (a page nobody ever had is zero-filled by
+ * data_unavailable, and such a holder is flushed rather than downgraded). */
 TEST(read_sharing_keeps_writes)
 {
 	memory_object_t obj = make_object("dsm-share");
 	vm_address_t here = map_here(obj);
+	memset((void *)(uintptr_t)(here + OFF_Q), 0, 16384);
+	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_Q, 16384,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
 	struct peer p;
 	const char *args[] = { "sharer", address, "dsm-share", NULL };
 	const char *env[] = { page_env[1], NULL };
@@ -523,12 +552,52 @@ TEST(read_sharing_keeps_writes)
 	drop_object("dsm-share", obj);
 }
 
+/* Memory nobody ever had is zero-filled by data_unavailable, and its
+ * holder may drop it clean without a word (here: evicted under a small
+ * MEMOBJ_RESIDENT_MAX): a write elsewhere must still recall it (the
+ * flush is answered by lock_completed, not by a data_return that never
+ * comes), and the holder then reads what was written. */
+TEST(zero_filled_pages_dropped_clean_are_recalled)
+{
+	memory_object_t obj = make_object("dsm-zeros");
+	vm_address_t here = map_here(obj);
+	struct peer p;
+	const char *args[] = { "zeros", address, "dsm-zeros", NULL };
+	const char *env[] = { page_env[0], "MEMOBJ_RESIDENT_MAX=16k", NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	const char *l = peer_expect(&p, "read", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "read 0") == 0);
+	for (int i = 0; i < ZERO_PAGES; i++)
+		atomic_store(at(here, OFF_Z + (vm_offset_t)i * 4096), (uint64_t)i + 1);
+	atomic_store(at(here, OFF_P), 1);
+	l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
+	CHECK(l != NULL && strcmp(l, "sum 528") == 0);   /* 1 + 2 + ... + 32 */
+	/* The peer's pages were recalled with a reply, answered each time. */
+	dsm_kernel_info_t info[4];
+	unsigned count = 4;
+	CHECK_EQ(dsm_pager_kernels(obj, info, &count), KERN_SUCCESS);
+	uint64_t completed = 0;
+	for (unsigned i = 0; i < count && i < 4; i++)
+		if (info[i].state == DSM_KERNEL_ATTACHED && i > 0)
+			completed += info[i].messages[DSM_MSG_LOCK_COMPLETED];
+	CHECK(completed >= ZERO_PAGES);
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-zeros", obj);
+}
+
 /* Pages supplied ahead of a sequential reader, never faulted on there,
- * are read copies like any other: a write elsewhere invalidates them. */
+ * are read copies like any other: a write elsewhere invalidates them.
+ * Only pages someone had go ahead of a read: they are written (zeros)
+ * and given back here first. */
 TEST(read_ahead_copies_are_invalidated)
 {
 	memory_object_t obj = make_object("dsm-stream");
 	vm_address_t here = map_here(obj);
+	memset((void *)(uintptr_t)(here + OFF_S), 0, (size_t)STREAM_PAGES * 4096);
+	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_S, (vm_size_t)STREAM_PAGES * 4096,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	uint64_t before = faults_of_all_kernels(obj);
 	struct peer p;
 	const char *args[] = { "streamer", address, "dsm-stream", NULL };
 	const char *env[] = { page_env[0], NULL };
@@ -536,7 +605,7 @@ TEST(read_ahead_copies_are_invalidated)
 	const char *l = peer_expect(&p, "sum", 4 * PEER_TIMEOUT_MS);
 	CHECK(l != NULL && strcmp(l, "sum 0") == 0);
 	/* Fewer faults than pages: the reads in sequence were supplied ahead. */
-	uint64_t faults = faults_of_all_kernels(obj);
+	uint64_t faults = faults_of_all_kernels(obj) - before;
 	CHECK(faults > 0 && faults < STREAM_PAGES / 2);
 	/* Every page written here, those it faulted on and those it got
 	 * ahead: it must see every write. */
@@ -846,6 +915,8 @@ int main(int argc, char **argv)
 			                 (uint64_t)atol(argv[6]));
 		if (strcmp(role, "filler") == 0)
 			return peer_filler(addr, name);
+		if (strcmp(role, "zeros") == 0)
+			return peer_zeros(addr, name);
 		if (strcmp(role, "streamer") == 0)
 			return peer_streamer(addr, name);
 		if (strcmp(role, "sharer") == 0)
@@ -871,6 +942,7 @@ int main(int argc, char **argv)
 		RUN(false_sharing_stays_exact);
 		RUN(read_sharing_keeps_writes);
 		RUN(read_ahead_copies_are_invalidated);
+		RUN(zero_filled_pages_dropped_clean_are_recalled);
 		RUN(write_ahead_pages_are_recalled);
 		RUN(killed_owner_others_continue);
 		RUN(msync_invalidate_then_another_writer);

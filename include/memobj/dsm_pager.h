@@ -50,7 +50,8 @@ typedef enum dsm_msg_kind {
 	DSM_MSG_TERMINATE,
 	/* manager -> kernel */
 	DSM_MSG_CHANGE_ATTRIBUTES,  /* the ready reply to init */
-	DSM_MSG_DATA_SUPPLY,
+	DSM_MSG_DATA_SUPPLY,        /* data_supply, or data_unavailable for memory
+	                               nobody ever had (zero-filled by the kernel) */
 	DSM_MSG_LOCK_FLUSH,         /* lock_request(should_flush): invalidate */
 	DSM_MSG_LOCK_UNLOCK,        /* lock_request(VM_PROT_NONE): grant write */
 	DSM_MSG_LOCK_DOWNGRADE,     /* lock_request(VM_PROT_WRITE): keep a read copy */
