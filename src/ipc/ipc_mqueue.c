@@ -161,21 +161,23 @@ static void wake_set_senders(ipc_pset_t pset)
 static _Thread_local struct ipc_idle_waiter idle_self, idle_net_self;
 static _Thread_local bool idle_self_init, idle_net_self_init;
 
-/* A port the kernel space holds a send right to: a memory object's port
- * (or another the kernel sends to; sleeping in the hook is invisible to
- * the receiver either way). */
-static bool kernel_sends_to(ipc_port_t port)
+/* The name in `sender` of a send right to the port received on (or to
+ * one of a set's first 64 members), else MACH_PORT_NULL. With the kernel
+ * space: a memory object's port (or another the kernel sends to;
+ * sleeping in the hook is invisible to the receiver either way). With
+ * the net space: a port exported over links (their readers deliver its
+ * messages). Only a set's first members are looked at: a choice of where
+ * to sleep, not of what is received. */
+static mach_port_name_t sends_to(ipc_space_t sender, ipc_port_t port, ipc_pset_t pset)
 {
-	mach_port_name_t name;
-	return ipc_hash_lookup(ipc_space_kernel(), port, &name) != NULL;
-}
-
-/* The port's name in the net space, when the net space holds a send
- * right to it (links deliver its messages), else MACH_PORT_NULL. */
-static mach_port_name_t net_sends_to(ipc_port_t port)
-{
-	mach_port_name_t name;
-	return ipc_hash_lookup(ipc_space_net(), port, &name) != NULL ? name : MACH_PORT_NULL;
+	mach_port_name_t name = MACH_PORT_NULL;
+	if (port != IP_NULL)
+		return ipc_hash_lookup(sender, port, &name) != NULL ? name : MACH_PORT_NULL;
+	int n = 0;
+	for (ipc_port_t p = pset->members; p != IP_NULL && n < 64; p = p->pset_next, n++)
+		if (ipc_hash_lookup(sender, p, &name) != NULL)
+			return name;
+	return MACH_PORT_NULL;
 }
 
 /* The net hook's waiter, armed with the port's net-space name (and the
@@ -183,16 +185,7 @@ static mach_port_name_t net_sends_to(ipc_port_t port)
 static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset,
         const struct ipc_idle_hook *faults)
 {
-	mach_port_name_t name = MACH_PORT_NULL;
-	if (port != IP_NULL) {
-		name = net_sends_to(port);
-	} else {
-		int n = 0;
-		for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
-		     p = p->pset_next, n++)
-			if ((name = net_sends_to(p)) != MACH_PORT_NULL)
-				break;
-	}
+	mach_port_name_t name = sends_to(ipc_space_net(), port, pset);
 	if (name == MACH_PORT_NULL)
 		return NULL;
 	if (!idle_net_self_init) {
@@ -207,8 +200,7 @@ static struct ipc_idle_waiter *net_idle_waiter(ipc_port_t port, ipc_pset_t pset,
 }
 
 /* This thread's idle waiter when a receive in space on port (or pset) may sleep in
- * a hook, else NULL. Only a set's first members are looked at: a
- * choice of where to sleep, not of what is received. */
+ * a hook, else NULL. */
 static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
         ipc_pset_t pset)
 {
@@ -217,18 +209,8 @@ static struct ipc_idle_waiter *idle_waiter(ipc_space_t space, ipc_port_t port,
 	 * that serving a fault takes. */
 	if (space != ipc_space_task())
 		return NULL;
-	bool eligible = false;
-	if (ipc_idle_hook != NULL) {
-		if (port != IP_NULL) {
-			eligible = kernel_sends_to(port);
-		} else {
-			int n = 0;
-			for (ipc_port_t p = pset->members; p != IP_NULL && n < 64;
-			     p = p->pset_next, n++)
-				if ((eligible = kernel_sends_to(p)))
-					break;
-		}
-	}
+	bool eligible = ipc_idle_hook != NULL &&
+	                sends_to(ipc_space_kernel(), port, pset) != MACH_PORT_NULL;
 	if (ipc_net_idle_hook != NULL) {
 		const struct ipc_idle_hook *faults =
 		        eligible && ipc_idle_hook->fault_fd != NULL ? ipc_idle_hook : NULL;
