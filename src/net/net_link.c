@@ -380,6 +380,8 @@ static bool link_read(struct net_link *link, bool borrowing)
 	            (ok && borrowing && atomic_load(&link->rx_defer));
 	if (kick) {
 		uint64_t one = 1;
+		/* An eventfd's write fails only at its counter's limit, when
+		 * the link's thread has a kick pending anyway. */
 		(void)!write(link->kick_fd, &one, sizeof one);
 	}
 	pthread_mutex_unlock(&link->rxlock);
@@ -424,6 +426,7 @@ static void link_run(struct net_link *link)
 				readable = true;
 			} else {
 				uint64_t v;   /* a kick: broken, or a big frame left to us */
+				/* Only resets the counter; rx_done and rx_defer say why. */
 				(void)!read(link->kick_fd, &v, sizeof v);
 			}
 		}
@@ -694,6 +697,8 @@ static void borrow_serve(void)
 	b->fault_ready = false;
 	for (uint32_t i = 0; i < b->nready; i++)
 		if (!in_link_read)
+			/* A broken link is the link's thread's to tear down:
+			 * link_read kicked it. */
 			(void)link_read(b->ready[i], true);
 	b->nready = 0;
 }
@@ -701,6 +706,7 @@ static void borrow_serve(void)
 static void borrow_wake(int wake_fd)
 {
 	uint64_t one = 1;
+	/* At the eventfd's limit the waiter has a wake-up pending anyway. */
 	(void)!write(wake_fd, &one, sizeof one);
 }
 

@@ -426,6 +426,8 @@ static int reader_fault_fd(void)
 static void reader_requeue(void)
 {
 	pthread_mutex_lock(&readers_lock);
+	/* Failing, the fault thread is not last in line: it may take a
+	 * fault another reader would have (one hand-off more, no loss). */
 	if (fault_thread_epfd >= 0)
 		(void)os_uffd_reader_requeue(fault_thread_epfd, readers_kernel->uffd);
 	pthread_mutex_unlock(&readers_lock);

@@ -224,6 +224,7 @@ size_t vm_return_pool_put(uintptr_t start, uintptr_t end,
 			for (unsigned i = 0; i < pool.nslabs; i++)
 				free_slabs += pool.slab[i].nused == 0 && !pool.slab[i].lazy;
 		if (free_slabs > POOL_KEEP_FREE) {
+			/* Failing, the slab's pages simply stay: nothing lost. */
 			(void)os_pages_lazy_free((void *)s->base, bytes);
 			s->lazy = true;
 			free_slabs--;
