@@ -1,5 +1,5 @@
-/* The memory data_return hands a manager comes from the return pool
- * (src/vm/vm_return.c) and goes back to it on vm_deallocate: pages the
+/* The memory data_return hands a manager comes from the page pool
+ * (src/os/os_page_pool.c) and goes back to it on vm_deallocate: pages the
  * manager still holds are never handed out again, pages it freed come
  * back holding exactly the next return's bytes, whether freed one return
  * at a time, in merged neighbouring ranges or in parts. And the clean's

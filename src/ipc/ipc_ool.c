@@ -13,7 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "ipc_internal.h"
-#include "vm/vm_return.h"
+#include "os/os_page_pool.h"
 
 static uintptr_t page_trunc(uintptr_t a) { return a & ~(uintptr_t)(ipc_page_size - 1); }
 static uintptr_t page_round(uintptr_t a) { return page_trunc(a + ipc_page_size - 1); }
@@ -30,9 +30,9 @@ void ipc_ool_free(void *addr, size_t len)
 	if (addr == NULL || len == 0)
 		return;
 	uintptr_t start = page_trunc((uintptr_t)addr);
-	/* Pages a data_return handed over may be the VM's return pool:
+	/* Pages a data_return handed over may be the page pool:
 	 * they go back to it (a leaf lock), the rest is unmapped. */
-	vm_return_pages_free((void *)start, page_round((uintptr_t)addr + len) - start);
+	os_page_pool_free((void *)start, page_round((uintptr_t)addr + len) - start);
 }
 
 void ipc_ool_release(void *addr, size_t len)

@@ -5,7 +5,7 @@
 
 #include "vm/vm_kernel.h"
 #include "vm/vm_map_entry.h"
-#include "vm/vm_return.h"
+#include "os/os_page_pool.h"
 
 kern_return_t vm_allocate(vm_task_t target_task, vm_address_t *address,
         vm_size_t size, boolean_t anywhere)
@@ -64,10 +64,10 @@ kern_return_t vm_deallocate(vm_task_t target_task, vm_address_t address,
 	if (end > (vm_address_t)-1 - sysmask)
 		return KERN_INVALID_ARGUMENT;
 	end = (end + sysmask) & ~sysmask;
-	/* Pages a data_return handed over go back to the return pool
-	 * (vm_return.c); the rest of the range is unmapped as ever. */
-	struct vm_return_range rest[VM_RETURN_POOL_PIECES];
-	size_t nrest = vm_return_pool_put(start, end, rest);
+	/* Pages a data_return handed over go back to the page pool
+	 * (os_page_pool.c); the rest of the range is unmapped as ever. */
+	struct os_page_range rest[OS_PAGE_POOL_PIECES];
+	size_t nrest = os_page_pool_put(start, end, rest);
 	if (nrest == 0)
 		return KERN_SUCCESS;
 	vm_map_lock_write();

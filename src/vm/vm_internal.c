@@ -47,6 +47,7 @@
 #include "ipc/ipc_kernel.h"
 #include "os/os_log.h"
 #include "os/os_mem.h"
+#include "os/os_page_pool.h"
 #include "os/os_pagemap.h"
 #include "os/os_signal.h"
 #include "os/os_uffd.h"
@@ -532,7 +533,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 		uint64_t index = offset >> k->page_shift;
 		if (mr != MACH_MSG_SUCCESS || obj->dead ||
 		    index >= obj->internal_pages) {
-			vm_return_pages_free(page, k->page_size);
+			os_page_pool_free(page, k->page_size);
 			if (mr == MACH_MSG_SUCCESS)
 				mr = MACH_SEND_INVALID_DEST;
 			continue;
@@ -549,7 +550,7 @@ mach_msg_return_t vm_internal_send_run(struct vm_object *obj,
 			                           r->dirty, kernel_copy);
 		}
 		if (mr != MACH_MSG_SUCCESS)
-			vm_return_pages_free(page, k->page_size);
+			os_page_pool_free(page, k->page_size);
 	}
 	return mr;
 }

@@ -19,7 +19,8 @@
  *
  * Leaves: taken under any of the above, nothing taken under them:
  *   queue_lock (vm_pageout.c, the pageout ring), files_lock (vm_cache.c,
- *   the shared cache files), default_lock (vm_default_manager.c).
+ *   the shared cache files), default_lock (vm_default_manager.c), the
+ *   page pool's lock (src/os/os_page_pool.c; the IPC takes it too).
  *
  * The hand-off. A message must often leave in the order the object's
  * state changed, but never with obj->lock held (a send can run a kobject

@@ -30,24 +30,6 @@ struct vm_return_batch {
 };
 
 
-/* A part of a range [start, end). */
-struct vm_return_range {
-	uintptr_t start, end;
-};
-/* Most parts vm_return_pool_put leaves: one around each slab and more. */
-#define VM_RETURN_POOL_PIECES 17
-
-/* Takes back the pages of [start, end) (system pages) that came from the
- * return pool (vm_return.c), and fills `rest` with the parts of the range
- * that are none of the pool's, in order: the caller frees those as it
- * would have freed the range. Returns how many; 1 with the range itself,
- * at no cost beyond two atomic loads, when the range misses the pool.
- * Takes only the pool's leaf lock: callable with any lock held. */
-size_t vm_return_pool_put(uintptr_t start, uintptr_t end,
-        struct vm_return_range rest[VM_RETURN_POOL_PIECES]);
-/* Frees pages of a run that were not handed over (os_pages_free, unless
- * they are the pool's). */
-void vm_return_pages_free(void *addr, size_t len);
 
 /* Reads pages [first, first+count) (resident, obj locked) into a new run
  * of the batch. */
