@@ -46,7 +46,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -744,25 +743,16 @@ hot:
 
 static cpu_set_t all_cpus;
 
-/* Sets the affinity of every thread of this process (threads and
- * kernels created later inherit it from their creator). On this kind of
- * VM a wake-up of a thread on an idle vCPU costs 25-50 us (an IPI through
- * the host), one on the same CPU 1-2 us: pinned, the figures are the
- * software's cost; scheduler-placed, what a user sees. */
+/* Scheduler-placed (what a user sees) or every thread on CPU 0 (the
+ * software's cost); kernels forked later inherit it. */
 static void place(bool pinned)
 {
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		pid_t tid = (pid_t)atoi(e->d_name);
-		if (tid > 0)
-			sched_setaffinity(tid, sizeof(cpu_set_t), pinned ? &one : &all_cpus);
-	}
-	if (d != NULL)
-		closedir(d);
+	if (bench_set_affinity(pinned ? &one : &all_cpus) != 0)
+		fprintf(stderr, "bench_dsm: a thread could not be %s\n",
+		        pinned ? "pinned" : "unpinned");
 }
 
 static void summary(const struct micro_result *s, const struct micro_result *p)

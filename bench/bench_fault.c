@@ -38,7 +38,6 @@
  */
 #include <mach/mach.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -721,16 +720,8 @@ static void pin_process_to_cpu(int cpu)
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	DIR *tasks = opendir("/proc/self/task");
-	if (!tasks)
-		die("opendir /proc/self/task");
-	struct dirent *entry;
-	while ((entry = readdir(tasks)) != NULL) {
-		pid_t tid = (pid_t)atoi(entry->d_name);
-		if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) != 0)
-			die("sched_setaffinity");
-	}
-	closedir(tasks);
+	if (bench_set_affinity(&set) != 0)
+		die("sched_setaffinity");
 }
 
 /* ---- report ------------------------------------------------------------ */
