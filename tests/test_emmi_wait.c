@@ -104,6 +104,20 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
+/* The manager dies: the waiting vm_msync returns KERN_MEMORY_ERROR
+ * within WAIT_MS. */
+static void manager_death_ends_sync(struct cm *m, struct syncer *s)
+{
+	cm_stop(m);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	int joined = pthread_timedjoin_np(s->thread, NULL, &ts) == 0;
+	CHECK(joined);
+	if (joined)
+		CHECK_EQ(s->kr, KERN_MEMORY_ERROR);
+}
+
 TEST(manager_death_ends_msync_wait)
 {
 	struct cm *m = cm_start(4 * ps);
@@ -115,14 +129,7 @@ TEST(manager_death_ends_msync_wait)
 	struct syncer s = { a, 4 * ps, -1, 0 };
 	REQUIRE(pthread_create(&s.thread, NULL, sync_main, &s) == 0);
 	CHECK(cm_wait(m, CM_SYNCHRONIZE, 1, NULL) >= 0);
-	cm_stop(m);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	int joined = pthread_timedjoin_np(s.thread, NULL, &ts) == 0;
-	CHECK(joined);
-	if (joined)
-		CHECK_EQ(s.kr, KERN_MEMORY_ERROR);
+	manager_death_ends_sync(m, &s);
 	vm_deallocate(mach_task_self(), a, 4 * ps);
 }
 
@@ -144,14 +151,7 @@ TEST(manager_death_ends_overlapping_msync_wait)
 	/* Whenever it got there, the thread did not ask while the first
 	 * synchronize was outstanding. */
 	CHECK_EQ(cm_count(m, CM_SYNCHRONIZE), 1);
-	cm_stop(m);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	int joined = pthread_timedjoin_np(s.thread, NULL, &ts) == 0;
-	CHECK(joined);
-	if (joined)
-		CHECK_EQ(s.kr, KERN_MEMORY_ERROR);
+	manager_death_ends_sync(m, &s);
 	vm_deallocate(mach_task_self(), a, 4 * ps);
 }
 
