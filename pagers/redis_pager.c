@@ -436,9 +436,11 @@ static bool send_commands(redisContext *c, rp_cmd_t *cmds, size_t n, int node,
 		if (!last && (cmds[i].state != RP_PENDING || cmds[i].node != node))
 			continue;
 		if (last && replicas > 0) {
-			int len = snprintf(wait, sizeof wait, "*3\r\n$4\r\nWAIT\r\n$%d\r\n%u\r\n$%d\r\n%u\r\n",
-			                   snprintf(NULL, 0, "%u", replicas), replicas,
-			                   snprintf(NULL, 0, "%u", wait_timeout), wait_timeout);
+			char n[16], ms[16];
+			int nl = snprintf(n, sizeof n, "%u", replicas);
+			int msl = snprintf(ms, sizeof ms, "%u", wait_timeout);
+			int len = snprintf(wait, sizeof wait, "*3\r\n$4\r\nWAIT\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+			                   nl, n, msl, ms);
 			iov[niov++] = (struct iovec){ wait, (size_t)len };
 		}
 		if (!last) {
