@@ -88,6 +88,7 @@ struct side {
 	struct net_auth_key key;
 	int timeout_ms;
 	bool offer_aes;
+	bool offer_clear;
 	int result;
 	struct net_auth_peer peer;
 };
@@ -96,7 +97,7 @@ static void *run_side(void *arg)
 {
 	struct side *s = arg;
 	s->result = net_auth_handshake_offer(s->fd, s->role, s->node_id, &s->key, s->timeout_ms,
-	                                     s->offer_aes, &s->peer);
+	                                     s->offer_aes, s->offer_clear, &s->peer);
 	/* Closing tells a peer still waiting that we are done with it. */
 	if (s->result != 0)
 		shutdown(s->fd, SHUT_RDWR);
@@ -108,9 +109,11 @@ static void handshake_pair(int fd_connector, int fd_listener, const char *key_co
                            const char *key_listener, struct side *c, struct side *l)
 {
 	*c = (struct side){ .fd = fd_connector, .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
-	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes() };
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes(),
+	                    .offer_clear = net_auth_offers_clear() };
 	*l = (struct side){ .fd = fd_listener, .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
-	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes() };
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes(),
+	                    .offer_clear = net_auth_offers_clear() };
 	net_auth_key_set(&c->key, key_connector, key_connector ? strlen(key_connector) : 0);
 	net_auth_key_set(&l->key, key_listener, key_listener ? strlen(key_listener) : 0);
 	pthread_t thread;
@@ -204,6 +207,10 @@ TEST(no_key_same_uid_unix_admitted)
 	handshake_pair(fds[0], fds[1], NULL, NULL, &c, &l);
 	CHECK_EQ(c.result, 0);
 	CHECK_EQ(l.result, 0);
+	/* By default such a link sends its records in clear. */
+	CHECK(net_auth_offers_clear());
+	CHECK_EQ(c.peer.aead, NET_AEAD_NONE);
+	CHECK_EQ(l.peer.aead, NET_AEAD_NONE);
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -403,6 +410,59 @@ TEST(aead_negotiated_from_both_offers)
 	CHECK(strcmp(net_aead_name(NET_AEAD_XCHACHA20POLY1305), "XChaCha20-Poly1305") == 0);
 }
 
+/* Records in clear only on an unkeyed Unix link whose both sides offer
+ * it; a keyed link, or one side that does not offer it, seals as before.
+ * In clear a record carries its frames' bytes as they are, and a record
+ * out of sequence is not refused (the stream is the kernel's). */
+TEST(clear_only_unkeyed_unix_both_offering)
+{
+	bool have_aes = crypto_aead_aes256gcm_is_available();
+	for (int combo = 0; combo < 4; combo++) {
+		for (int keyed = 0; keyed < 2; keyed++) {
+			int fds[2];
+			socket_pair(fds);
+			const char *key = keyed ? "shared secret" : NULL;
+			struct side c = { .fd = fds[0], .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
+			                  .timeout_ms = TIMEOUT_MS, .offer_aes = true,
+			                  .offer_clear = combo & 1 };
+			struct side l = { .fd = fds[1], .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
+			                  .timeout_ms = TIMEOUT_MS, .offer_aes = true,
+			                  .offer_clear = combo & 2 };
+			net_auth_key_set(&c.key, key, key ? strlen(key) : 0);
+			net_auth_key_set(&l.key, key, key ? strlen(key) : 0);
+			pthread_t thread;
+			REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
+			run_side(&c);
+			pthread_join(thread, NULL);
+			CHECK_EQ(c.result, 0);
+			CHECK_EQ(l.result, 0);
+			enum net_aead want = combo == 3 && !keyed ? NET_AEAD_NONE
+			                     : have_aes          ? NET_AEAD_AES256GCM
+			                                         : NET_AEAD_XCHACHA20POLY1305;
+			CHECK_EQ(c.peer.aead, want);
+			CHECK_EQ(l.peer.aead, want);
+			close(fds[0]);
+			close(fds[1]);
+		}
+	}
+	/* The record format in clear: length, then the bytes; no tag. */
+	static uint8_t rec[NET_RECORD_FULL], out[NET_RECORD_MAX];
+	uint8_t k[NET_KEY_SIZE] = { 0 };
+	struct net_record_key tx, rx;
+	REQUIRE(net_record_key_init(&tx, k, NET_AEAD_NONE) == 0);
+	REQUIRE(net_record_key_init(&rx, k, NET_AEAD_NONE) == 0);
+	CHECK_EQ(net_record_tag(&tx), 0u);
+	memcpy(rec + NET_RECORD_HEAD, "frames", 6);
+	net_record_seal(&tx, rec, 6);
+	CHECK_EQ(net_record_length(rec), 6u);
+	CHECK(memcmp(rec + NET_RECORD_HEAD, "frames", 6) == 0);
+	CHECK_EQ(net_record_open(&rx, rec, 6, out), 0);
+	CHECK(memcmp(out, "frames", 6) == 0);
+	CHECK_EQ(strcmp(net_aead_name(NET_AEAD_NONE), "none"), 0);
+	net_record_key_clear(&tx);
+	net_record_key_clear(&rx);
+}
+
 /* A man in the middle who clears the AES-256-GCM offer in the
  * listener's HELLO (to force the other AEAD) breaks the proofs: both
  * sides refuse the link. */
@@ -507,6 +567,10 @@ TEST(tcp_loopback_without_key_admitted)
 	REQUIRE(handshake_over("tcp:127.0.0.1:0", NULL, &c, &l));
 	CHECK_EQ(c.result, 0);
 	CHECK_EQ(l.result, 0);
+	/* Keyed by the key file, so sealed, though both offer clear. */
+	CHECK(c.offer_clear && l.offer_clear);
+	CHECK(c.peer.aead != NET_AEAD_NONE);
+	CHECK_EQ(c.peer.aead, l.peer.aead);
 	if (handshake_over("tcp:[::1]:0", NULL, &c, &l)) {
 		CHECK_EQ(c.result, 0);
 		CHECK_EQ(l.result, 0);
@@ -657,6 +721,7 @@ int main(void)
 	RUN(silent_peer_times_out);
 	RUN(peer_closing_is_reported);
 	RUN(aead_negotiated_from_both_offers);
+	RUN(clear_only_unkeyed_unix_both_offering);
 	RUN(aead_offer_cannot_be_stripped);
 	RUN(tcp_loopback_without_key_admitted);
 	RUN(tcp_non_loopback_with_key_file_admitted);

@@ -673,7 +673,7 @@ TEST(fixed_frames_with_forbidden_values)
 	CHECK_EQ(wire_frame_decode(frame_buf, len, &f), WIRE_ERR_FIELD);
 	const struct { size_t off; uint8_t value; } hello_bad[] = {
 		{ 8, 2 }, { 8, 255 },          /* role */
-		{ 9, 0x04 }, { 9, 0x81 },      /* flags (bits 2-7 undefined) */
+		{ 9, 0x08 }, { 9, 0x81 },      /* flags (bits 3-7 undefined) */
 		{ 10, 0 },                     /* max_version */
 		{ 11, 1 },                     /* reserved */
 	};
@@ -682,12 +682,13 @@ TEST(fixed_frames_with_forbidden_values)
 		frame_buf[WIRE_HEADER_SIZE + hello_bad[i].off] = hello_bad[i].value;
 		CHECK_EQ(wire_frame_decode(frame_buf, len, &f), WIRE_ERR_FIELD);
 	}
-	/* Both defined flags together are a valid HELLO: KEYED and the
-	 * AES-256-GCM offer. */
+	/* The defined flags together are a valid HELLO: KEYED, the
+	 * AES-256-GCM offer and the clear offer (the handshake, not the
+	 * decoder, ignores clear on a keyed link). */
 	len = encode_sample(WIRE_HELLO, frame_buf, sizeof frame_buf);
-	frame_buf[WIRE_HEADER_SIZE + 9] = WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM;
+	frame_buf[WIRE_HEADER_SIZE + 9] = WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM | WIRE_HELLO_CLEAR;
 	CHECK_EQ(wire_frame_decode(frame_buf, len, &f), WIRE_OK);
-	CHECK_EQ(f.u.hello.flags, WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM);
+	CHECK_EQ(f.u.hello.flags, WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM | WIRE_HELLO_CLEAR);
 	/* A later version is fine in HELLO: it is how versions are negotiated. */
 	len = encode_sample(WIRE_HELLO, frame_buf, sizeof frame_buf);
 	frame_buf[WIRE_HEADER_SIZE + 10] = 9;

@@ -14,7 +14,11 @@
  * AEAD is AES-256-GCM when both HELLOs carry WIRE_HELLO_AES256GCM, else
  * XChaCha20-Poly1305: the flags are inside the proofs and the master, so
  * an attacker who clears one gets a link that fails its handshake (keyed)
- * or keys that differ on the two sides. Frames are read
+ * or keys that differ on the two sides. An unkeyed Unix link whose both
+ * HELLOs carry WIRE_HELLO_CLEAR sends its records in clear: its keys
+ * would come from the public nonces alone, so sealing would protect
+ * nothing the kernel does not (only same-uid peers; nobody else sees a
+ * Unix socket's bytes). Frames are read
  * exactly (header, then payload), so no byte after the handshake is
  * consumed here. */
 #include "net_auth.h"
@@ -59,7 +63,7 @@ int net_crypto_init(void)
 }
 
 static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
-static bool aead_offer_aes;
+static bool aead_offer_aes, aead_offer_clear;
 
 static void aead_choose(void)
 {
@@ -73,6 +77,15 @@ static void aead_choose(void)
 			       "ignored", NET_AUTH_AEAD_ENV, want);
 	}
 	aead_offer_aes = aes && net_crypto_init() == 0 && crypto_aead_aes256gcm_is_available();
+	const char *seal = getenv(NET_AUTH_SEAL_UNIX_ENV);
+	aead_offer_clear = true;
+	if (seal != NULL && seal[0] != '\0') {
+		if (strcmp(seal, "1") == 0)
+			aead_offer_clear = false;
+		else if (strcmp(seal, "0") != 0)
+			os_log(OS_LOG_WARN, "%s=%s is neither 0 nor 1: ignored", NET_AUTH_SEAL_UNIX_ENV,
+			       seal);
+	}
 }
 
 bool net_auth_offers_aes(void)
@@ -81,9 +94,17 @@ bool net_auth_offers_aes(void)
 	return aead_offer_aes;
 }
 
+bool net_auth_offers_clear(void)
+{
+	pthread_once(&aead_once, aead_choose);
+	return aead_offer_clear;
+}
+
 const char *net_aead_name(enum net_aead aead)
 {
-	return aead == NET_AEAD_AES256GCM ? "AES-256-GCM" : "XChaCha20-Poly1305";
+	return aead == NET_AEAD_AES256GCM ? "AES-256-GCM"
+	       : aead == NET_AEAD_NONE    ? "none"
+	                                  : "XChaCha20-Poly1305";
 }
 
 void net_auth_key_set(struct net_auth_key *key, const void *bytes, size_t len)
@@ -351,14 +372,16 @@ static int refuse(int fd, int err, const char *why)
 /* Sends our HELLO and takes the peer's; leaves both encoded frames in
  * ours/theirs for the proofs. */
 static int exchange_hellos(int fd, enum wire_role role, uint64_t node_id, bool keyed,
-                           bool offer_aes, int64_t deadline, uint8_t ours[WIRE_HELLO_SIZE],
+                           bool offer_aes, bool offer_clear, int64_t deadline,
+                           uint8_t ours[WIRE_HELLO_SIZE],
                            uint8_t theirs[WIRE_HELLO_SIZE], struct wire_hello *peer,
                            const char **why)
 {
 	struct wire_hello hello = {
 		.node_id = node_id,
 		.role = (uint8_t)role,
-		.flags = (keyed ? WIRE_HELLO_KEYED : 0) | (offer_aes ? WIRE_HELLO_AES256GCM : 0),
+		.flags = (keyed ? WIRE_HELLO_KEYED : 0) | (offer_aes ? WIRE_HELLO_AES256GCM : 0) |
+		         (offer_clear ? WIRE_HELLO_CLEAR : 0),
 		.max_version = WIRE_VERSION,
 	};
 	struct wire_frame frame;
@@ -453,12 +476,12 @@ int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
                        struct net_auth_peer *peer)
 {
 	return net_auth_handshake_offer(fd, role, node_id, key, timeout_ms,
-	        net_auth_offers_aes(), peer);
+	        net_auth_offers_aes(), net_auth_offers_clear(), peer);
 }
 
 int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
                              const struct net_auth_key *key, int timeout_ms, bool offer_aes,
-                             struct net_auth_peer *peer)
+                             bool offer_clear, struct net_auth_peer *peer)
 {
 	int64_t deadline = net_now_ms() + timeout_ms;
 	struct net_auth_key file_key = {0};
@@ -486,8 +509,11 @@ int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
 	/* Offered only where it can run: a peer that takes up our offer
 	 * must be able to rely on it. */
 	offer_aes = offer_aes && crypto_aead_aes256gcm_is_available();
-	err = exchange_hellos(fd, role, node_id, keyed, offer_aes, deadline, ours, theirs, &hello,
-	        &why);
+	/* In clear only where sealing would add nothing: a Unix socket
+	 * without a key (the peer is of our uid, SO_PEERCRED). */
+	offer_clear = offer_clear && !keyed && is_unix_socket(fd);
+	err = exchange_hellos(fd, role, node_id, keyed, offer_aes, offer_clear, deadline, ours,
+	        theirs, &hello, &why);
 	if (err == 0 && keyed)
 		err = exchange_proofs(fd, role, key, deadline, ours, theirs, &why);
 	if (err == 0) {
@@ -501,7 +527,8 @@ int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
 
 	peer->node_id = hello.node_id;
 	peer->version = WIRE_VERSION;
-	peer->aead = offer_aes && (hello.flags & WIRE_HELLO_AES256GCM) ? NET_AEAD_AES256GCM
-	                                                               : NET_AEAD_XCHACHA20POLY1305;
+	peer->aead = offer_clear && (hello.flags & WIRE_HELLO_CLEAR)    ? NET_AEAD_NONE
+	             : offer_aes && (hello.flags & WIRE_HELLO_AES256GCM) ? NET_AEAD_AES256GCM
+	                                                                 : NET_AEAD_XCHACHA20POLY1305;
 	return 0;
 }

@@ -32,11 +32,16 @@
 #define NET_AUTH_TIMEOUT_MS 10000   /* whole handshake, default */
 #define NET_KEY_SIZE 32             /* every key below */
 #define NET_AUTH_AEAD_ENV "MEMOBJ_NET_AEAD"
+#define NET_AUTH_SEAL_UNIX_ENV "MEMOBJ_NET_SEAL_UNIX"
 
 /* How a link's records are sealed (net_record.h). */
 enum net_aead {
 	NET_AEAD_XCHACHA20POLY1305 = 0,   /* always there: the fallback */
 	NET_AEAD_AES256GCM = 1,           /* when both sides offer it */
+	NET_AEAD_NONE = 2,                /* records in clear: an unkeyed Unix link
+	                                     whose both sides offer it (the kernel
+	                                     alone carries its bytes; the keys would
+	                                     come from public nonces) */
 };
 
 /* The key as the handshake uses it: a 32-byte hash of the key's bytes. */
@@ -85,15 +90,20 @@ struct net_auth_peer {
 int net_auth_handshake(int fd, enum wire_role role, uint64_t node_id,
                        const struct net_auth_key *key, int timeout_ms,
                        struct net_auth_peer *peer);
-/* The same, offering AES-256-GCM or not (the plain call offers what
- * net_auth_offers_aes says). */
+/* The same, offering AES-256-GCM or not, and records in clear or not (the
+ * plain call offers what net_auth_offers_aes and net_auth_offers_clear
+ * say). Clear is offered only on an unkeyed Unix link, and used when both
+ * sides offer it. */
 int net_auth_handshake_offer(int fd, enum wire_role role, uint64_t node_id,
                              const struct net_auth_key *key, int timeout_ms, bool offer_aes,
-                             struct net_auth_peer *peer);
+                             bool offer_clear, struct net_auth_peer *peer);
 /* Whether this node offers AES-256-GCM: libsodium has it here (AES-NI)
  * and MEMOBJ_NET_AEAD, read once, is not "xchacha20poly1305". */
 bool net_auth_offers_aes(void);
-/* "AES-256-GCM" or "XChaCha20-Poly1305". */
+/* Whether this node offers records in clear on unkeyed Unix links:
+ * unless MEMOBJ_NET_SEAL_UNIX, read once, is "1". */
+bool net_auth_offers_clear(void);
+/* "AES-256-GCM", "XChaCha20-Poly1305" or "none". */
 const char *net_aead_name(enum net_aead aead);
 
 #endif

@@ -1,8 +1,9 @@
 /* A link: one socket to one peer node, one reader thread, and writes
  * serialised by a mutex (any thread that forwards a message writes its
  * frame itself, so a remote call costs no thread hand-off). Every frame
- * travels inside sealed records (net_record.h); the reader opens each
- * record, then validates each frame before acting on it. Any protocol
+ * travels inside records (net_record.h), sealed unless the link is an
+ * unkeyed Unix link in clear; the reader opens each record, then
+ * validates each frame before acting on it. Any protocol
  * error, a record that does not authenticate, EOF or I/O error, a frame
  * over the buffer caps, or a peer silent for three ping intervals, breaks
  * the link: it is shut down and everything it held is dropped
@@ -116,7 +117,8 @@ void net_link_shutdown(struct net_link *link)
 static int write_record(struct net_link *link, uint32_t len)
 {
 	net_record_seal(&link->tx, link->txbuf, len);
-	int err = net_write_full(link->fd, link->txbuf, NET_RECORD_HEAD + len + NET_RECORD_TAG,
+	int err = net_write_full(link->fd, link->txbuf,
+	        NET_RECORD_HEAD + len + net_record_tag(&link->tx),
 	        net_now_ms() + LINK_WRITE_TIMEOUT_MS);
 	if (err != 0) {
 		if (err == -ETIMEDOUT)
@@ -317,7 +319,8 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 			ok = false;
 			break;
 		}
-		if (rx->chave - off < NET_RECORD_HEAD + len + NET_RECORD_TAG)
+		uint32_t whole = NET_RECORD_HEAD + len + net_record_tag(&link->rx);
+		if (rx->chave - off < whole)
 			break;
 		if (!rx_room(link, rx, len)) {
 			ok = atomic_load(&link->rx_defer);   /* left whole in cbuf */
@@ -330,7 +333,7 @@ static bool rx_records(struct net_link *link, struct link_rx *rx)
 			break;
 		}
 		rx->fhave += len;
-		off += NET_RECORD_HEAD + len + NET_RECORD_TAG;
+		off += whole;
 		ok = rx_frames(link, rx);
 	}
 	memmove(rx->cbuf, rx->cbuf + off, rx->chave - off);

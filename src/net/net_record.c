@@ -23,7 +23,7 @@ int net_record_key_init(struct net_record_key *k, const uint8_t key[NET_KEY_SIZE
 		if (net_crypto_init() != 0 || !crypto_aead_aes256gcm_is_available())
 			return -ENOTSUP;
 		crypto_aead_aes256gcm_beforenm(&k->aes, key);
-	} else if (aead != NET_AEAD_XCHACHA20POLY1305) {
+	} else if (aead != NET_AEAD_XCHACHA20POLY1305 && aead != NET_AEAD_NONE) {
 		return -EINVAL;
 	}
 	memcpy(k->key, key, NET_KEY_SIZE);
@@ -60,6 +60,8 @@ void net_record_seal(struct net_record_key *k, uint8_t *rec, uint32_t len)
 	uint8_t *text = rec + NET_RECORD_HEAD;
 	put_le32(rec, len);
 	nonce_of(k->seq++, nonce);
+	if (k->aead == NET_AEAD_NONE)
+		return;
 	if (k->aead == NET_AEAD_AES256GCM)
 		crypto_aead_aes256gcm_encrypt_detached_afternm(text, text + len, &taglen, text, len,
 		        rec, NET_RECORD_HEAD, NULL, nonce, &k->aes);
@@ -81,12 +83,16 @@ int net_record_open(struct net_record_key *k, const uint8_t *rec, uint32_t len, 
 	const uint8_t *text = rec + NET_RECORD_HEAD;
 	int rc;
 	nonce_of(k->seq, nonce);
-	if (k->aead == NET_AEAD_AES256GCM)
+	if (k->aead == NET_AEAD_NONE) {
+		memcpy(out, text, len);
+		rc = 0;
+	} else if (k->aead == NET_AEAD_AES256GCM) {
 		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(out, NULL, text, len, text + len,
 		        rec, NET_RECORD_HEAD, nonce, &k->aes);
-	else
+	} else {
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, text, len,
 		        text + len, rec, NET_RECORD_HEAD, nonce, k->key);
+	}
 	if (rc != 0)
 		return -EBADMSG;
 	k->seq++;

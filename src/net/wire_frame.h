@@ -94,7 +94,8 @@ struct wire_header {
 enum wire_role { WIRE_ROLE_CONNECTOR = 0, WIRE_ROLE_LISTENER = 1 };
 #define WIRE_HELLO_KEYED 0x01u   /* the sender will prove a shared key */
 #define WIRE_HELLO_AES256GCM 0x02u  /* the sender can seal records with AES-256-GCM */
-#define WIRE_HELLO_FLAGS (WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM)
+#define WIRE_HELLO_CLEAR 0x04u      /* unkeyed Unix link: the sender can send records in clear */
+#define WIRE_HELLO_FLAGS (WIRE_HELLO_KEYED | WIRE_HELLO_AES256GCM | WIRE_HELLO_CLEAR)
 
 struct wire_hello {
 	uint64_t node_id;            /* nonzero, random per process */

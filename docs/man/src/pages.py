@@ -162,7 +162,10 @@ is memory the kernel moved into the manager's address space,
 bytes at
 .IR offset ;
 the manager frees it with
-.BR "vm_deallocate(mach_task_self(), data, data_count)" .
+.BR "vm_deallocate(mach_task_self(), data, data_count)" ,
+whole or in parts, at once or later, never with
+.BR munmap (2):
+the kernel reuses the pages for later returns.
 .I dirty
 says the pages were modified;
 .I kernel_copy
@@ -1167,7 +1170,11 @@ sets how often idle links are checked. Every frame is encrypted and
 authenticated: with AES-256-GCM when both nodes offer it (their CPUs have
 AES-NI), else XChaCha20-Poly1305;
 .B MEMOBJ_NET_AEAD=xchacha20poly1305
-makes a node offer only the latter.''',
+makes a node offer only the latter. A Unix socket link without a key
+(its peer runs as our uid) carries its frames in clear, since its keys
+would come from public nonces alone and only the kernel sees its bytes;
+.B MEMOBJ_NET_SEAL_UNIX=1
+seals those too.''',
  ['netname_check_in.3','memobjd.1','memobj.7'])
 
 page('netname_check_in', ['netname_check_in','netname_look_up','netname_check_out'],
