@@ -3,10 +3,12 @@
  * The receiver gets a fresh page-aligned mmap'd region (freed with
  * vm_deallocate). The sender's memory is read with process_vm_readv on
  * our own pid so that a bad pointer becomes MACH_SEND_INVALID_MEMORY
- * rather than a crash. With deallocate set, whole pages are handed over
- * as they are (one address space: nothing to copy), after a check that
- * each is mapped and readable -- except from a kernel space, whose
- * pages are its own fresh allocations. */
+ * rather than a crash; a kernel space's (the net layer's frame buffer,
+ * the VM's pages) is the library's own and is copied as it is. With
+ * deallocate set, whole pages are handed over as they are (one address
+ * space: nothing to copy), after a check that each is mapped and
+ * readable -- except from a kernel space, whose pages are its own fresh
+ * allocations. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -133,13 +135,20 @@ mach_msg_return_t ipc_ool_copyin(void *addr, mach_msg_size_t size,
 		return MACH_MSG_SUCCESS;
 	}
 	/* Before making the copy: it must not land in a hole of the source
-	 * and so make a bad range readable. */
-	if (!ipc_ool_mapped(addr, size))
+	 * and so make a bad range readable. A kernel space's data is its own
+	 * memory (the net layer's frame buffer): copied as it is, without the
+	 * probe and the checked read (two system calls per message a link
+	 * delivers). */
+	if (!kernel && !ipc_ool_mapped(addr, size))
 		return MACH_SEND_INVALID_MEMORY;
 	void *region = ipc_ool_alloc(size);
 	if (region == NULL)
 		return MACH_SEND_NO_BUFFER;
-	mach_msg_return_t mr = ipc_ool_read(region, addr, size);
+	mach_msg_return_t mr = MACH_MSG_SUCCESS;
+	if (kernel)
+		memcpy(region, addr, size);
+	else
+		mr = ipc_ool_read(region, addr, size);
 	if (mr != MACH_MSG_SUCCESS) {
 		ipc_ool_free(region, size);
 		return mr;
