@@ -60,6 +60,42 @@ TEST(msync_returns_then_synchronizes)
 	finish(m, a);
 }
 
+/* A page a write fault asked for is installed writable and dirty in one
+ * step: what is written through either view comes back, and once clean a
+ * write through either view makes it dirty again. */
+TEST(write_fault_page_tracked_in_every_view)
+{
+	struct cm *m = cm_start(4 * ps);
+	REQUIRE(m != NULL);
+	vm_address_t a = cm_map(m, FALSE), b = cm_map(m, FALSE);
+	REQUIRE(a != 0 && b != 0);
+	volatile uint8_t *pa = (volatile uint8_t *)a, *pb = (volatile uint8_t *)b;
+	pa[ps + 7] = 0x71;                       /* the write fault */
+	CHECK_EQ(pb[ps + 7], 0x71);
+	pb[ps + 9] = 0x72;
+	const struct { volatile uint8_t *p; vm_size_t off; uint8_t v; } later[] = {
+		{ pa, ps + 11, 0x73 }, { pb, ps + 13, 0x74 }, { pa, ps + 15, 0x75 },
+	};
+	CHECK_EQ(vm_msync(mach_task_self(), a, 4 * ps, VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	CHECK_EQ(cm_count(m, CM_DATA_RETURN), 1);
+	pthread_mutex_lock(&m->lock);
+	CHECK_EQ(m->store[ps + 7], 0x71);
+	CHECK_EQ(m->store[ps + 9], 0x72);
+	pthread_mutex_unlock(&m->lock);
+	for (int i = 0; i < 3; i++) {
+		later[i].p[later[i].off] = later[i].v;
+		CHECK_EQ(vm_msync(mach_task_self(), b, 4 * ps, VM_SYNC_SYNCHRONOUS),
+		         KERN_SUCCESS);
+		CHECK_EQ(cm_count(m, CM_DATA_RETURN), 2 + i);
+		pthread_mutex_lock(&m->lock);
+		CHECK_EQ(m->store[later[i].off], later[i].v);
+		pthread_mutex_unlock(&m->lock);
+	}
+	CHECK_EQ(cm_count(m, CM_DATA_REQUEST), 1);
+	vm_deallocate(mach_task_self(), b, m->size);
+	finish(m, a);
+}
+
 TEST(msync_invalidate_flushes)
 {
 	struct cm *m = cm_start(4 * ps);
@@ -170,6 +206,7 @@ int main(void)
 	alarm(120);
 	ps = cm_kernel_page_size();
 	RUN(msync_returns_then_synchronizes);
+	RUN(write_fault_page_tracked_in_every_view);
 	RUN(msync_invalidate_flushes);
 	RUN(msync_asynchronous_does_not_wait);
 	RUN(msync_gets_its_own_answer);

@@ -260,12 +260,51 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	                      (const void *)((uintptr_t)data + copied), len - copied);
 }
 
+/* True when every page of [first, first+n) waits for a write that
+ * lock_value allows: page_make_resident installs them all dirty, so the
+ * run maps writable at once. (obj locked) */
+static bool run_installs_dirty(struct vm_object *obj, uint64_t first, uint64_t n,
+        vm_prot_t lock_value)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	if (lock_value & VM_PROT_WRITE)
+		return false;
+	for (uint64_t i = 0; i < n; i++) {
+		const vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		if (p == NULL || !p->want_write)
+			return false;
+	}
+	return true;
+}
+
+/* Lifts the write protection of pages [first, first+count) in every
+ * tracked view but `skip` (pages installed dirty). (obj locked) */
+static void unprotect_except(struct vm_object *obj, uint64_t first, uint64_t count,
+        const struct vm_object_mapping *skip)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	struct vm_kernel *k = vm_kernel();
+	if (count == 0 || !k->wp)
+		return;
+	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
+	for (size_t i = 0; i < obj->nmaps; i++) {
+		const struct vm_object_mapping *m = &obj->maps[i];
+		if (m == skip || m->copy || !m->wp)
+			continue;
+		vm_offset_t a = lo > m->offset ? lo : m->offset;
+		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
+		if (a < b)
+			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a,
+			                     OS_UFFD_WP_CLEAR_NOWAKE);
+	}
+}
+
 /* The view a supply of pages [first, first+n) is copied into, waking its
  * waiters in the same call (supply_direct), or NULL when that path does
  * not apply: no copy into a mapping (see supply_install), a waiter that
- * asked to write (its page is made writable before it runs), or the
- * kernel over its resident bound (pageout runs before anyone wakes).
- * (obj locked) */
+ * asked to write unless the whole run is installed dirty (else its page
+ * is made writable before it runs), or the kernel over its resident
+ * bound (pageout runs before anyone wakes). (obj locked) */
 static const struct vm_object_mapping *direct_view(struct vm_object *obj,
         uint64_t first, uint64_t n, vm_prot_t lock_value)
 {
@@ -281,7 +320,7 @@ static const struct vm_object_mapping *direct_view(struct vm_object *obj,
 		return NULL;
 	bool want_write;
 	const struct vm_object_mapping *m = copy_view(obj, first, n, &want_write);
-	if (m == NULL || want_write)
+	if (m == NULL || (want_write && !run_installs_dirty(obj, first, n, lock_value)))
 		return NULL;
 	if (m->wp && k->wp &&
 	    atomic_load_explicit(&copy_wp_unsupported, memory_order_relaxed))
@@ -293,7 +332,10 @@ static const struct vm_object_mapping *direct_view(struct vm_object *obj,
  * resident in the table and protected in every other view first, then
  * one UFFDIO_COPY (without DONTWAKE) fills the cache, maps the run in
  * view m and wakes its waiters, as the last step under the lock (a
- * woken thread's next fault finds the lock free or about to be). What
+ * woken thread's next fault finds the lock free or about to be). A run
+ * that write faults asked for, installed dirty, maps writable (no WP
+ * mode) and is unprotected in the other views instead: the writer runs
+ * on after that one call, where it took a copy, an unprotect and a wake. What
  * the copy leaves goes in by pwrite; pages neither takes go back to
  * REQUESTED. Returns how many pages, from `first`, are in; *woke says
  * which run the copy woke. Waiters of the installed pages are moved to
@@ -307,11 +349,15 @@ static uint64_t supply_direct(struct vm_object *obj, uint64_t first,
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
-	bool wp = m->wp && k->wp;
+	bool dirty = run_installs_dirty(obj, first, n, lock_value);
+	bool wp = m->wp && k->wp && !dirty;
 	uintptr_t dst = m->start + (offset - m->offset);
 	for (uint64_t i = 0; i < n; i++)
 		page_make_resident(obj, first + i, lock_value, precious, NULL);
-	install_protection_except(obj, first, n, wp ? m : NULL);
+	if (dirty)
+		unprotect_except(obj, first, n, m);
+	else
+		install_protection_except(obj, first, n, wp ? m : NULL);
 	/* Counted before the wake: a woken thread finds its page counted. */
 	atomic_fetch_add_explicit(&k->pageins, (unsigned)n, memory_order_relaxed);
 	vm_fault_handoff_open(obj);
