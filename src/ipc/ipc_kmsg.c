@@ -201,8 +201,11 @@ static mach_msg_return_t copyin_ool(ipc_kmsg_t kmsg, struct ipc_copyin *ci,
 			/* Lent to a kobject handler: checked, never copied; the
 			 * sender's pages go (with deallocate) once it returns.
 			 * A handler that reads it safely checks it itself, at no
-			 * cost (its copy fails with EFAULT): no msync here. */
-			if (!kmsg->lent_unchecked && !ipc_ool_mapped(od.address, od.size))
+			 * cost (its copy fails with EFAULT): no msync here; nor
+			 * for a kernel space's own memory (a data_return's
+			 * pages on their way to a remote manager). */
+			if (!kmsg->lent_unchecked && !ci->kernel_sender &&
+			    !ipc_ool_mapped(od.address, od.size))
 				return MACH_SEND_INVALID_MEMORY;
 			if (od.deallocate && od.size != 0) {
 				uintptr_t start = (uintptr_t)od.address & ~(uintptr_t)(ipc_page_size - 1);
