@@ -104,22 +104,37 @@ static void *run_side(void *arg)
 	return NULL;
 }
 
-/* Runs both sides of a handshake over two connected sockets. */
-static void handshake_pair(int fd_connector, int fd_listener, const char *key_connector,
-                           const char *key_listener, struct side *c, struct side *l)
+/* Runs sides c and l (their offers set) with these keys. */
+static void run_pair(struct side *c, struct side *l, const char *key_connector,
+                     const char *key_listener)
 {
-	*c = (struct side){ .fd = fd_connector, .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
-	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes(),
-	                    .offer_clear = net_auth_offers_clear() };
-	*l = (struct side){ .fd = fd_listener, .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
-	                    .timeout_ms = TIMEOUT_MS, .offer_aes = net_auth_offers_aes(),
-	                    .offer_clear = net_auth_offers_clear() };
 	net_auth_key_set(&c->key, key_connector, key_connector ? strlen(key_connector) : 0);
 	net_auth_key_set(&l->key, key_listener, key_listener ? strlen(key_listener) : 0);
 	pthread_t thread;
 	REQUIRE(pthread_create(&thread, NULL, run_side, l) == 0);
 	run_side(c);
 	pthread_join(thread, NULL);
+}
+
+/* The two sides of a handshake over sockets fd_c and fd_l, with these
+ * offers. */
+static void sides_offering(int fd_c, int fd_l, bool aes_c, bool aes_l, bool clear_c,
+                           bool clear_l, struct side *c, struct side *l)
+{
+	*c = (struct side){ .fd = fd_c, .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = aes_c, .offer_clear = clear_c };
+	*l = (struct side){ .fd = fd_l, .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
+	                    .timeout_ms = TIMEOUT_MS, .offer_aes = aes_l, .offer_clear = clear_l };
+}
+
+/* Runs both sides of a handshake over two connected sockets, each
+ * offering what this node offers. */
+static void handshake_pair(int fd_connector, int fd_listener, const char *key_connector,
+                           const char *key_listener, struct side *c, struct side *l)
+{
+	sides_offering(fd_connector, fd_listener, net_auth_offers_aes(), net_auth_offers_aes(),
+	               net_auth_offers_clear(), net_auth_offers_clear(), c, l);
+	run_pair(c, l, key_connector, key_listener);
 }
 
 static void socket_pair(int fds[2])
@@ -366,36 +381,30 @@ static void records_work(const uint8_t tx_key[NET_KEY_SIZE], const uint8_t rx_ke
 	net_record_key_clear(&rx);
 }
 
-/* Each combination of offers: AES-256-GCM only when both sides offer it
- * (and libsodium has it here), else the XChaCha20-Poly1305 fallback; both
- * sides agree, and records sealed by one open at the other. */
+/* Each combination of offers: records in clear only on an unkeyed Unix
+ * link whose both sides offer it; else AES-256-GCM when both sides offer
+ * it (and libsodium has it here), else the XChaCha20-Poly1305 fallback;
+ * both sides agree, and records sealed by one open at the other. */
 TEST(aead_negotiated_from_both_offers)
 {
 	bool have_aes = crypto_aead_aes256gcm_is_available();
-	for (int combo = 0; combo < 4; combo++) {
+	for (int combo = 0; combo < 16; combo++) {
 		for (int keyed = 0; keyed < 2; keyed++) {
 			int fds[2];
 			struct side c, l;
 			socket_pair(fds);
 			const char *key = keyed ? "shared secret" : NULL;
-			/* handshake_pair sets the default offer; run it by hand. */
-			c = (struct side){ .fd = fds[0], .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
-			                   .timeout_ms = TIMEOUT_MS, .offer_aes = combo & 1 };
-			l = (struct side){ .fd = fds[1], .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
-			                   .timeout_ms = TIMEOUT_MS, .offer_aes = combo & 2 };
-			net_auth_key_set(&c.key, key, key ? strlen(key) : 0);
-			net_auth_key_set(&l.key, key, key ? strlen(key) : 0);
-			pthread_t thread;
-			REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
-			run_side(&c);
-			pthread_join(thread, NULL);
+			sides_offering(fds[0], fds[1], combo & 1, combo & 2, combo & 4, combo & 8,
+			               &c, &l);
+			run_pair(&c, &l, key, key);
 			CHECK_EQ(c.result, 0);
 			CHECK_EQ(l.result, 0);
-			enum net_aead want = combo == 3 && have_aes ? NET_AEAD_AES256GCM
-			                                            : NET_AEAD_XCHACHA20POLY1305;
+			enum net_aead want = (combo & 12) == 12 && !keyed ? NET_AEAD_NONE
+			                     : (combo & 3) == 3 && have_aes ? NET_AEAD_AES256GCM
+			                                                    : NET_AEAD_XCHACHA20POLY1305;
 			CHECK_EQ(c.peer.aead, want);
 			CHECK_EQ(l.peer.aead, want);
-			if (c.result == 0 && l.result == 0) {
+			if (c.result == 0 && l.result == 0 && want != NET_AEAD_NONE) {
 				records_work(c.peer.tx_key, l.peer.rx_key, want);
 				records_work(l.peer.tx_key, c.peer.rx_key, want);
 			}
@@ -403,48 +412,18 @@ TEST(aead_negotiated_from_both_offers)
 			close(fds[1]);
 		}
 	}
-	/* This node offers it wherever libsodium can run it (MEMOBJ_NET_AEAD
-	 * unset here). */
+	/* This node offers AES wherever libsodium can run it, and clear
+	 * (MEMOBJ_NET_AEAD and MEMOBJ_NET_SEAL_UNIX unset here). */
 	CHECK_EQ(net_auth_offers_aes(), have_aes);
+	CHECK(net_auth_offers_clear());
 	CHECK(strcmp(net_aead_name(NET_AEAD_AES256GCM), "AES-256-GCM") == 0);
 	CHECK(strcmp(net_aead_name(NET_AEAD_XCHACHA20POLY1305), "XChaCha20-Poly1305") == 0);
+	CHECK(strcmp(net_aead_name(NET_AEAD_NONE), "none") == 0);
 }
 
-/* Records in clear only on an unkeyed Unix link whose both sides offer
- * it; a keyed link, or one side that does not offer it, seals as before.
- * In clear a record carries its frames' bytes as they are, and a record
- * out of sequence is not refused (the stream is the kernel's). */
-TEST(clear_only_unkeyed_unix_both_offering)
+/* In clear a record is its length and its frames' bytes as they are. */
+TEST(clear_records_carry_bytes_as_they_are)
 {
-	bool have_aes = crypto_aead_aes256gcm_is_available();
-	for (int combo = 0; combo < 4; combo++) {
-		for (int keyed = 0; keyed < 2; keyed++) {
-			int fds[2];
-			socket_pair(fds);
-			const char *key = keyed ? "shared secret" : NULL;
-			struct side c = { .fd = fds[0], .role = WIRE_ROLE_CONNECTOR, .node_id = 0x1001,
-			                  .timeout_ms = TIMEOUT_MS, .offer_aes = true,
-			                  .offer_clear = combo & 1 };
-			struct side l = { .fd = fds[1], .role = WIRE_ROLE_LISTENER, .node_id = 0x2002,
-			                  .timeout_ms = TIMEOUT_MS, .offer_aes = true,
-			                  .offer_clear = combo & 2 };
-			net_auth_key_set(&c.key, key, key ? strlen(key) : 0);
-			net_auth_key_set(&l.key, key, key ? strlen(key) : 0);
-			pthread_t thread;
-			REQUIRE(pthread_create(&thread, NULL, run_side, &l) == 0);
-			run_side(&c);
-			pthread_join(thread, NULL);
-			CHECK_EQ(c.result, 0);
-			CHECK_EQ(l.result, 0);
-			enum net_aead want = combo == 3 && !keyed ? NET_AEAD_NONE
-			                     : have_aes          ? NET_AEAD_AES256GCM
-			                                         : NET_AEAD_XCHACHA20POLY1305;
-			CHECK_EQ(c.peer.aead, want);
-			CHECK_EQ(l.peer.aead, want);
-			close(fds[0]);
-			close(fds[1]);
-		}
-	}
 	/* The record format in clear: length, then the bytes; no tag. */
 	static uint8_t rec[NET_RECORD_FULL], out[NET_RECORD_MAX];
 	uint8_t k[NET_KEY_SIZE] = { 0 };
@@ -458,7 +437,6 @@ TEST(clear_only_unkeyed_unix_both_offering)
 	CHECK(memcmp(rec + NET_RECORD_HEAD, "frames", 6) == 0);
 	CHECK_EQ(net_record_open(&rx, rec, 6, out), 0);
 	CHECK(memcmp(out, "frames", 6) == 0);
-	CHECK_EQ(strcmp(net_aead_name(NET_AEAD_NONE), "none"), 0);
 	net_record_key_clear(&tx);
 	net_record_key_clear(&rx);
 }
@@ -721,7 +699,7 @@ int main(void)
 	RUN(silent_peer_times_out);
 	RUN(peer_closing_is_reported);
 	RUN(aead_negotiated_from_both_offers);
-	RUN(clear_only_unkeyed_unix_both_offering);
+	RUN(clear_records_carry_bytes_as_they_are);
 	RUN(aead_offer_cannot_be_stripped);
 	RUN(tcp_loopback_without_key_admitted);
 	RUN(tcp_non_loopback_with_key_file_admitted);

@@ -97,18 +97,13 @@ static void install_protection(struct vm_object *obj, uint64_t first,
 	}
 }
 
-/* Write-protects pages [first, first+count) in every tracked view but
- * `skip` (which UFFDIO_COPY_MODE_WP mapped protected already), then lifts
- * it from those installed dirty, as install_protection. (obj locked) */
-static void install_protection_except(struct vm_object *obj, uint64_t first,
-        uint64_t count, const struct vm_object_mapping *skip)
+/* Sets the write protection of pages [first, first+count) (how) in every
+ * tracked view but `skip`. (obj locked) */
+static void protect_views_except(struct vm_object *obj, uint64_t first,
+        uint64_t count, const struct vm_object_mapping *skip, enum os_uffd_wp how)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
-	if (skip == NULL) {
-		install_protection(obj, first, count);
-		return;
-	}
 	if (count == 0 || !k->wp)
 		return;
 	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
@@ -119,9 +114,24 @@ static void install_protection_except(struct vm_object *obj, uint64_t first,
 		vm_offset_t a = lo > m->offset ? lo : m->offset;
 		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
 		if (a < b)
-			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a,
-			                     OS_UFFD_WP_PROTECT);
+			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a, how);
 	}
+}
+
+/* Write-protects pages [first, first+count) in every tracked view but
+ * `skip` (which UFFDIO_COPY_MODE_WP mapped protected already), then lifts
+ * it from those installed dirty, as install_protection. (obj locked) */
+static void install_protection_except(struct vm_object *obj, uint64_t first,
+        uint64_t count, const struct vm_object_mapping *skip)
+{
+	VM_ASSERT_LOCKED(&obj->lock);
+	if (skip == NULL) {
+		install_protection(obj, first, count);
+		return;
+	}
+	if (count == 0 || !vm_kernel()->wp)
+		return;
+	protect_views_except(obj, first, count, skip, OS_UFFD_WP_PROTECT);
 	for (uint64_t i = 0; i < count; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
 		if (p != NULL && p->state == VM_PAGE_RESIDENT && p->dirty)
@@ -277,28 +287,6 @@ static bool run_installs_dirty(struct vm_object *obj, uint64_t first, uint64_t n
 	return true;
 }
 
-/* Lifts the write protection of pages [first, first+count) in every
- * tracked view but `skip` (pages installed dirty). (obj locked) */
-static void unprotect_except(struct vm_object *obj, uint64_t first, uint64_t count,
-        const struct vm_object_mapping *skip)
-{
-	VM_ASSERT_LOCKED(&obj->lock);
-	struct vm_kernel *k = vm_kernel();
-	if (count == 0 || !k->wp)
-		return;
-	vm_offset_t lo = first << k->page_shift, hi = (first + count) << k->page_shift;
-	for (size_t i = 0; i < obj->nmaps; i++) {
-		const struct vm_object_mapping *m = &obj->maps[i];
-		if (m == skip || m->copy || !m->wp)
-			continue;
-		vm_offset_t a = lo > m->offset ? lo : m->offset;
-		vm_offset_t b = hi < m->offset + m->size ? hi : m->offset + m->size;
-		if (a < b)
-			os_uffd_writeprotect(k->uffd, m->start + (a - m->offset), b - a,
-			                     OS_UFFD_WP_CLEAR_NOWAKE);
-	}
-}
-
 /* The view a supply of pages [first, first+n) is copied into, waking its
  * waiters in the same call (supply_direct), or NULL when that path does
  * not apply: no copy into a mapping (see supply_install), a waiter that
@@ -354,8 +342,8 @@ static uint64_t supply_direct(struct vm_object *obj, uint64_t first,
 	uintptr_t dst = m->start + (offset - m->offset);
 	for (uint64_t i = 0; i < n; i++)
 		page_make_resident(obj, first + i, lock_value, precious, NULL);
-	if (dirty)
-		unprotect_except(obj, first, n, m);
+	if (dirty)   /* dirty everywhere: writable in every view */
+		protect_views_except(obj, first, n, m, OS_UFFD_WP_CLEAR_NOWAKE);
 	else
 		install_protection_except(obj, first, n, wp ? m : NULL);
 	/* Counted before the wake: a woken thread finds its page counted. */
