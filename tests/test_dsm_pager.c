@@ -17,7 +17,7 @@
 #include "harness.h"
 #include "net_peer.h"
 
-#define OBJ_SIZE (1024 * 1024)
+#define OBJ_SIZE (4 * 1024 * 1024)
 #define SPIN_MS 60000
 
 /* Where things live in the object (each on its own 64 KiB block, so that
@@ -38,6 +38,11 @@
 #define FILL_PAGES   16
 #define OFF_Z        0xd0000     /* fresh pages read, then evicted clean */
 #define ZERO_PAGES   32
+#define OFF_GO       0xf0000     /* streamed while written: round started */
+#define OFF_DONE     0xf0008     /* ... and its writes are done */
+#define OFF_R        0x100000    /* streamed while written: R_GRANULES 4 KiB */
+#define R_GRANULES   512
+#define R_ROUNDS     6
 
 static char dir[64];
 
@@ -289,6 +294,65 @@ static int peer_streamer(const char *address, const char *name)
 	if (!wait_for(at(peer_base, OFF_P), 1))
 		return 3;
 	peer_say("sum %llu", (unsigned long long)stream_sum(peer_base));
+	for (;;)
+		pause();
+}
+
+/* Streamed while written: granule i holds i + 1, and the writer's round r
+ * rewrites every granule with (3i + r) % 5 == 0 to (r + 1) << 32 | i + 1. */
+static bool r_written(int i, int r)
+{
+	return (3 * i + r) % 5 == 0;
+}
+
+/* Granule i's value once rounds [0, rounds) are written. */
+static uint64_t r_value(int i, int rounds)
+{
+	uint64_t v = (uint64_t)i + 1;
+	for (int r = 0; r < rounds; r++)
+		if (r_written(i, r))
+			v = (uint64_t)(r + 1) << 32 | ((uint64_t)i + 1);
+	return v;
+}
+
+static uint64_t r_load(vm_address_t base, int i)
+{
+	return atomic_load(at(base, OFF_R + (vm_offset_t)i * 4096));
+}
+
+/* Each round: once GO says so, reads the granules in sequence (the
+ * manager streams them ahead, in chunks) while the writer rewrites some;
+ * each read sees the old value or the new. Once DONE says the writes are
+ * over, every granule must show them. Then it drops its copies, so the
+ * next round streams again. Says "round R ok", or what it saw wrong. */
+static int peer_pipeliner(const char *address, const char *name)
+{
+	if (peer_connect(address, name) != 0)
+		return 2;
+	for (int r = 0; r < R_ROUNDS; r++) {
+		if (!wait_for(at(peer_base, OFF_GO), (uint64_t)r + 1))
+			return 3;
+		for (int i = 0; i < R_GRANULES; i++) {
+			uint64_t v = r_load(peer_base, i);
+			if (v != r_value(i, r) && v != r_value(i, r + 1)) {
+				peer_say("round %d torn %d %llx", r, i, (unsigned long long)v);
+				return 4;
+			}
+		}
+		if (!wait_for(at(peer_base, OFF_DONE), (uint64_t)r + 1))
+			return 3;
+		for (int i = 0; i < R_GRANULES; i++) {
+			uint64_t v = r_load(peer_base, i);
+			if (v != r_value(i, r + 1)) {
+				peer_say("round %d stale %d %llx", r, i, (unsigned long long)v);
+				return 4;
+			}
+		}
+		if (vm_msync(mach_task_self(), peer_base + OFF_R, (vm_size_t)R_GRANULES * 4096,
+		             VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE) != KERN_SUCCESS)
+			return 5;
+		peer_say("round %d ok", r);
+	}
 	for (;;)
 		pause();
 }
@@ -619,6 +683,51 @@ TEST(read_ahead_copies_are_invalidated)
 	drop_object("dsm-stream", obj);
 }
 
+/* A 16 KiB kernel reads in sequence through 2 MiB this (4 KiB) kernel
+ * wrote, while this kernel writes some of those pages again: the manager
+ * streams the reader's read-ahead in several data_supply messages, and
+ * the reader's faults on pages still on their way are left to them. The
+ * reader sees the data, every write once it is done (never a stale copy
+ * from a chunk that was in flight), and nothing torn. The second run
+ * evicts as it reads (its pages come back and are asked for again). */
+static void streamed_while_written(const char *resident_max)
+{
+	memory_object_t obj = make_object("dsm-pipeline");
+	vm_address_t here = map_here(obj);
+	for (int i = 0; i < R_GRANULES; i++)
+		atomic_store(at(here, OFF_R + (vm_offset_t)i * 4096), r_value(i, 0));
+	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_R, (vm_size_t)R_GRANULES * 4096,
+	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
+	struct peer p;
+	const char *args[] = { "pipeliner", address, "dsm-pipeline", NULL };
+	const char *env[] = { page_env[1], resident_max, NULL };
+	REQUIRE(peer_start(&p, NULL, env, args) == 0);
+	for (int r = 0; r < R_ROUNDS; r++) {
+		atomic_store(at(here, OFF_GO), (uint64_t)r + 1);
+		/* From the end: the writes meet the reader's stream somewhere,
+		 * and take pages it already holds or has on their way. */
+		for (int i = R_GRANULES - 1; i >= 0; i--)
+			if (r_written(i, r))
+				atomic_store(at(here, OFF_R + (vm_offset_t)i * 4096), r_value(i, r + 1));
+		atomic_store(at(here, OFF_DONE), (uint64_t)r + 1);
+		char want[32];
+		snprintf(want, sizeof want, "round %d ok", r);
+		const char *l = peer_expect(&p, "round", 4 * PEER_TIMEOUT_MS);
+		CHECK(l != NULL && strcmp(l, want) == 0);
+		if (l == NULL || strcmp(l, want) != 0)
+			break;
+	}
+	peer_stop(&p);
+	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
+	drop_object("dsm-pipeline", obj);
+}
+
+TEST(read_ahead_in_flight_never_stale)
+{
+	streamed_while_written(NULL);
+	streamed_while_written("MEMOBJ_RESIDENT_MAX=256k");
+}
+
 /* Fresh pages supplied writable ahead of a kernel filling memory in
  * sequence are its own like any other: another kernel reads what it
  * wrote (zeros where it wrote nothing), and a write there takes them. */
@@ -919,6 +1028,8 @@ int main(int argc, char **argv)
 			return peer_zeros(addr, name);
 		if (strcmp(role, "streamer") == 0)
 			return peer_streamer(addr, name);
+		if (strcmp(role, "pipeliner") == 0)
+			return peer_pipeliner(addr, name);
 		if (strcmp(role, "sharer") == 0)
 			return peer_sharer(addr, name);
 		if (strcmp(role, "manager") == 0)
@@ -942,6 +1053,7 @@ int main(int argc, char **argv)
 		RUN(false_sharing_stays_exact);
 		RUN(read_sharing_keeps_writes);
 		RUN(read_ahead_copies_are_invalidated);
+		RUN(read_ahead_in_flight_never_stale);
 		RUN(zero_filled_pages_dropped_clean_are_recalled);
 		RUN(write_ahead_pages_are_recalled);
 		RUN(killed_owner_others_continue);
