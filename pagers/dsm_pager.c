@@ -21,12 +21,9 @@
  *    write-locked in place when another kernel reads (downgrade: its
  *    writes come back, then lock_completed). When every answer is in, the
  *    page is granted: a data_supply (writable when nobody else held the
- *    page; read-only when the read continues the kernel's previous one,
- *    followed by up to AHEAD_READ_MAX more pages someone had in further
- *    data_supply messages), or a lock_request that lifts the write lock.
- *  - A read of pages the kernel is recorded as holding is not answered:
- *    the supply that lent them is on its way (docs/dsm.md, "Read-ahead in
- *    flight"); it may send the next window of the read-ahead.
+ *    page; read-only, with up to AHEAD_READ_MAX more pages someone had, when
+ *    the read continues the kernel's previous one), or a lock_request that
+ *    lifts the write lock.
  *  - Operations whose ranges (rounded to the largest page size among the
  *    kernels) overlap run one after the other, in arrival order; the
  *    others run at once. No handler ever waits for a message: the answers
@@ -77,11 +74,6 @@
  * from a neighbour that may be about to fill them. */
 #define AHEAD_MAX     ((vm_size_t)128 << 10)
 #define AHEAD_READ_MAX ((vm_size_t)512 << 10)
-/* Read-ahead goes in data_supply messages of about this much, after the
- * faulting page's own: the thread resumes once its page is in, and the
- * rest streams while it computes; the manager seals one chunk while the
- * kernel opens and installs the one before. */
-#define AHEAD_CHUNK   ((vm_size_t)64 << 10)
 #define HOLD_FIRST_NS 10000
 #define HOLD_MAX_NS   200000
 #define HOLD_DECAY    32
@@ -93,7 +85,6 @@ typedef struct dsm_op {
 	bool started;
 	bool cancelled;       /* its kernel went away while it waited */
 	bool optimistic;      /* nobody else held it: grant write to a read */
-	bool again;           /* no message: an awaited request answered anew */
 	vm_prot_t access;
 	uint64_t g0, g1;      /* the kernel's pages, in granules */
 	uint64_t b0, b1;      /* the range it keeps others out of */
@@ -120,10 +111,6 @@ typedef struct dsm_kernel {
 	 * one array while it writes another) */
 	uint64_t ahead_next[2];  /* granule a fault in sequence comes to next */
 	uint64_t ahead_pages[2]; /* pages supplied ahead of the last such fault */
-	/* Reads only: where the last window lent ahead starts. A fault the
-	 * supplies already sent answer (see covered), at or past it, lends
-	 * the next window: the stream keeps one window ahead of the reader. */
-	uint64_t ahead_mark;
 } dsm_kernel_t;
 
 typedef struct dsm_object {
@@ -143,10 +130,6 @@ typedef struct dsm_object {
 	uint8_t *silent;               /* per granule: its writer got it by
 	                                  data_unavailable (zeros, not precious):
 	                                  it may drop it clean without a word */
-	uint64_t *awaited;             /* per granule: kernels whose data_request
-	                                  was left to a supply already sent
-	                                  (covered); answered again if a
-	                                  synchronize says they dropped it */
 
 	pthread_mutex_t lock;          /* everything below */
 	pthread_cond_t turn;           /* next_seqno moved, or dead */
@@ -287,106 +270,42 @@ static bool may_lend_ahead(const dsm_object_t *o, const dsm_op_t *self, int k, u
 	return true;
 }
 
-/* Granules, from g, of up to `pages` of kernel k's pages that may go
- * ahead of op, stopping at the first page not all lendable. Ahead of a
- * write only pages nobody ever had (zeros: a kernel filling fresh
- * memory); ahead of a read only pages someone had (data: zeros nobody
- * wrote are more likely about to be written, by anyone, and a read copy
- * there costs its writer a data_unlock and every other reader a flush: a
- * matrix's read-ahead past the end of B ran into C's fresh rows, in every
- * kernel). */
-static uint64_t lendable_run(const dsm_object_t *o, const dsm_op_t *op, uint64_t g,
-        uint64_t pages, bool write)
-{
-	int k = op->kernel;
-	uint64_t gpp = o->kernels[k].page_size >> GRANULE_SHIFT;
-	uint64_t n = 0;
-	for (uint64_t pg = 0; pg < pages; pg++, n += gpp)
-		for (uint64_t i = 0; i < gpp; i++) {
-			uint64_t h = g + n + i;
-			if (!may_lend_ahead(o, op, k, h) ||
-			    !(write ? o->readers[h] == 0 && !o->lent[h] : o->lent[h]))
-				return n;
-		}
-	return n;
-}
-
-/* The next window's size in pages: 1, 2, 4... up to cap. */
-static uint64_t window_grow(uint64_t pages, uint64_t cap)
-{
-	return pages == 0 ? 1 : pages * 2 > cap ? cap : pages * 2;
-}
-
 /* Granules to supply after a fault's pages: none unless the fault
  * continues the kernel's last one of its kind (read or write) and what
- * was supplied ahead of it; then a window of 1, 2, 4... pages (up to
- * AHEAD_MAX ahead of a write, AHEAD_READ_MAX of a read). */
+ * was supplied ahead of it; then 1, 2, 4... pages, up to AHEAD_MAX,
+ * stopping at the first page not all lendable. Ahead of a write fault
+ * only pages nobody ever had (zeros: a kernel filling fresh memory) go,
+ * writable; ahead of a read, read copies of pages someone had. */
 static uint64_t fault_ahead(dsm_object_t *o, const dsm_op_t *op)
 {
 	dsm_kernel_t *kn = &o->kernels[op->kernel];
+	uint64_t gpp = kn->page_size >> GRANULE_SHIFT;
 	bool write = (op->access & VM_PROT_WRITE) != 0;
 	uint64_t cap = (write ? AHEAD_MAX : AHEAD_READ_MAX) / kn->page_size;
 	uint64_t *pages = &kn->ahead_pages[write];
-	*pages = op->g0 != kn->ahead_next[write] ? 0 : window_grow(*pages, cap);
-	uint64_t n = lendable_run(o, op, op->g1, *pages, write);
+	if (op->g0 != kn->ahead_next[write])
+		*pages = 0;
+	else
+		*pages = *pages == 0 ? 1 : *pages * 2 > cap ? cap : *pages * 2;
+	uint64_t n = 0;
+	for (uint64_t pg = 0; pg < *pages; pg++) {
+		uint64_t g = op->g1 + pg * gpp;
+		bool ok = true;
+		/* Ahead of a read only pages someone had (data: zeros nobody
+		 * wrote are more likely about to be written, by anyone, and a
+		 * read copy there costs its writer a data_unlock and every
+		 * other reader a flush: a matrix's read-ahead past the end of
+		 * B ran into C's fresh rows, in every kernel) */
+		for (uint64_t i = 0; i < gpp && ok; i++)
+			ok = may_lend_ahead(o, op, op->kernel, g + i) &&
+			     (write ? o->readers[g + i] == 0 && !o->lent[g + i]
+			            : o->lent[g + i]);
+		if (!ok)
+			break;
+		n += gpp;
+	}
 	kn->ahead_next[write] = op->g1 + n;
-	if (!write)
-		kn->ahead_mark = op->g1;
 	return n;
-}
-
-/* Records granules [g0, g1) as read copies kernel k holds. */
-static void lend_read(dsm_object_t *o, int k, uint64_t g0, uint64_t g1)
-{
-	for (uint64_t g = g0; g < g1; g++) {
-		o->lent[g] = 1;
-		o->silent[g] = 0;
-		o->readers[g] |= UINT64_C(1) << k;
-	}
-}
-
-/* Sends kernel k the master copy of granules [g0, g1), precious, with
- * lock_value, in data_supply messages of about AHEAD_CHUNK (whole pages
- * of k). The link keeps them in order. */
-static void supply_chunks(dsm_object_t *o, int k, uint64_t g0, uint64_t g1,
-        vm_prot_t lock_value)
-{
-	vm_size_t ps = o->kernels[k].page_size;
-	vm_size_t chunk = AHEAD_CHUNK > ps ? AHEAD_CHUNK & ~(ps - 1) : ps;
-	memory_object_control_t control = o->kernels[k].info.control;
-	for (vm_offset_t off = g0 << GRANULE_SHIFT, end = g1 << GRANULE_SHIFT; off < end;
-	     off += chunk) {
-		vm_size_t len = end - off < chunk ? end - off : chunk;
-		count(o, k, DSM_MSG_DATA_SUPPLY);
-		/* Lent, not moved: the kernel copies it into its cache. */
-		memory_object_data_supply(control, off, (pointer_t)(uintptr_t)(o->data + off),
-		        (mach_msg_type_number_t)len, FALSE, lock_value, TRUE, MACH_PORT_NULL);
-	}
-}
-
-/* A data_request the manager does not answer: every granule of it is
- * recorded as a read copy the kernel holds, so the data_supply that lent
- * it is on its way (docs/dsm.md, "Read-ahead in flight"). Remembered as
- * awaited; and when the reader has come into the last window lent
- * ahead, the next window goes now, so that it streams while the reader
- * consumes this one. */
-static void covered(dsm_object_t *o, dsm_op_t *op)
-{
-	int k = op->kernel;
-	dsm_kernel_t *kn = &o->kernels[k];
-	for (uint64_t g = op->g0; g < op->g1; g++)
-		o->awaited[g] |= UINT64_C(1) << k;
-	if (op->g0 < kn->ahead_mark || op->g0 >= kn->ahead_next[0])
-		return;
-	uint64_t from = kn->ahead_next[0];
-	kn->ahead_pages[0] = window_grow(kn->ahead_pages[0], AHEAD_READ_MAX / kn->page_size);
-	uint64_t n = lendable_run(o, op, from, kn->ahead_pages[0], false);
-	if (n == 0)
-		return;
-	lend_read(o, k, from, from + n);
-	kn->ahead_mark = from;
-	kn->ahead_next[0] = from + n;
-	supply_chunks(o, k, from, from + n, VM_PROT_WRITE);
 }
 
 static void grant(dsm_object_t *o, dsm_op_t *op)
@@ -417,11 +336,8 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 		for (uint64_t g = op->g0; g < op->g1 + ahead; g++) {
 			o->lent[g] = 1;
 			o->silent[g] = fresh;
-			if (g < op->g1) {
+			if (g < op->g1)
 				o->granted[g] = t;
-				/* answered: what it waited for comes now */
-				o->awaited[g] &= ~bit;
-			}
 			if (write) {
 				o->writer[g] = (int8_t)k;
 				o->readers[g] = 0;
@@ -432,17 +348,17 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 				o->readers[g] |= bit;
 			}
 		}
+		length += ahead << GRANULE_SHIFT;
+		count(o, k, DSM_MSG_DATA_SUPPLY);
 		if (fresh) {
-			count(o, k, DSM_MSG_DATA_SUPPLY);
-			memory_object_data_unavailable(control, offset,
-			        length + (ahead << GRANULE_SHIFT));
+			memory_object_data_unavailable(control, offset, length);
 			return;
 		}
-		vm_prot_t lock = write ? VM_PROT_NONE : VM_PROT_WRITE;
-		/* The faulting page alone first: its thread waits for it only,
-		 * not for the window behind it. */
-		supply_chunks(o, k, op->g0, op->g1, lock);
-		supply_chunks(o, k, op->g1, op->g1 + ahead, lock);
+		/* Lent, not moved: the kernel copies it into its cache. */
+		memory_object_data_supply(control, offset,
+		        (pointer_t)(uintptr_t)(o->data + offset),
+		        (mach_msg_type_number_t)length, FALSE,
+		        write ? VM_PROT_NONE : VM_PROT_WRITE, TRUE, MACH_PORT_NULL);
 		return;
 	}
 	bool any = false;
@@ -468,42 +384,17 @@ static void grant(dsm_object_t *o, dsm_op_t *op)
 	}
 }
 
-enum start_result { START_GRANT, START_WAIT, START_DEFER, START_COVERED, START_NONE };
-
-/* Does kernel k hold a read copy of every granule of [g0, g1)? */
-static bool reads_all(const dsm_object_t *o, int k, uint64_t g0, uint64_t g1)
-{
-	for (uint64_t g = g0; g < g1; g++)
-		if (!(o->readers[g] >> k & 1))
-			return false;
-	return true;
-}
+enum start_result { START_GRANT, START_WAIT, START_DEFER };
 
 /* Sends the lock_requests op needs: START_GRANT when it can be granted at
  * once, START_WAIT for answers, START_DEFER when a kernel it must recall
- * got the page less than the hold time ago (the timer is armed);
- * START_COVERED for a read the supplies already sent answer, START_NONE
- * for a re-answer the kernel no longer needs. */
+ * got the page less than the hold time ago (the timer is armed). */
 static enum start_result start(dsm_object_t *o, dsm_op_t *op)
 {
 	int k = op->kernel;
-	bool read = !op->unlock && !(op->access & VM_PROT_WRITE);
-	if (op->again && holds_any(o, k, op->g0, op->g1)) {
-		/* Granted since: it has the page (no message asked for this
-		 * one, so its record is not to be dropped). */
-		op->started = true;
-		return START_NONE;
-	}
-	if (read && !op->again && reads_all(o, k, op->g0, op->g1)) {
-		/* Recorded as held: its supply left before this request was
-		 * read, and installs it (docs/dsm.md). */
-		op->started = true;
-		return START_COVERED;
-	}
 	if (!op->unlock) {
 		/* It asks, so it has none of it (every page it let go of came
-		 * back before this request, in order; a read copy still on its
-		 * way is covered, above). */
+		 * back before this request, in order). */
 		drop_holdings(o, k, op->g0, op->g1);
 	} else if (!holds_any(o, k, op->g0, op->g1)) {
 		op->started = true;
@@ -649,12 +540,8 @@ static void pump(dsm_object_t *o)
 				arm_tick(o, op->not_before);
 				continue;
 			}
-			enum start_result r = start(o, op);
-			if (r == START_GRANT || r == START_COVERED || r == START_NONE) {
-				if (r == START_GRANT)
-					grant(o, op);
-				else if (r == START_COVERED && !op->cancelled)
-					covered(o, op);
+			if (start(o, op) == START_GRANT) {
+				grant(o, op);
 				remove_op(o, op);
 				again = true;
 				break;
@@ -687,8 +574,8 @@ static void check_returns(dsm_object_t *o, int k)
 	}
 }
 
-static void queue_op(dsm_object_t *o, int k, bool unlock, bool again,
-        vm_offset_t offset, vm_size_t length, vm_prot_t access)
+static void queue_op(dsm_object_t *o, int k, bool unlock, vm_offset_t offset,
+        vm_size_t length, vm_prot_t access)
 {
 	dsm_op_t *op = calloc(1, sizeof *op);
 	if (op == NULL) {
@@ -699,7 +586,6 @@ static void queue_op(dsm_object_t *o, int k, bool unlock, bool again,
 	}
 	op->kernel = k;
 	op->unlock = unlock;
-	op->again = again;
 	op->access = access;
 	op->g0 = offset >> GRANULE_SHIFT;
 	op->g1 = (offset + length) >> GRANULE_SHIFT;
@@ -722,7 +608,6 @@ static void forget_kernel(dsm_object_t *o, int k, dsm_kernel_state_t why)
 			lost++;
 		}
 		o->readers[g] &= ~bit;
-		o->awaited[g] &= ~bit;
 	}
 	o->kernels[k].info.state = why;
 	if (why == DSM_KERNEL_DEAD)
@@ -812,7 +697,7 @@ static kern_return_t dsm_fault(memory_object_control_t control, bool unlock,
 			memory_object_data_error(control, offset, length,
 			        KERN_INVALID_ARGUMENT);
 		} else {
-			queue_op(o, k, unlock, false, offset, length, access);
+			queue_op(o, k, unlock, offset, length, access);
 		}
 	}
 	/* Each message carrying the control port added a reference. */
@@ -889,10 +774,6 @@ static kern_return_t dsm_data_return(memory_object_t object, mach_port_seqno_t s
 				/* A read copy: equal to ours; it let go. */
 				o->readers[g] &= ~bit;
 			}
-			/* It had the page after any request it waited on: that
-			 * request was answered (docs/dsm.md). */
-			if (!kernel_copy)
-				o->awaited[g] &= ~bit;
 		}
 		check_returns(o, k);
 		pump(o);
@@ -938,28 +819,6 @@ static kern_return_t dsm_lock_completed(mach_port_t reply, mach_port_seqno_t seq
 	return KERN_SUCCESS;
 }
 
-/* Kernel k dropped its clean pages in granules [g0, g1) without a word
- * (vm_msync(VM_SYNC_INVALIDATE)): a request of it left to a supply
- * already sent may have been for a page it had installed and then dropped,
- * and nothing else would answer it. Each such page is asked for again
- * as if k had faulted; where k has it after all, the supply is refused
- * and the record is right again. */
-static void answer_awaited(dsm_object_t *o, int k, uint64_t g0, uint64_t g1)
-{
-	uint64_t bit = UINT64_C(1) << k;
-	uint64_t gpp = o->kernels[k].page_size >> GRANULE_SHIFT;
-	for (uint64_t g = g0 & ~(gpp - 1); g < g1 && g < o->ngranules; g += gpp) {
-		bool any = false;
-		for (uint64_t i = 0; i < gpp; i++) {
-			any |= (o->awaited[g + i] & bit) != 0;
-			o->awaited[g + i] &= ~bit;
-		}
-		if (any)
-			queue_op(o, k, false, true, g << GRANULE_SHIFT,
-			         o->kernels[k].page_size, VM_PROT_READ);
-	}
-}
-
 /* Nothing to make durable: the data is the manager's memory. A
  * VM_SYNC_INVALIDATE flush tells which pages the kernel let go of. */
 static kern_return_t dsm_synchronize(memory_object_t object, mach_port_seqno_t seqno,
@@ -980,7 +839,6 @@ static kern_return_t dsm_synchronize(memory_object_t object, mach_port_seqno_t s
 		drop_holdings(o, k, g0, g1);
 		check_returns(o, k);
 		pump(o);
-		answer_awaited(o, k, g0, g1);
 	}
 	count(o, k, DSM_MSG_SYNCHRONIZE_COMPLETED);
 	memory_object_synchronize_completed(control, offset, length);
@@ -1221,7 +1079,6 @@ static void free_object(dsm_object_t *o)
 	free(o->asked_write);
 	free(o->lent);
 	free(o->silent);
-	free(o->awaited);
 	free(o->contended);
 	while (o->ops) {
 		dsm_op_t *op = o->ops;
@@ -1270,10 +1127,9 @@ kern_return_t dsm_pager_create(vm_size_t size, memory_object_t *object)
 	o->lent = calloc(o->ngranules, sizeof *o->lent);
 	o->silent = calloc(o->ngranules, sizeof *o->silent);
 	o->contended = calloc(o->ngranules, sizeof *o->contended);
-	o->awaited = calloc(o->ngranules, sizeof *o->awaited);
 	if (o->readers == NULL || o->writer == NULL || o->granted == NULL ||
 	    o->asked_write == NULL || o->lent == NULL || o->silent == NULL ||
-	    o->contended == NULL || o->awaited == NULL ||
+	    o->contended == NULL ||
 	    vm_allocate(mach_task_self(), &data, o->storage, TRUE) != KERN_SUCCESS) {
 		free_object(o);
 		return KERN_RESOURCE_SHORTAGE;
