@@ -3,11 +3,12 @@
  * network namespaces (skipped where they cannot be made). Beside each:
  * a raw socket round trip of one 4 KiB page on the same path (a request
  * of 64 bytes, an answer of 4 KiB), and the in-process fault (pager
- * thread in this process). Every frame of the remote path is sealed
+ * thread in this process). Every frame of the TCP path is sealed
  * (AES-256-GCM where the CPU has AES-NI, else XChaCha20-Poly1305; set
- * MEMOBJ_NET_AEAD=xchacha20poly1305 to measure the fallback); the raw
- * round trip is not: it is the floor. Also prints what each AEAD costs a
- * 4 KiB record here.
+ * MEMOBJ_NET_AEAD=xchacha20poly1305 to measure the fallback); the Unix
+ * link, unkeyed, carries them in clear (MEMOBJ_NET_SEAL_UNIX=1 or a
+ * MEMOBJ_KEY seals it too); the raw round trip is never sealed: it is the
+ * floor. Also prints what each AEAD costs a 4 KiB record here.
  * Prints, per path, the medians over ROUNDS rounds of µs per fault and
  * of the ratio remote / (raw + local) taken within each round, context
  * switches per remote fault on each node, and the aim with met / not met.
@@ -339,6 +340,14 @@ static double aead_us(size_t len, bool aes)
 }
 
 /* Medians of 5: MB/s to seal + open a 4 KiB record with each AEAD. */
+/* Whether this run's unkeyed Unix link seals its frames: a key, or
+ * MEMOBJ_NET_SEAL_UNIX=1 (docs/network.md). */
+static bool unix_sealed(void)
+{
+	const char *key = getenv("MEMOBJ_KEY"), *seal = getenv("MEMOBJ_NET_SEAL_UNIX");
+	return (key != NULL && key[0] != '\0') || (seal != NULL && strcmp(seal, "1") == 0);
+}
+
 static void aead_report(void)
 {
 	double x[5], g[5];
@@ -440,7 +449,7 @@ static int round_once(const char *const *prefix, const char *memobj_addr,
 }
 
 static void run(const char *label, const char *const *prefix, const char *memobj_addr,
-        const char *raw_kind, const char *raw_addr, int port)
+        const char *raw_kind, const char *raw_addr, int port, bool sealed)
 {
 	double rem[64], raw[64], loc[64], ratio[64], use[11][64];
 	int n = 0;
@@ -477,6 +486,10 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 	}
 	if (only != NULL)
 		return;
+	if (!sealed) {
+		printf("%-22s frames in clear (an unkeyed Unix link): no AEAD on this path\n", "");
+		goto aim;
+	}
 	/* The floor does not encrypt; this is what sealing costs a fault:
 	 * a data_request record out, a data_supply record back. */
 	double aead = aead_us(132, links_use_aes()) + aead_us(4208, links_use_aes());
@@ -487,6 +500,7 @@ static void run(const char *label, const char *const *prefix, const char *memobj
 		         aead < gap ? 100 * aead / gap : 100.0);
 	printf("%-22s AEAD (seal + open, both records) %.1f us per fault: %s; without it "
 	       "the ratio would be %.2f\n", "", aead, share, (median(rem, n) - aead) / floor);
+aim:
 	printf("%-22s remote/(raw+local) = %.2f, median of %d rounds  "
 	       "(aim <= 1.20: %s)\n", "", r, n, r <= 1.2 ? "met" : "not met");
 }
@@ -525,9 +539,10 @@ int main(int argc, char **argv)
 	setenv("MEMOBJ_PAGE_SIZE", "4096", 1);
 	if (sodium_init() < 0)
 		return 1;
-	printf("%zu faults per measurement, %d rounds; remote frames sealed "
-	       "(%s), raw round trip not\n", pages - 1, rounds,
-	       links_use_aes() ? "AES-256-GCM" : "XChaCha20-Poly1305");
+	printf("%zu faults per measurement, %d rounds; TCP frames sealed (%s), Unix ones %s, "
+	       "raw round trip never\n", pages - 1, rounds,
+	       links_use_aes() ? "AES-256-GCM" : "XChaCha20-Poly1305",
+	       unix_sealed() ? "sealed too" : "in clear");
 	aead_report();
 
 	char dir[] = "/tmp/memobj-bench-XXXXXX", maddr[128], raddr[128], cmd[1024];
@@ -536,7 +551,7 @@ int main(int argc, char **argv)
 			return 1;
 		snprintf(maddr, sizeof maddr, "unix:%s/memobj", dir);
 		snprintf(raddr, sizeof raddr, "%s/raw", dir);
-		run("unix socket", NULL, maddr, "unix", raddr, 0);
+		run("unix socket", NULL, maddr, "unix", raddr, 0, unix_sealed());
 		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 		sh(cmd);
 	}
@@ -555,7 +570,7 @@ int main(int argc, char **argv)
 		setenv("MEMOBJ_KEY", "bench key, not secret", 1);
 		const char *prefix[] = { "ip", "netns", "exec", nsn, NULL };
 		run("tcp, two namespaces", prefix, "tcp:10.198.7.2:7456", "tcp", "10.198.7.2",
-		    7457);
+		    7457, true);
 	} else {
 		printf("tcp, two namespaces    skipped: cannot make network namespaces (needs root)\n");
 	}
