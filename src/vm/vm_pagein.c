@@ -165,17 +165,21 @@ struct supply_view {
 };
 
 /* The shared view to copy pages [first, first+n) into: one showing them
- * all, the faulting thread's first; NULL when none does. (obj locked) */
+ * all, the faulting thread's first; NULL when none does. *want_write: a
+ * waiter of some page asked to write; *all_write: of every page. (obj
+ * locked) */
 static const struct vm_object_mapping *copy_view(struct vm_object *obj,
-        uint64_t first, uint64_t n, bool *want_write)
+        uint64_t first, uint64_t n, bool *want_write, bool *all_write)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t lo = first << k->page_shift, hi = (first + n) << k->page_shift;
 	uintptr_t waiter = 0;
 	*want_write = false;
+	*all_write = true;
 	for (uint64_t i = 0; i < n; i++) {
 		vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
+		*all_write = *all_write && p != NULL && p->want_write;
 		if (p == NULL)
 			continue;
 		if (p->want_write)
@@ -216,6 +220,7 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
 	bool want_write = false;     /* (or: no wake after the unlock) */
+	bool all_write;
 	const struct vm_object_mapping *m = NULL;
 	bool locked = (lock_value & ~VM_PROT_ALL) == 0 &&
 	              (lock_value & (VM_PROT_READ | VM_PROT_EXECUTE)) != 0;
@@ -225,7 +230,7 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	 * vm_object_maps_address), not the copy. */
 	if (k->uffd >= 0 && !locked &&
 	    !atomic_load_explicit(&copy_unsupported, memory_order_relaxed))
-		m = copy_view(obj, first, n, &want_write);
+		m = copy_view(obj, first, n, &want_write, &all_write);
 	bool wp = m != NULL && m->wp && k->wp;
 	if (wp && atomic_load_explicit(&copy_wp_unsupported, memory_order_relaxed))
 		m = NULL;
@@ -270,31 +275,16 @@ static int supply_install(struct vm_object *obj, uint64_t first, uint64_t n,
 	                      (const void *)((uintptr_t)data + copied), len - copied);
 }
 
-/* True when every page of [first, first+n) waits for a write that
- * lock_value allows: page_make_resident installs them all dirty, so the
- * run maps writable at once. (obj locked) */
-static bool run_installs_dirty(struct vm_object *obj, uint64_t first, uint64_t n,
-        vm_prot_t lock_value)
-{
-	VM_ASSERT_LOCKED(&obj->lock);
-	if (lock_value & VM_PROT_WRITE)
-		return false;
-	for (uint64_t i = 0; i < n; i++) {
-		const vm_page_t *p = vm_page_lookup(&obj->pages, first + i);
-		if (p == NULL || !p->want_write)
-			return false;
-	}
-	return true;
-}
-
 /* The view a supply of pages [first, first+n) is copied into, waking its
  * waiters in the same call (supply_direct), or NULL when that path does
  * not apply: no copy into a mapping (see supply_install), a waiter that
  * asked to write unless the whole run is installed dirty (else its page
  * is made writable before it runs), or the kernel over its resident
- * bound (pageout runs before anyone wakes). (obj locked) */
+ * bound (pageout runs before anyone wakes). *dirty: every page waits for
+ * a write the lock allows, so page_make_resident installs the run dirty
+ * and it maps writable at once. (obj locked) */
 static const struct vm_object_mapping *direct_view(struct vm_object *obj,
-        uint64_t first, uint64_t n, vm_prot_t lock_value)
+        uint64_t first, uint64_t n, vm_prot_t lock_value, bool *dirty)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
@@ -306,9 +296,10 @@ static const struct vm_object_mapping *direct_view(struct vm_object *obj,
 	    atomic_load_explicit(&k->active, memory_order_relaxed) + n >
 	    k->resident_max)
 		return NULL;
-	bool want_write;
-	const struct vm_object_mapping *m = copy_view(obj, first, n, &want_write);
-	if (m == NULL || (want_write && !run_installs_dirty(obj, first, n, lock_value)))
+	bool want_write, all_write;
+	const struct vm_object_mapping *m = copy_view(obj, first, n, &want_write, &all_write);
+	*dirty = all_write && !(lock_value & VM_PROT_WRITE);
+	if (m == NULL || (want_write && !*dirty))
 		return NULL;
 	if (m->wp && k->wp &&
 	    atomic_load_explicit(&copy_wp_unsupported, memory_order_relaxed))
@@ -330,14 +321,13 @@ static const struct vm_object_mapping *direct_view(struct vm_object *obj,
  * *waiters. (obj locked) */
 static uint64_t supply_direct(struct vm_object *obj, uint64_t first,
         uint64_t n, const void *data, vm_prot_t lock_value, boolean_t precious,
-        const struct vm_object_mapping *m, vm_waiter_list_t *waiters,
+        const struct vm_object_mapping *m, bool dirty, vm_waiter_list_t *waiters,
         struct supply_view *woke, int *errp)
 {
 	VM_ASSERT_LOCKED(&obj->lock);
 	struct vm_kernel *k = vm_kernel();
 	vm_offset_t offset = first << k->page_shift;
 	size_t len = n << k->page_shift, copied = 0;
-	bool dirty = run_installs_dirty(obj, first, n, lock_value);
 	bool wp = m->wp && k->wp && !dirty;
 	uintptr_t dst = m->start + (offset - m->offset);
 	for (uint64_t i = 0; i < n; i++)
@@ -475,12 +465,13 @@ kern_return_t vm_object_data_supply(struct vm_object *obj, vm_offset_t offset,
 	 * straight into a mapping when it can be (UFFDIO_COPY), else with one
 	 * pwrite; the manager's copy goes away with the message. */
 	struct supply_view woke = { 0 };
+	bool dirty = false;
 	const struct vm_object_mapping *direct =
-	        n > 0 ? direct_view(obj, first, n, lock_value) : NULL;
+	        n > 0 ? direct_view(obj, first, n, lock_value, &dirty) : NULL;
 	if (direct != NULL) {
 		int err = 0;
 		uint64_t done = supply_direct(obj, first, n, data, lock_value,
-		                              precious, direct, &waiters, &woke, &err);
+		                              precious, direct, dirty, &waiters, &woke, &err);
 		if (done < n) {
 			kr = err == -EFAULT ? KERN_INVALID_ADDRESS : KERN_RESOURCE_SHORTAGE;
 			*error_offset = offset + (done << k->page_shift);
