@@ -59,9 +59,11 @@ void net_record_seal(struct net_record_key *k, uint8_t *rec, uint32_t len)
 	unsigned long long taglen = NET_RECORD_TAG;
 	uint8_t *text = rec + NET_RECORD_HEAD;
 	put_le32(rec, len);
-	nonce_of(k->seq++, nonce);
-	if (k->aead == NET_AEAD_NONE)
+	if (k->aead == NET_AEAD_NONE) {
+		k->seq++;
 		return;
+	}
+	nonce_of(k->seq++, nonce);
 	if (k->aead == NET_AEAD_AES256GCM)
 		crypto_aead_aes256gcm_encrypt_detached_afternm(text, text + len, &taglen, text, len,
 		        rec, NET_RECORD_HEAD, NULL, nonce, &k->aes);
@@ -82,11 +84,13 @@ int net_record_open(struct net_record_key *k, const uint8_t *rec, uint32_t len, 
 	uint8_t nonce[NONCE_MAX];
 	const uint8_t *text = rec + NET_RECORD_HEAD;
 	int rc;
-	nonce_of(k->seq, nonce);
 	if (k->aead == NET_AEAD_NONE) {
 		memcpy(out, text, len);
-		rc = 0;
-	} else if (k->aead == NET_AEAD_AES256GCM) {
+		k->seq++;
+		return 0;
+	}
+	nonce_of(k->seq, nonce);
+	if (k->aead == NET_AEAD_AES256GCM) {
 		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(out, NULL, text, len, text + len,
 		        rec, NET_RECORD_HEAD, nonce, &k->aes);
 	} else {
