@@ -321,11 +321,11 @@ static uint64_t r_load(vm_address_t base, int i)
 }
 
 /* Each round: once GO says so, reads the granules in sequence (the
- * manager streams them ahead, in chunks) while the writer rewrites some;
+ * manager lends them ahead, in growing windows) while the writer rewrites some;
  * each read sees the old value or the new. Once DONE says the writes are
  * over, every granule must show them. Then it drops its copies, so the
- * next round streams again. Says "round R ok", or what it saw wrong. */
-static int peer_pipeliner(const char *address, const char *name)
+ * next round reads ahead again. Says "round R ok", or what it saw wrong. */
+static int peer_racing_reader(const char *address, const char *name)
 {
 	if (peer_connect(address, name) != 0)
 		return 2;
@@ -684,28 +684,27 @@ TEST(read_ahead_copies_are_invalidated)
 }
 
 /* A 16 KiB kernel reads in sequence through 2 MiB this (4 KiB) kernel
- * wrote, while this kernel writes some of those pages again: the manager
- * streams the reader's read-ahead in several data_supply messages, and
- * the reader's faults on pages still on their way are left to them. The
- * reader sees the data, every write once it is done (never a stale copy
- * from a chunk that was in flight), and nothing torn. The second run
- * evicts as it reads (its pages come back and are asked for again). */
+ * wrote, while this kernel writes some of those pages again: the writes
+ * meet pages the reader holds, or that the manager is lending it ahead.
+ * The reader sees the data, every write once it is done (never a stale
+ * read-ahead copy), and nothing torn. The second run evicts as it reads
+ * (its pages come back and are asked for again). */
 static void streamed_while_written(const char *resident_max)
 {
-	memory_object_t obj = make_object("dsm-pipeline");
+	memory_object_t obj = make_object("dsm-race");
 	vm_address_t here = map_here(obj);
 	for (int i = 0; i < R_GRANULES; i++)
 		atomic_store(at(here, OFF_R + (vm_offset_t)i * 4096), r_value(i, 0));
 	CHECK_EQ(vm_msync(mach_task_self(), here + OFF_R, (vm_size_t)R_GRANULES * 4096,
 	                  VM_SYNC_SYNCHRONOUS | VM_SYNC_INVALIDATE), KERN_SUCCESS);
 	struct peer p;
-	const char *args[] = { "pipeliner", address, "dsm-pipeline", NULL };
+	const char *args[] = { "racing-reader", address, "dsm-race", NULL };
 	const char *env[] = { page_env[1], resident_max, NULL };
 	REQUIRE(peer_start(&p, NULL, env, args) == 0);
 	for (int r = 0; r < R_ROUNDS; r++) {
 		atomic_store(at(here, OFF_GO), (uint64_t)r + 1);
 		/* From the end: the writes meet the reader's stream somewhere,
-		 * and take pages it already holds or has on their way. */
+		 * and take pages it already holds or is being lent. */
 		for (int i = R_GRANULES - 1; i >= 0; i--)
 			if (r_written(i, r))
 				atomic_store(at(here, OFF_R + (vm_offset_t)i * 4096), r_value(i, r + 1));
@@ -719,7 +718,7 @@ static void streamed_while_written(const char *resident_max)
 	}
 	peer_stop(&p);
 	CHECK_EQ(vm_deallocate(mach_task_self(), here, OBJ_SIZE), KERN_SUCCESS);
-	drop_object("dsm-pipeline", obj);
+	drop_object("dsm-race", obj);
 }
 
 TEST(read_ahead_in_flight_never_stale)
@@ -1028,8 +1027,8 @@ int main(int argc, char **argv)
 			return peer_zeros(addr, name);
 		if (strcmp(role, "streamer") == 0)
 			return peer_streamer(addr, name);
-		if (strcmp(role, "pipeliner") == 0)
-			return peer_pipeliner(addr, name);
+		if (strcmp(role, "racing-reader") == 0)
+			return peer_racing_reader(addr, name);
 		if (strcmp(role, "sharer") == 0)
 			return peer_sharer(addr, name);
 		if (strcmp(role, "manager") == 0)
